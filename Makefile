@@ -1,0 +1,39 @@
+# The README's two commands: `make demo` (the main job) and `make test` (the project's tests).
+SHELL := /bin/bash
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+LAB := .lab
+
+.PHONY: demo test setup system-deps lint lab-up lab-down verify perform clean
+
+$(BIN)/python:
+	$(PY) -m venv $(VENV)
+
+$(VENV)/.installed: $(BIN)/python requirements.lock pyproject.toml
+	$(BIN)/pip install -q -r requirements.lock -e .
+	touch $@
+
+setup: $(VENV)/.installed
+
+demo: setup
+	$(BIN)/notifier-runbook demo --lab-dir $(LAB)
+
+test: setup
+	$(BIN)/ruff check .
+	$(BIN)/lint-imports
+	$(BIN)/python -m pytest -c tests/pytest.ini --rootdir=. tests
+
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
+
+lab-up: setup
+	$(BIN)/notifier-runbook lab up --lab-dir $(LAB)
+
+lab-down: setup
+	$(BIN)/notifier-runbook lab down --lab-dir $(LAB)
+
+clean:
+	rm -rf reports $(LAB)

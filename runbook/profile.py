@@ -1,0 +1,322 @@
+"""The profile: what the deployment should be, read from a TOML file and validated.
+
+Every name and value the guide uses is a default here, so the notifier's own profile is
+short; errors name the file, the key and what was expected, in one line.
+"""
+
+from __future__ import annotations
+
+import functools
+import ipaddress
+import tomllib
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from runbook.errors import UsageError
+
+GUIDE_GROUP_POLICIES = (
+    "AmazonRDSFullAccess",
+    "SecretsManagerReadWrite",
+    "AmazonEventBridgeFullAccess",
+    "AWSLambda_FullAccess",
+    "AmazonVPCFullAccess",
+    "AWSCloud9Administrator",
+    "AmazonEC2FullAccess",
+)
+SECRET_KEYS = (
+    "wikidot_password",
+    "gmail_password",
+    "mysql_host",
+    "mysql_username",
+    "mysql_password",
+)
+
+
+@functools.cache
+def known_regions() -> frozenset[str]:
+    """EC2's regions in every partition, from botocore's endpoint data (kept current upstream)."""
+    import botocore.session
+
+    session = botocore.session.get_session()
+    return frozenset(
+        region
+        for partition in session.get_available_partitions()
+        for region in session.get_available_regions("ec2", partition_name=partition)
+    )
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _cidr(value: str) -> str:
+    try:
+        return str(ipaddress.ip_network(value, strict=True))
+    except ValueError as exc:
+        raise ValueError(f"not an IPv4 CIDR block ({exc})") from None
+
+
+Cidr = Annotated[str, AfterValidator(_cidr)]
+
+
+class Deployment(_Strict):
+    region: str = "eu-west-2"
+    phase: Literal["production", "testing", "setup"] = "production"
+
+    @field_validator("region")
+    @classmethod
+    def _known_region(cls, value: str) -> str:
+        if value not in known_regions():
+            raise ValueError(f"unknown AWS region {value!r} (e.g. eu-west-2)")
+        return value
+
+
+class Variants(_Strict):
+    database: Literal["ec2", "aurora-serverless-v1", "aurora-serverless-v2"] = "ec2"
+    egress: Literal["eip", "nat-gateway", "nat-instance"] = "eip"
+    packaging: Literal["zip", "image"] = "image"
+    access_host: Literal["cloud9", "bastion"] = "cloud9"
+
+    @property
+    def aurora(self) -> bool:
+        return self.database.startswith("aurora")
+
+
+class Iam(_Strict):
+    group: str = "WikidotNotifierAdministration"
+    user: str = "WikidotNotifierAdmin"
+    group_policies: tuple[str, ...] = GUIDE_GROUP_POLICIES
+    # The guide's ECR policy for the image variant is customer-managed and unnamed.
+    ecr_policy: str = "WikidotNotifierECRAccess"
+
+
+class Subnet(_Strict):
+    name: str
+    cidr: Cidr
+    # "lambda": the function runs here; "public": only for the NAT of the NAT variants.
+    role: Literal["lambda", "public"] = "lambda"
+
+
+class Vpc(_Strict):
+    name: str = "WikidotNotifierVPC"
+    cidr: Cidr = "10.0.0.0/16"
+    subnets: tuple[Subnet, ...] = (
+        Subnet(name="Public subnet", cidr="10.0.0.0/24"),
+        Subnet(name="Public subnet 2", cidr="10.0.1.0/24"),
+    )
+    internet_gateway: str = "WikidotNotifierIGW"
+
+    @property
+    def lambda_subnets(self) -> tuple[Subnet, ...]:
+        return tuple(s for s in self.subnets if s.role == "lambda")
+
+    @field_validator("subnets")
+    @classmethod
+    def _two_subnets(cls, value: tuple[Subnet, ...]) -> tuple[Subnet, ...]:
+        if sum(s.role == "lambda" for s in value) < 2:
+            raise ValueError(
+                "at least two Lambda subnets are required (the guide's 'Adding another subnet')"
+            )
+        return value
+
+
+class SecurityGroups(_Strict):
+    database: str = "WikidotNotifierDatabaseSecurityGroup"
+    # The guide also says WikidotNotifierAccessToInternet once: the profile decides.
+    internet: str = "WikidotNotifierLambdaAccessToInternet"
+
+
+class Database(_Strict):
+    instance_name: str = "WDNotifier MySQL database"
+    allowed_instance_types: tuple[str, ...] = ("t3.nano", "t4g.nano", "c6g.medium")
+    instance_type: str = "t3.nano"
+    root_volume_type: str = "gp3"
+    root_volume_size_gb: int = Field(default=8, gt=0)
+    mysql_version: str = "8.0.33"
+    cluster: str = "wikidotnotifierbdcluster"
+    subnet_group: str = "wikidotnotifier-subnets"
+    min_capacity: float = Field(default=1, ge=0)
+    max_capacity: float = Field(default=1, gt=0)
+
+
+class AccessHost(_Strict):
+    cloud9_environment: str = "WikidotNotifierAccess"
+    cloud9_instance_type: str = "t3a.nano"
+    bastion_name: str = "WikidotNotifierBastion"
+    bastion_instance_type: str = "t3a.nano"
+
+
+class Secret(_Strict):
+    name: str = "WikidotNotifier/auth"
+    policy: str = "WikidotNotifierLambdaAccessToAuthSecret"
+
+
+class LambdaFunction(_Strict):
+    function: str = "WikidotNotifier"
+    runtime: str = "python3.8"
+    handler: str = "lambda_function.lambda_handler"
+    memory_mb: int = Field(default=200, ge=128)
+    role: str = "WikidotNotifier-role"
+    reserved_concurrency: int = 1
+
+
+class StepFunctions(_Strict):
+    state_machine: str = "WikidotNotifierDatabaseStartStop"
+    role: str = "WikidotNotifierStepFunctionsRole"
+    max_tries: int = Field(default=10, gt=0)
+
+
+class Trigger(_Strict):
+    rule: str = "WikidotNotifierExecutor"
+    schedule: str = "cron(0 * * * ? *)"
+    config_path: str = "config/config.toml"
+    auth_path: str = "config/auth.lambda.toml"
+    role: str = "WikidotNotifierEventBridgeRole"
+
+
+class Egress(_Strict):
+    nat_gateway_name: str = "WikidotNotifierNAT"
+    nat_instance_name: str = "WikidotNotifierNATInstance"
+
+
+class Redeployment(_Strict):
+    ecr_repository: str = "notifier"
+    image_tag: str = "latest"
+    zip_path: str | None = None
+
+
+class Costs(_Strict):
+    budget_usd_month: float = Field(default=15.0, gt=0)
+    hours_per_month: float = 730
+    database_hours_per_month: float = Field(default=730 / 4, ge=0)
+    # USD per hour unless the name says otherwise; the guide's figures (2023).
+    instance_hour: dict[str, float] = Field(
+        default_factory=lambda: {
+            "t3.nano": 0.0059,
+            "t4g.nano": 0.0047,
+            "t3a.nano": 0.0047,
+            "c6g.medium": 0.0404,
+            "c6a.large": 0.0909,
+        }
+    )
+    unlimited_vcpu_hour: float = 0.04
+    gp3_gb_month: float = 0.024  # the guide's $0.19 for 8 GB
+    nat_gateway_hour: float = 0.05
+    idle_eip_hour: float = 0.005
+    instance_vcpus: dict[str, int] = Field(
+        default_factory=lambda: {"t3.nano": 2, "t4g.nano": 2, "t3a.nano": 2, "c6g.medium": 1}
+    )
+    aurora_acu_hour: float = 0.072
+    aurora_active_hours_per_month: float = 730 / 3
+
+
+class Timeouts(_Strict):
+    connect_s: float = Field(default=5, gt=0)
+    read_s: float = Field(default=20, gt=0)
+    max_attempts: int = Field(default=5, ge=1)
+
+
+class Profile(_Strict):
+    """A whole deployment: every section of the guide with its defaults."""
+
+    name: str = "notifier"
+    deployment: Deployment = Deployment()
+    variants: Variants = Variants()
+    iam: Iam = Iam()
+    vpc: Vpc = Vpc()
+    security_groups: SecurityGroups = SecurityGroups()
+    database: Database = Database()
+    access_host: AccessHost = AccessHost()
+    secret: Secret = Secret()
+    function: LambdaFunction = Field(default=LambdaFunction(), alias="lambda")
+    step_functions: StepFunctions = StepFunctions()
+    trigger: Trigger = Trigger()
+    egress: Egress = Egress()
+    redeployment: Redeployment = Redeployment()
+    costs: Costs = Costs()
+    timeouts: Timeouts = Timeouts()
+    source: str = Field(default="<defaults>", exclude=True)
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    @model_validator(mode="after")
+    def _subnets_in_vpc(self) -> Profile:
+        vpc = ipaddress.ip_network(self.vpc.cidr)
+        nets = [ipaddress.ip_network(s.cidr) for s in self.vpc.subnets]
+        for subnet, net in zip(self.vpc.subnets, nets, strict=True):
+            if not net.subnet_of(vpc):  # type: ignore[arg-type]
+                raise ValueError(
+                    f"vpc.subnets: {subnet.cidr} is not inside the VPC's {self.vpc.cidr}"
+                )
+        for i, a in enumerate(nets):
+            for b in nets[i + 1 :]:
+                if a.overlaps(b):
+                    raise ValueError(f"vpc.subnets: {a} overlaps {b}")
+        return self
+
+    @model_validator(mode="after")
+    def _nat_needs_public_subnet(self) -> Profile:
+        public = [s for s in self.vpc.subnets if s.role == "public"]
+        if self.variants.egress != "eip" and not public:
+            raise ValueError(
+                f'vpc.subnets: egress {self.variants.egress} needs a subnet with role = "public"'
+            )
+        return self
+
+    @property
+    def region(self) -> str:
+        return self.deployment.region
+
+    @property
+    def min_timeout_s(self) -> int:
+        """The guide: about 20 s while testing, at least 5 minutes in production."""
+        return 300 if self.deployment.phase == "production" else 20
+
+    @property
+    def expected_rule_state(self) -> str:
+        return "DISABLED" if self.deployment.phase == "setup" else "ENABLED"
+
+
+def load_profile(path: str | Path) -> Profile:
+    """Read and validate a profile; any problem becomes a one-line UsageError."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise UsageError(
+            f"{path}: profile not found (pass --profile with an existing file)"
+        ) from None
+    except OSError as exc:
+        raise UsageError(f"{path}: cannot read the profile ({exc.strerror})") from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise UsageError(f"{path}: not valid TOML ({exc})") from None
+    try:
+        return Profile.model_validate({**data, "source": str(path)})
+    except ValidationError as exc:
+        raise UsageError(f"{path}: {_first_error(exc)}") from None
+
+
+def _first_error(exc: ValidationError) -> str:
+    err = exc.errors()[0]
+    message = err["msg"].removeprefix("Value error, ")
+    if not err["loc"]:
+        return message
+    if err["type"] == "extra_forbidden":
+        message = "unknown key (check the spelling against profiles/notifier.toml)"
+    elif err["type"] == "literal_error":
+        message = f"expected {err['ctx']['expected']}, got {err['input']!r}"
+    key = ".".join(str(p) for p in err["loc"])
+    more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
+    return f"key '{key}': {message}{more}"

@@ -1,0 +1,74 @@
+"""The profile: every shipped profile loads; malformed ones give one line naming file and key."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from runbook.errors import UsageError
+from runbook.profile import GUIDE_GROUP_POLICIES, Profile, load_profile
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "profiles").glob("*.toml")), ids=lambda p: p.name)
+def test_shipped_profiles_load(path: Path) -> None:
+    profile = load_profile(path)
+    assert profile.source == str(path)
+
+
+def test_notifier_profile_carries_the_guides_values() -> None:
+    p = load_profile(ROOT / "profiles" / "notifier.toml")
+    assert p == Profile(source=p.source, name="notifier")  # the file spells out the defaults
+    assert p.region == "eu-west-2"
+    assert p.vpc.cidr == "10.0.0.0/16"
+    assert [s.cidr for s in p.vpc.subnets] == ["10.0.0.0/24", "10.0.1.0/24"]
+    assert p.iam.group_policies == GUIDE_GROUP_POLICIES
+    assert p.trigger.schedule == "cron(0 * * * ? *)"
+    assert p.min_timeout_s == 300
+
+
+BAD = {
+    "syntax": ("[vpc\nname = 1", "not valid TOML"),
+    "wrong type": ('[lambda]\nmemory_mb = "lots"', "key 'lambda.memory_mb'"),
+    "unknown key": ('[vpc]\nnmae = "x"', "key 'vpc.nmae': unknown key"),
+    "unknown section": ('[vcp]\nname = "x"', "key 'vcp': unknown key"),
+    "invalid cidr": ('[vpc]\ncidr = "10.0.0.0/33"', "key 'vpc.cidr': not an IPv4 CIDR"),
+    "host bits": ('[vpc]\ncidr = "10.0.0.1/16"', "key 'vpc.cidr'"),
+    "unknown variant": ('[variants]\ndatabase = "mongodb"', "key 'variants.database': expected"),
+    "unknown region": ('[deployment]\nregion = "eu-west-9"', "unknown AWS region 'eu-west-9'"),
+    "subnet outside vpc": (
+        '[vpc]\nsubnets = [{name = "a", cidr = "10.1.0.0/24"}, {name = "b", cidr = "10.0.1.0/24"}]',
+        "is not inside the VPC",
+    ),
+    "one subnet": (
+        '[vpc]\nsubnets = [{name = "a", cidr = "10.0.0.0/24"}]',
+        "at least two Lambda subnets",
+    ),
+    "nat without public subnet": (
+        '[variants]\negress = "nat-gateway"',
+        'needs a subnet with role = "public"',
+    ),
+    "negative budget": ("[costs]\nbudget_usd_month = -1", "key 'costs.budget_usd_month'"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD))
+def test_malformed_profile_gives_one_clear_line(case: str, tmp_path: Path) -> None:
+    text, message = BAD[case]
+    path = tmp_path / "bad.toml"
+    path.write_text(text)
+    with pytest.raises(UsageError) as err:
+        load_profile(path)
+    line = str(err.value)
+    assert "\n" not in line
+    assert line.startswith(str(path))
+    assert message in line
+
+
+def test_missing_and_unreadable_profile(tmp_path: Path) -> None:
+    with pytest.raises(UsageError, match="profile not found"):
+        load_profile(tmp_path / "nope.toml")
+    with pytest.raises(UsageError, match="cannot read the profile"):
+        load_profile(tmp_path)  # a directory
