@@ -1,0 +1,1 @@
+"""AWS access: the guarded session and the inventory collected through it."""

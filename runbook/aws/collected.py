@@ -1,0 +1,125 @@
+"""Caching of collections, failures included, and the translation of AWS errors.
+
+A failed collection is remembered as a CollectionError and raised again to every check that
+asks for the same data: those checks end in *error*, the others are unaffected.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    ConnectTimeoutError,
+    EndpointConnectionError,
+    NoCredentialsError,
+    ReadTimeoutError,
+)
+
+ACCESS_DENIED = frozenset(
+    {
+        "AccessDenied",
+        "AccessDeniedException",
+        "UnauthorizedOperation",
+        "403",
+        "UnrecognizedClientException",
+        "InvalidClientTokenId",
+        "AuthFailure",
+    }
+)
+THROTTLED = frozenset(
+    {
+        "Throttling",
+        "ThrottlingException",
+        "ThrottledException",
+        "RequestLimitExceeded",
+        "TooManyRequestsException",
+        "RequestThrottled",
+        "SlowDown",
+    }
+)
+# The IAM action prefix differs from the SDK's service name for a few services.
+IAM_PREFIX = {"stepfunctions": "states"}
+
+
+class CollectionError(Exception):
+    """Data a check needs could not be read. ``kind`` is one word for the report."""
+
+    def __init__(self, kind: str, message: str, permission: str | None = None) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.permission = permission
+
+
+def classify(service: str, exc: Exception) -> CollectionError:
+    """One line that says why the data could not be read and what to do."""
+    if isinstance(exc, ClientError):
+        code = str(exc.response.get("Error", {}).get("Code", ""))
+        op = exc.operation_name
+        action = f"{IAM_PREFIX.get(service, service)}:{op}"
+        if code in ACCESS_DENIED:
+            return CollectionError(
+                "access-denied",
+                f"access denied to {action}: grant it to the checking principal",
+                permission=action,
+            )
+        if code in THROTTLED:
+            return CollectionError("throttled", f"{action} still throttled after retries ({code})")
+        message = str(exc.response.get("Error", {}).get("Message", ""))[:200]
+        return CollectionError("aws-error", f"{action} failed: {code} {message}".strip())
+    if isinstance(exc, NoCredentialsError):
+        return CollectionError(
+            "no-credentials",
+            "no AWS credentials found: set AWS_PROFILE or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY",
+        )
+    if isinstance(exc, EndpointConnectionError | ConnectTimeoutError | ReadTimeoutError):
+        return CollectionError(
+            "unreachable",
+            f"{service} endpoint unreachable or timed out: {exc} "
+            "(check AWS_ENDPOINT_URL, network and the profile's timeouts)",
+        )
+    return CollectionError("aws-error", f"{service}: {type(exc).__name__}: {exc}")
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def collected(service: str) -> Callable[[F], F]:
+    """Collect once per run; a failure is cached and re-raised as CollectionError."""
+
+    def decorate(fn: F) -> F:
+        @functools.wraps(fn)
+        def wrapper(self: Any, *args: str) -> Any:
+            key = f"{fn.__name__}({json.dumps(list(args))[1:-1]})"
+            cache = self._cache
+            if key not in cache:
+                if self.session is None:
+                    cache[key] = CollectionError("not-recorded", f"{key} is not in the snapshot")
+                else:
+                    try:
+                        cache[key] = fn(self, *args)
+                    except (ClientError, BotoCoreError) as exc:
+                        cache[key] = classify(service, exc)
+                    except CollectionError as exc:
+                        cache[key] = exc
+            value = cache[key]
+            if isinstance(value, CollectionError):
+                raise value
+            return value
+
+        return wrapper  # type: ignore[return-value]
+
+    return decorate
+
+
+def error_code(exc: ClientError) -> str:
+    return str(exc.response.get("Error", {}).get("Code", ""))
+
+
+def not_found(exc: ClientError, *codes: str) -> bool:
+    """Whether the error says the resource is absent (a fact, not a failure to collect)."""
+    return error_code(exc) in codes

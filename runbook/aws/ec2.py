@@ -1,0 +1,89 @@
+"""EC2 and VPC collections, region-wide and paginated: one call serves every check."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from runbook.aws.collected import collected, not_found
+
+
+def _pages(client: Any, operation: str, key: str, **kwargs: Any) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    for page in client.get_paginator(operation).paginate(**kwargs):
+        out.extend(page.get(key, []))
+    return out
+
+
+class Ec2Collector:
+    session: Any
+    _cache: dict[str, Any]
+
+    @property
+    def _ec2(self) -> Any:
+        return self.session.client("ec2")
+
+    @collected("ec2")
+    def vpcs(self) -> list[dict[str, Any]]:
+        return _pages(self._ec2, "describe_vpcs", "Vpcs")
+
+    @collected("ec2")
+    def subnets(self) -> list[dict[str, Any]]:
+        return _pages(self._ec2, "describe_subnets", "Subnets")
+
+    @collected("ec2")
+    def route_tables(self) -> list[dict[str, Any]]:
+        return _pages(self._ec2, "describe_route_tables", "RouteTables")
+
+    @collected("ec2")
+    def internet_gateways(self) -> list[dict[str, Any]]:
+        return _pages(self._ec2, "describe_internet_gateways", "InternetGateways")
+
+    @collected("ec2")
+    def nat_gateways(self) -> list[dict[str, Any]]:
+        return _pages(self._ec2, "describe_nat_gateways", "NatGateways")
+
+    @collected("ec2")
+    def security_groups(self) -> list[dict[str, Any]]:
+        return _pages(self._ec2, "describe_security_groups", "SecurityGroups")
+
+    @collected("ec2")
+    def instances(self) -> list[dict[str, Any]]:
+        reservations = _pages(self._ec2, "describe_instances", "Reservations")
+        return [
+            i
+            for r in reservations
+            for i in r.get("Instances", [])
+            if i.get("State", {}).get("Name") not in ("terminated", "shutting-down")
+        ]
+
+    @collected("ec2")
+    def addresses(self) -> list[dict[str, Any]]:
+        return self._ec2.describe_addresses().get("Addresses", [])
+
+    @collected("ec2")
+    def network_interfaces(self) -> list[dict[str, Any]]:
+        return _pages(self._ec2, "describe_network_interfaces", "NetworkInterfaces")
+
+    @collected("ec2")
+    def volumes(self) -> list[dict[str, Any]]:
+        return _pages(self._ec2, "describe_volumes", "Volumes")
+
+    @collected("ec2")
+    def credit_specification(self, instance_id: str) -> str | None:
+        """CpuCredits of a burstable instance ('standard' or 'unlimited')."""
+        specs = self._ec2.describe_instance_credit_specifications(InstanceIds=[instance_id]).get(
+            "InstanceCreditSpecifications", []
+        )
+        return specs[0].get("CpuCredits") if specs else None
+
+    @collected("ec2")
+    def image(self, image_id: str) -> dict[str, Any] | None:
+        try:
+            images = self._ec2.describe_images(ImageIds=[image_id]).get("Images", [])
+        except ClientError as exc:
+            if not_found(exc, "InvalidAMIID.NotFound", "InvalidAMIID.Unavailable"):
+                return None
+            raise
+        return images[0] if images else None

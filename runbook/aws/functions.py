@@ -1,0 +1,98 @@
+"""Lambda, its image repository (ECR) and its logs."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from runbook.aws.collected import collected, not_found
+
+
+class FunctionsCollector:
+    session: Any
+    _cache: dict[str, Any]
+
+    @property
+    def _lambda(self) -> Any:
+        return self.session.client("lambda")
+
+    @collected("lambda")
+    def function(self, name: str) -> dict[str, Any] | None:
+        try:
+            got = self._lambda.get_function(FunctionName=name)
+        except ClientError as exc:
+            if not_found(exc, "ResourceNotFoundException"):
+                return None
+            raise
+        return {k: got[k] for k in ("Configuration", "Code", "Concurrency", "Tags") if k in got}
+
+    @collected("lambda")
+    def function_concurrency(self, name: str) -> int | None:
+        got = self._lambda.get_function_concurrency(FunctionName=name)
+        return got.get("ReservedConcurrentExecutions")
+
+    @collected("lambda")
+    def event_invoke_config(self, name: str) -> dict[str, Any] | None:
+        try:
+            got = self._lambda.get_function_event_invoke_config(FunctionName=name)
+        except ClientError as exc:
+            if not_found(exc, "ResourceNotFoundException"):
+                return None
+            raise
+        got.pop("ResponseMetadata", None)
+        return got
+
+    @collected("lambda")
+    def function_policy(self, name: str) -> dict[str, Any] | None:
+        try:
+            got = self._lambda.get_policy(FunctionName=name)
+        except ClientError as exc:
+            if not_found(exc, "ResourceNotFoundException"):
+                return None
+            raise
+        return json.loads(got["Policy"])
+
+    @collected("ecr")
+    def repository(self, name: str) -> dict[str, Any] | None:
+        try:
+            repos = self.session.client("ecr").describe_repositories(repositoryNames=[name])
+        except ClientError as exc:
+            if not_found(exc, "RepositoryNotFoundException"):
+                return None
+            raise
+        return repos["repositories"][0]
+
+    @collected("ecr")
+    def image_digest(self, repository: str, tag: str) -> str | None:
+        try:
+            got = self.session.client("ecr").describe_images(
+                repositoryName=repository, imageIds=[{"imageTag": tag}]
+            )
+        except ClientError as exc:
+            if not_found(exc, "ImageNotFoundException", "RepositoryNotFoundException"):
+                return None
+            raise
+        details = got.get("imageDetails", [])
+        return details[0]["imageDigest"] if details else None
+
+    @collected("logs")
+    def log_matches(self, group: str, term: str, hours: str) -> list[str] | None:
+        """Messages of the last ``hours`` hours containing ``term``; None without a log group."""
+        start = int((time.time() - float(hours) * 3600) * 1000)
+        logs = self.session.client("logs")
+        out: list[str] = []
+        try:
+            for page in logs.get_paginator("filter_log_events").paginate(
+                logGroupName=group, filterPattern=json.dumps(term), startTime=start
+            ):
+                out.extend(
+                    e["message"][:300] for e in page.get("events", []) if term in e["message"]
+                )
+        except ClientError as exc:
+            if not_found(exc, "ResourceNotFoundException"):
+                return None
+            raise
+        return out

@@ -1,0 +1,101 @@
+"""IAM collections: the administration group and user, the account, roles and policies."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+from urllib.parse import unquote
+
+from botocore.exceptions import ClientError
+
+from runbook.aws.collected import collected, not_found
+
+
+def _document(doc: Any) -> dict[str, Any]:
+    """Policy documents arrive URL-encoded JSON from IAM, or already decoded by boto3."""
+    if isinstance(doc, str):
+        return json.loads(unquote(doc))
+    return doc
+
+
+class IamCollector:
+    session: Any
+    _cache: dict[str, Any]
+
+    @property
+    def _iam(self) -> Any:
+        return self.session.client("iam")
+
+    @collected("iam")
+    def group(self, name: str) -> dict[str, Any] | None:
+        try:
+            got = self._iam.get_group(GroupName=name)
+        except ClientError as exc:
+            if not_found(exc, "NoSuchEntity"):
+                return None
+            raise
+        attached = self._iam.list_attached_group_policies(GroupName=name)["AttachedPolicies"]
+        return {"Group": got["Group"], "Users": got.get("Users", []), "AttachedPolicies": attached}
+
+    @collected("iam")
+    def user(self, name: str) -> dict[str, Any] | None:
+        try:
+            user = self._iam.get_user(UserName=name)["User"]
+        except ClientError as exc:
+            if not_found(exc, "NoSuchEntity"):
+                return None
+            raise
+        groups = self._iam.list_groups_for_user(UserName=name)["Groups"]
+        try:
+            self._iam.get_login_profile(UserName=name)
+            login_profile = True
+        except ClientError as exc:
+            if not not_found(exc, "NoSuchEntity"):
+                raise
+            login_profile = False
+        mfa = self._iam.list_mfa_devices(UserName=name)["MFADevices"]
+        return {
+            "User": user,
+            "Groups": groups,
+            "LoginProfile": login_profile,
+            "MFADevices": [d["SerialNumber"] for d in mfa],
+        }
+
+    @collected("iam")
+    def account_summary(self) -> dict[str, int]:
+        return self._iam.get_account_summary()["SummaryMap"]
+
+    @collected("iam")
+    def role(self, name: str) -> dict[str, Any] | None:
+        try:
+            role = self._iam.get_role(RoleName=name)["Role"]
+        except ClientError as exc:
+            if not_found(exc, "NoSuchEntity"):
+                return None
+            raise
+        attached = self._iam.list_attached_role_policies(RoleName=name)["AttachedPolicies"]
+        inline = {}
+        for policy in self._iam.list_role_policies(RoleName=name)["PolicyNames"]:
+            doc = self._iam.get_role_policy(RoleName=name, PolicyName=policy)["PolicyDocument"]
+            inline[policy] = _document(doc)
+        role["AssumeRolePolicyDocument"] = _document(role.get("AssumeRolePolicyDocument", {}))
+        return {"Role": role, "AttachedPolicies": attached, "InlinePolicies": inline}
+
+    @collected("iam")
+    def local_policy(self, name: str) -> dict[str, Any] | None:
+        """A customer-managed policy by name, with its default version's document."""
+        for page in self._iam.get_paginator("list_policies").paginate(Scope="Local"):
+            for policy in page["Policies"]:
+                if policy["PolicyName"] == name:
+                    version = self._iam.get_policy_version(
+                        PolicyArn=policy["Arn"], VersionId=policy["DefaultVersionId"]
+                    )["PolicyVersion"]
+                    return {"Policy": policy, "Document": _document(version["Document"])}
+        return None
+
+    @collected("iam")
+    def managed_policy_document(self, arn: str) -> dict[str, Any]:
+        """The default version's document of an attached (AWS- or customer-managed) policy."""
+        policy = self._iam.get_policy(PolicyArn=arn)["Policy"]
+        version = self._iam.get_policy_version(PolicyArn=arn, VersionId=policy["DefaultVersionId"])
+        return _document(version["PolicyVersion"]["Document"])

@@ -1,0 +1,98 @@
+"""What the deployment is: every collection a check reads, made once per run.
+
+Collections are lazy (only what the selected checks need is read), cached, and can be
+written out as a snapshot (reports/inventory.json) or loaded from one, which is how unit
+tests run checks on recorded inventories.
+"""
+
+from __future__ import annotations
+
+import base64
+import functools
+import hashlib
+import json
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+from runbook.aws.collected import CollectionError, collected
+from runbook.aws.ec2 import Ec2Collector
+from runbook.aws.functions import FunctionsCollector
+from runbook.aws.iam import IamCollector
+from runbook.aws.rds import RdsCollector
+from runbook.aws.schedule import ScheduleCollector
+from runbook.aws.secrets import SecretsCollector
+from runbook.aws.session import AwsSession
+
+
+class Inventory(
+    Ec2Collector,
+    IamCollector,
+    SecretsCollector,
+    FunctionsCollector,
+    ScheduleCollector,
+    RdsCollector,
+):
+    """Read-only view of one account and region, shared by all checks of a run."""
+
+    def __init__(self, session: AwsSession | None, snapshot: dict[str, Any] | None = None):
+        self.session = session
+        self._cache: dict[str, Any] = dict(snapshot or {})
+
+    @classmethod
+    def from_snapshot(cls, snapshot: dict[str, Any]) -> Inventory:
+        return cls(None, snapshot)
+
+    def invalidate(self) -> None:
+        """Forget everything read so far (after perform changed the deployment)."""
+        self._cache.clear()
+
+    def snapshot(self) -> dict[str, Any]:
+        """Everything collected, JSON-ready; failed collections appear as their error."""
+        out: dict[str, Any] = {}
+        for key, value in sorted(self._cache.items()):
+            if isinstance(value, CollectionError):
+                out[key] = {"collection_error": value.kind, "message": str(value)}
+            else:
+                out[key] = json.loads(json.dumps(value, default=_jsonable))
+        return out
+
+    @collected("sts")
+    def caller_identity(self) -> dict[str, str]:
+        got = self.session.client("sts").get_caller_identity()
+        return {k: got[k] for k in ("Account", "Arn")}
+
+    @collected("local")
+    def local_zip_sha256(self, path: str) -> str:
+        """Lambda's CodeSha256 form (base64 of the SHA-256) of a local package."""
+        try:
+            data = Path(path).read_bytes()
+        except OSError as exc:
+            raise CollectionError("missing", f"cannot read {path}: {exc.strerror}") from None
+        return base64.b64encode(hashlib.sha256(data).digest()).decode()
+
+    @collected("stepfunctions")
+    def state_machine_simulation(self, name: str, function_name: str) -> list[dict[str, Any]]:
+        """The deployed definition run locally in four scenarios (nothing runs in AWS)."""
+        machine = self.state_machine(name)
+        if machine is None:
+            raise CollectionError("missing", f"state machine {name!r} does not exist")
+        return [dict(r) for r in _simulated(machine["definition"], function_name)]
+
+
+@functools.lru_cache(maxsize=16)
+def _simulated(definition: str, function_name: str) -> tuple[dict[str, Any], ...]:
+    """Simulation is a pure function of the definition: run it once per process."""
+    from dataclasses import asdict
+
+    from runbook.stepfunctions.simulate import simulate
+
+    return tuple(asdict(r) for r in simulate(definition, function_name=function_name))
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, bytes):
+        return f"<{len(value)} bytes>"
+    return str(value)

@@ -1,0 +1,45 @@
+"""RDS: the Aurora cluster, its instances (v2) and its subnet group."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from runbook.aws.collected import collected, not_found
+
+
+class RdsCollector:
+    session: Any
+    _cache: dict[str, Any]
+
+    @collected("rds")
+    def db_cluster(self, identifier: str) -> dict[str, Any] | None:
+        try:
+            got = self.session.client("rds").describe_db_clusters(DBClusterIdentifier=identifier)
+        except ClientError as exc:
+            if not_found(exc, "DBClusterNotFoundFault"):
+                return None
+            raise
+        clusters = got.get("DBClusters", [])
+        return (
+            {k: str(v) if "Time" in k else v for k, v in clusters[0].items()} if clusters else None
+        )
+
+    @collected("rds")
+    def db_cluster_instances(self, identifier: str) -> list[dict[str, Any]]:
+        got = self.session.client("rds").describe_db_instances(
+            Filters=[{"Name": "db-cluster-id", "Values": [identifier]}]
+        )
+        return [{k: v for k, v in i.items() if "Time" not in k} for i in got.get("DBInstances", [])]
+
+    @collected("rds")
+    def db_subnet_group(self, name: str) -> dict[str, Any] | None:
+        try:
+            got = self.session.client("rds").describe_db_subnet_groups(DBSubnetGroupName=name)
+        except ClientError as exc:
+            if not_found(exc, "DBSubnetGroupNotFoundFault"):
+                return None
+            raise
+        groups = got.get("DBSubnetGroups", [])
+        return groups[0] if groups else None
