@@ -1,0 +1,1 @@
+"""The notifier's Step Functions flow: its template, structural analysis and local simulation."""
