@@ -1,0 +1,1 @@
+"""Pure checks: inventory + profile -> Outcome. No AWS, SSH or perform code in here."""

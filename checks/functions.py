@@ -1,0 +1,398 @@
+"""Setting up the Lambda, its extra permissions, its VPC config, egress and redeployment."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from checks import lookup as L
+from checks.policy import resources_for
+from runbook.findings import Outcome, Status, failed, judged
+from runbook.profile import Profile
+from runbook.registry import check
+from runbook.sections import egress_is, packaging_is
+
+if TYPE_CHECKING:
+    from runbook.aws.inventory import Inventory
+
+# AWS's published deprecation dates for Lambda's Python runtimes, with the replacement.
+DEPRECATED_RUNTIMES = {
+    "python3.6": ("2022-07-18", "python3.12"),
+    "python3.7": ("2023-12-04", "python3.12"),
+    "python3.8": ("2024-10-14", "python3.12"),
+    "python3.9": ("2025-12-15", "python3.13"),
+}
+VPC_ACCESS_POLICY = "AWSLambdaVPCAccessExecutionRole"
+BASIC_POLICY = "AWSLambdaBasicExecutionRole"
+ADMIN_POLICIES = {"AdministratorAccess", "PowerUserAccess"}
+
+
+def _no_function(p: Profile) -> Outcome:
+    name = p.function.function
+    return failed(f"function {name!r} does not exist", expected=name, actual=None)
+
+
+@check(
+    id="function_active_and_last_update_successful",
+    section="lambda",
+    says="the function exists, Active, and its last update was successful",
+    guide="create a new Lambda function, author from scratch",
+)
+def function_state(inv: Inventory, p: Profile) -> Outcome:
+    cfg = L.function_config(inv, p)
+    if cfg is None:
+        return _no_function(p)
+    actual = {"state": cfg.get("State"), "last_update": cfg.get("LastUpdateStatus")}
+    return judged(
+        actual == {"state": "Active", "last_update": "Successful"},
+        "function state",
+        expected={"state": "Active", "last_update": "Successful"},
+        actual=actual,
+    )
+
+
+@check(
+    id="function_package_matches_variant",
+    section="lambda",
+    says="the function's package type, runtime and handler match the profile",
+    guide="runtime Python 3.8 for the .zip; a container image for the Docker variant",
+)
+def function_package(inv: Inventory, p: Profile) -> Outcome:
+    cfg = L.function_config(inv, p)
+    if cfg is None:
+        return _no_function(p)
+    package = cfg.get("PackageType", "Zip")
+    if p.variants.packaging == "image":
+        return judged(package == "Image", "package type", expected="Image", actual=package)
+    actual = {"package": package, "runtime": cfg.get("Runtime"), "handler": cfg.get("Handler")}
+    expected = {"package": "Zip", "runtime": p.function.runtime, "handler": p.function.handler}
+    advisories = ()
+    if actual["runtime"] in DEPRECATED_RUNTIMES:
+        when, instead = DEPRECATED_RUNTIMES[actual["runtime"]]
+        advisories = (
+            f"runtime {actual['runtime']} deprecated by AWS on {when}: move to {instead}",
+        )
+    return judged(
+        actual == expected,
+        "package, runtime and handler",
+        expected=expected,
+        actual=actual,
+        advisories=advisories,
+    )
+
+
+@check(
+    id="function_timeout_and_memory_match_profile",
+    section="lambda",
+    says="the function's timeout suits the phase and its memory is the profile's",
+    guide="increase the timeout: about 20 seconds for testing, at least 5 minutes in production",
+)
+def function_sizing(inv: Inventory, p: Profile) -> Outcome:
+    cfg = L.function_config(inv, p)
+    if cfg is None:
+        return _no_function(p)
+    actual = {"timeout_s": cfg.get("Timeout"), "memory_mb": cfg.get("MemorySize")}
+    ok = (actual["timeout_s"] or 0) >= p.min_timeout_s and actual[
+        "memory_mb"
+    ] == p.function.memory_mb
+    return judged(
+        ok,
+        "timeout and memory",
+        expected={
+            "timeout_s": f">= {p.min_timeout_s} ({p.deployment.phase})",
+            "memory_mb": p.function.memory_mb,
+        },
+        actual=actual,
+    )
+
+
+@check(
+    id="function_concurrency_one_without_async_retries",
+    section="lambda",
+    says="the function has reserved concurrency 1 and no asynchronous retries",
+    guide="reserved concurrency 1; asynchronous invocation retry attempts 0",
+)
+def function_concurrency(inv: Inventory, p: Profile) -> Outcome:
+    if L.function_config(inv, p) is None:
+        return _no_function(p)
+    invoke = inv.event_invoke_config(p.function.function) or {}
+    actual = {
+        "reserved_concurrency": inv.function_concurrency(p.function.function),
+        "async_retries": invoke.get("MaximumRetryAttempts", 2),
+    }
+    expected = {"reserved_concurrency": p.function.reserved_concurrency, "async_retries": 0}
+    return judged(actual == expected, "concurrency and retries", expected=expected, actual=actual)
+
+
+def _role_name(cfg: dict[str, Any]) -> str:
+    return cfg["Role"].rsplit("/", 1)[-1]
+
+
+@check(
+    id="secret_policy_grants_exactly_the_secret",
+    section="lambda_permissions",
+    says="the secret policy grants GetSecretValue on exactly the secret's ARN",
+    guide="a policy WikidotNotifierLambdaAccessToAuthSecret with GetSecretValue on the "
+    "secret's ARN as a specific resource",
+)
+def secret_policy(inv: Inventory, p: Profile) -> Outcome:
+    policy = inv.local_policy(p.secret.policy)
+    secret = inv.secret(p.secret.name)
+    if policy is None or secret is None:
+        return failed(
+            "policy or secret missing",
+            expected="both exist",
+            actual={"policy": bool(policy), "secret": bool(secret)},
+        )
+    resources = sorted(set(resources_for(policy["Document"], "secretsmanager:GetSecretValue")))
+    return judged(
+        resources == [secret["ARN"]],
+        "GetSecretValue resources",
+        expected=[secret["ARN"]],
+        actual=resources,
+    )
+
+
+@check(
+    id="function_role_has_secret_vpc_and_logging_policies",
+    section="lambda_permissions",
+    says="the function's role holds the secret policy, VPC access and basic execution",
+    guide="attach WikidotNotifierLambdaAccessToAuthSecret and AWSLambdaVPCAccessExecutionRole "
+    "to the Lambda's role",
+)
+def role_policies(inv: Inventory, p: Profile) -> Outcome:
+    cfg = L.function_config(inv, p)
+    if cfg is None:
+        return _no_function(p)
+    role = inv.role(_role_name(cfg))
+    if role is None:
+        return failed("the function's role does not exist", expected=_role_name(cfg), actual=None)
+    attached = sorted(a["PolicyName"] for a in role["AttachedPolicies"])
+    # The VPC access policy includes the basic execution permissions (CloudWatch Logs).
+    wanted = {p.secret.policy, VPC_ACCESS_POLICY}
+    advisories = tuple(
+        f"role {_role_name(cfg)} holds {a}: more than the notifier needs"
+        for a in attached
+        if a in ADMIN_POLICIES
+    )
+    return judged(
+        wanted <= set(attached),
+        "attached policies",
+        expected=sorted(wanted),
+        actual=attached,
+        advisories=advisories,
+    )
+
+
+@check(
+    id="function_vpc_config_is_exactly_the_subnets_and_groups",
+    section="lambda_vpc",
+    says="the function runs in the VPC, in exactly the Lambda subnets and both security groups",
+    guide="add the Lambda to the VPC, to both subnets and to both security groups",
+)
+def function_vpc(inv: Inventory, p: Profile) -> Outcome:
+    cfg = L.function_config(inv, p)
+    if cfg is None:
+        return _no_function(p)
+    vpc_cfg = cfg.get("VpcConfig") or {}
+    groups = [L.security_group(inv, p, r) for r in ("database", "internet")]
+    expected = {
+        "vpc": L.vpc_id(inv, p),
+        "subnets": sorted(s["SubnetId"] for s in L.lambda_subnets(inv, p)),
+        "security_groups": sorted(g["GroupId"] for g in groups if g),
+    }
+    actual = {
+        "vpc": vpc_cfg.get("VpcId") or None,
+        "subnets": sorted(vpc_cfg.get("SubnetIds", [])),
+        "security_groups": sorted(vpc_cfg.get("SecurityGroupIds", [])),
+    }
+    return judged(actual == expected, "VPC config", expected=expected, actual=actual)
+
+
+@check(
+    id="lambda_enis_have_one_elastic_ip_per_subnet",
+    section="egress",
+    says="every Lambda network interface has an Elastic IP, one per Lambda subnet",
+    guide="associate one Elastic IP to each ENI in the internet security group",
+    applies=egress_is("eip"),
+)
+def lambda_eips(inv: Inventory, p: Profile) -> Outcome:
+    enis = L.lambda_enis(inv, p.function.function)
+    internet = L.security_group(inv, p, "internet")
+    internet_id = internet["GroupId"] if internet else None
+    subnets = {s["SubnetId"]: L.tag(s) for s in L.lambda_subnets(inv, p)}
+    rows = {
+        e["NetworkInterfaceId"]: {
+            "subnet": subnets.get(e["SubnetId"], e["SubnetId"]),
+            "in_internet_group": internet_id in {g["GroupId"] for g in e.get("Groups", [])},
+            "elastic_ip": (e.get("Association") or {}).get("PublicIp"),
+        }
+        for e in sorted(enis, key=lambda e: e["NetworkInterfaceId"])
+    }
+    eips = {a.get("NetworkInterfaceId"): a["PublicIp"] for a in inv.addresses()}
+    for eni_id, row in rows.items():
+        row["elastic_ip"] = eips.get(eni_id)
+    covered = {r["subnet"] for r in rows.values() if r["elastic_ip"] and r["in_internet_group"]}
+    ok = (
+        bool(rows)
+        and all(r["elastic_ip"] and r["in_internet_group"] for r in rows.values())
+        and covered == set(subnets.values())
+    )
+    return judged(
+        ok,
+        f"{len(rows)} Lambda ENI(s)",
+        expected=f"an Elastic IP on the ENI in each of {sorted(subnets.values())}",
+        actual=rows,
+    )
+
+
+def _nat_route_check(inv: Inventory, p: Profile, target_key: str) -> tuple[dict, list[str]]:
+    """For each Lambda subnet, the id its default route points at through ``target_key``."""
+    routes = {}
+    for s in L.lambda_subnets(inv, p):
+        route = L.default_route(L.route_table_of(inv, s))
+        routes[L.tag(s)] = (route or {}).get(target_key)
+    return routes, [v for v in routes.values() if v]
+
+
+@check(
+    id="lambda_subnets_route_to_available_nat_gateway",
+    section="egress",
+    says="the Lambda subnets route 0.0.0.0/0 to an available NAT gateway with an Elastic IP "
+    "in a public subnet",
+    guide="create a NAT gateway between the public and private subnets",
+    applies=egress_is("nat-gateway"),
+)
+def nat_gateway_route(inv: Inventory, p: Profile) -> Outcome:
+    routes, targets = _nat_route_check(inv, p, "NatGatewayId")
+    public = {
+        s["SubnetId"]
+        for s in (L.subnet(inv, p, x.name) for x in p.vpc.subnets if x.role == "public")
+        if s
+    }
+    good = {
+        n["NatGatewayId"]
+        for n in inv.nat_gateways()
+        if n.get("State") == "available"
+        and n.get("SubnetId") in public
+        and any(a.get("AllocationId") for a in n.get("NatGatewayAddresses", []))
+    }
+    ok = len(targets) == len(routes) and all(t in good for t in targets)
+    return judged(
+        ok, "Lambda subnets' default routes", expected=f"one of {sorted(good)}", actual=routes
+    )
+
+
+@check(
+    id="lambda_subnets_route_to_nat_instance",
+    section="egress",
+    says="the Lambda subnets route 0.0.0.0/0 to the NAT instance, source/destination check off",
+    guide="create and host your own NAT instance on EC2",
+    applies=egress_is("nat-instance"),
+)
+def nat_instance_route(inv: Inventory, p: Profile) -> Outcome:
+    routes, targets = _nat_route_check(inv, p, "InstanceId")
+    nat = L.instance_named(inv, p.egress.nat_instance_name)
+    if nat is None:
+        return failed("no NAT instance", expected=p.egress.nat_instance_name, actual=None)
+    ok = (
+        len(targets) == len(routes)
+        and set(targets) == {nat["InstanceId"]}
+        and nat.get("SourceDestCheck") is False
+    )
+    return judged(
+        ok,
+        "Lambda subnets' default routes",
+        expected={"route_to": nat["InstanceId"], "source_dest_check": False},
+        actual={"routes": routes, "source_dest_check": nat.get("SourceDestCheck")},
+    )
+
+
+TIMEOUT_TERMS = ("Task timed out", "ConnectTimeout")
+
+
+@check(
+    id="function_logs_show_no_timeouts",
+    section="egress",
+    says="the notifier's recent logs show no time-outs",
+    guide="you can tell the Lambda lacks internet access when its outbound HTTP connections "
+    "simply time out",
+)
+def no_timeouts(inv: Inventory, p: Profile) -> Outcome:
+    group = f"/aws/lambda/{p.function.function}"
+    hits: list[str] = []
+    for term in TIMEOUT_TERMS:
+        hits.extend(inv.log_matches(group, term, "24") or [])
+    return judged(not hits, f"{len(hits)} time-out line(s) in 24 h", expected=[], actual=hits[:5])
+
+
+@check(
+    id="function_code_matches_local_zip",
+    section="redeployment",
+    says="the deployed code is the local lambda.zip",
+    guide="run ./zip_lambda.sh and upload lambda.zip to the Lambda",
+    applies=packaging_is("zip"),
+)
+def code_matches_zip(inv: Inventory, p: Profile) -> Outcome:
+    cfg = L.function_config(inv, p)
+    if cfg is None:
+        return _no_function(p)
+    if p.redeployment.zip_path is None:
+        return Outcome(Status.SKIP, "no local lambda.zip given (redeployment.zip_path)")
+    local = inv.local_zip_sha256(p.redeployment.zip_path)
+    return judged(
+        local == cfg.get("CodeSha256"),
+        "CodeSha256 (base64 SHA-256)",
+        expected=local,
+        actual=cfg.get("CodeSha256"),
+    )
+
+
+@check(
+    id="ecr_repository_private_and_holds_tag",
+    section="redeployment",
+    says="the private ECR repository holds the image tag",
+    guide="create a private ECR repository and upload the image with its tag",
+    applies=packaging_is("image"),
+)
+def ecr_tag(inv: Inventory, p: Profile) -> Outcome:
+    repo = inv.repository(p.redeployment.ecr_repository)
+    if repo is None:
+        return failed("no private repository", expected=p.redeployment.ecr_repository, actual=None)
+    found = inv.image_digest(p.redeployment.ecr_repository, p.redeployment.image_tag)
+    return judged(
+        found is not None,
+        f"tag {p.redeployment.image_tag}",
+        expected=f"{repo['repositoryUri']}:{p.redeployment.image_tag}",
+        actual=found,
+    )
+
+
+@check(
+    id="function_runs_image_behind_tag",
+    section="redeployment",
+    says="the function runs the image currently behind the tag",
+    guide="if the image is replaced, redeploy the function from the repository",
+    applies=packaging_is("image"),
+)
+def image_current(inv: Inventory, p: Profile) -> Outcome:
+    fn = inv.function(p.function.function)
+    repo = inv.repository(p.redeployment.ecr_repository)
+    if fn is None or repo is None:
+        return failed(
+            "function or repository missing",
+            expected="both exist",
+            actual={"function": bool(fn), "repository": bool(repo)},
+        )
+    code = fn.get("Code", {})
+    uri = code.get("ImageUri", "")
+    deployed = code.get("ResolvedImageUri", "").partition("@")[2] or None
+    current = inv.image_digest(p.redeployment.ecr_repository, p.redeployment.image_tag)
+    actual = {"image_uri": uri, "deployed_digest": deployed}
+    expected = {
+        "image_uri": f"{repo['repositoryUri']}:{p.redeployment.image_tag}",
+        "deployed_digest": current,
+    }
+    summary = "deployed digest"
+    if deployed and current and deployed != current:
+        summary = "an image was pushed to the tag but not deployed"
+    return judged(actual == expected, summary, expected=expected, actual=actual)

@@ -1,0 +1,155 @@
+"""Finding the profile's resources in the inventory, by the names a person gave them."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from runbook.profile import Profile
+
+if TYPE_CHECKING:
+    from runbook.aws.inventory import Inventory
+
+Resource = dict[str, Any]
+
+
+def tag(resource: Resource, key: str = "Name") -> str | None:
+    for t in resource.get("Tags") or []:
+        if t.get("Key") == key:
+            return t.get("Value")
+    return None
+
+
+def vpc(inv: Inventory, p: Profile) -> Resource | None:
+    named = [v for v in inv.vpcs() if tag(v) == p.vpc.name]
+    return named[0] if named else None
+
+
+def vpc_id(inv: Inventory, p: Profile) -> str | None:
+    found = vpc(inv, p)
+    return found["VpcId"] if found else None
+
+
+def subnet(inv: Inventory, p: Profile, name: str) -> Resource | None:
+    vid = vpc_id(inv, p)
+    named = [s for s in inv.subnets() if s["VpcId"] == vid and tag(s) == name]
+    return named[0] if named else None
+
+
+def lambda_subnets(inv: Inventory, p: Profile) -> list[Resource]:
+    return [s for s in (subnet(inv, p, x.name) for x in p.vpc.lambda_subnets) if s]
+
+
+def security_group(inv: Inventory, p: Profile, role: str) -> Resource | None:
+    """The group called exactly as the profile says, in the VPC (similar names don't count)."""
+    name = getattr(p.security_groups, role)
+    vid = vpc_id(inv, p)
+    found = [g for g in inv.security_groups() if g["GroupName"] == name and g["VpcId"] == vid]
+    return found[0] if found else None
+
+
+def route_table_of(inv: Inventory, subnet_res: Resource) -> Resource | None:
+    """The explicitly associated route table, else the VPC's main one (as AWS routes)."""
+    tables = [t for t in inv.route_tables() if t["VpcId"] == subnet_res["VpcId"]]
+    for t in tables:
+        if any(a.get("SubnetId") == subnet_res["SubnetId"] for a in t.get("Associations", [])):
+            return t
+    for t in tables:
+        if any(a.get("Main") for a in t.get("Associations", [])):
+            return t
+    return None
+
+
+def default_route(table: Resource | None) -> Resource | None:
+    if table is None:
+        return None
+    for r in table.get("Routes", []):
+        if r.get("DestinationCidrBlock") == "0.0.0.0/0" and r.get("State", "active") == "active":
+            return r
+    return None
+
+
+def attached_igw(inv: Inventory, p: Profile) -> Resource | None:
+    vid = vpc_id(inv, p)
+    for igw in inv.internet_gateways():
+        if any(
+            a.get("VpcId") == vid and a.get("State") in ("available", "attached")
+            for a in igw.get("Attachments", [])
+        ):
+            return igw
+    return None
+
+
+def instance_named(inv: Inventory, name: str) -> Resource | None:
+    found = [i for i in inv.instances() if tag(i) == name]
+    return found[0] if found else None
+
+
+def db_instance(inv: Inventory, p: Profile) -> Resource | None:
+    return instance_named(inv, p.database.instance_name)
+
+
+def cloud9_instance(inv: Inventory, p: Profile) -> Resource | None:
+    """Cloud9 names its EC2 instance ``aws-cloud9-<environment>-<environment id>``."""
+    prefix = f"aws-cloud9-{p.access_host.cloud9_environment}-"
+    found = [i for i in inv.instances() if (tag(i) or "").startswith(prefix)]
+    return found[0] if found else None
+
+
+def access_host(inv: Inventory, p: Profile) -> Resource | None:
+    if p.variants.access_host == "cloud9":
+        return cloud9_instance(inv, p)
+    return instance_named(inv, p.access_host.bastion_name)
+
+
+def function_config(inv: Inventory, p: Profile) -> Resource | None:
+    fn = inv.function(p.function.function)
+    return fn["Configuration"] if fn else None
+
+
+def lambda_enis(inv: Inventory, function_name: str) -> list[Resource]:
+    """The interfaces the Lambda service made for the function (requester-managed on AWS)."""
+    prefix = f"AWS Lambda VPC ENI-{function_name}-"
+    return [
+        e
+        for e in inv.network_interfaces()
+        if (e.get("Description") or "").startswith(prefix) and e.get("RequesterManaged")
+    ]
+
+
+def ingress_rules(group: Resource) -> list[Resource]:
+    return group.get("IpPermissions", [])
+
+
+def egress_rules(group: Resource) -> list[Resource]:
+    return group.get("IpPermissionsEgress", [])
+
+
+def covers_port(rule: Resource, port: int) -> bool:
+    """A rule admits a TCP port when its protocol is tcp or all and its range holds the port."""
+    if rule.get("IpProtocol") == "-1":
+        return True
+    if rule.get("IpProtocol") not in ("tcp", "6"):
+        return False
+    return rule.get("FromPort", -1) <= port <= rule.get("ToPort", -1)
+
+
+def rule_sources(rule: Resource) -> set[str]:
+    """Every peer of a rule: CIDRs and group ids."""
+    out = {r["CidrIp"] for r in rule.get("IpRanges", [])}
+    out |= {r["CidrIpv6"] for r in rule.get("Ipv6Ranges", [])}
+    out |= {r["GroupId"] for r in rule.get("UserIdGroupPairs", [])}
+    return out
+
+
+def admits(rules: list[Resource], port: int, peer: str) -> bool:
+    return any(covers_port(r, port) and peer in rule_sources(r) for r in rules)
+
+
+def compact_rules(rules: list[Resource]) -> list[str]:
+    """Rules as short readable strings for evidence: 'tcp 3306-3306 sg-123'."""
+    out = []
+    for r in rules:
+        proto = "all" if r.get("IpProtocol") == "-1" else r.get("IpProtocol")
+        ports = "" if proto == "all" else f" {r.get('FromPort')}-{r.get('ToPort')}"
+        out.extend(f"{proto}{ports} {peer}" for peer in sorted(rule_sources(r)) or ["(none)"])
+    return out

@@ -1,0 +1,343 @@
+"""Start/stop the database using Step Functions; adding the Lambda trigger."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from checks import lookup as L
+from checks.cron import ScheduleError, next_fire_times
+from checks.policy import allows
+from runbook.findings import Outcome, failed, judged
+from runbook.profile import Profile
+from runbook.registry import check
+from runbook.stepfunctions.graph import DefinitionError, FlowAnalysis, analyse, parse_definition
+
+if TYPE_CHECKING:
+    from runbook.aws.inventory import Inventory
+
+
+def _machine_or_fail(inv: Inventory, p: Profile) -> tuple[dict | None, Outcome | None]:
+    machine = inv.state_machine(p.step_functions.state_machine)
+    if machine is None:
+        name = p.step_functions.state_machine
+        return None, failed(f"state machine {name!r} does not exist", expected=name, actual=None)
+    return machine, None
+
+
+def _flow(inv: Inventory, p: Profile) -> tuple[FlowAnalysis | None, Outcome | None]:
+    machine, missing = _machine_or_fail(inv, p)
+    if missing:
+        return None, missing
+    try:
+        return analyse(parse_definition(machine["definition"])), None
+    except DefinitionError as exc:
+        return None, failed(f"definition unreadable: {exc}", expected="valid ASL", actual=str(exc))
+
+
+@check(
+    id="state_machine_active",
+    section="step_functions",
+    says="the state machine is ACTIVE",
+    guide="create the state machine (in the default VPC, outside the notifier's)",
+)
+def machine_active(inv: Inventory, p: Profile) -> Outcome:
+    machine, missing = _machine_or_fail(inv, p)
+    if missing:
+        return missing
+    return judged(
+        machine.get("status") == "ACTIVE",
+        "status",
+        expected="ACTIVE",
+        actual=machine.get("status"),
+        evidence={"arn": machine["stateMachineArn"]},
+    )
+
+
+@check(
+    id="state_machine_every_path_stops_database",
+    section="step_functions",
+    says="every path from start to end of the state machine stops the database instance",
+    guide="shut down the instance after the notifier runs; errors are caught and also stop it",
+)
+def every_path_stops(inv: Inventory, p: Profile) -> Outcome:
+    flow, missing = _flow(inv, p)
+    if missing:
+        return missing
+    paths = [" → ".join(x) for x in (*flow.paths_without_stop, *flow.error_exits_without_stop)]
+    starts_and_stops = bool(flow.start_states) and bool(flow.stop_states)
+    return judged(
+        flow.always_stops and starts_and_stops,
+        f"{len(paths)} path(s) end without stopping the instance",
+        expected={"paths_without_stop": [], "starts_and_stops": True, "truncated": False},
+        actual={
+            "paths_without_stop": paths[:5],
+            "starts_and_stops": starts_and_stops,
+            "truncated": flow.paths_truncated,
+        },
+        evidence={"start": list(flow.start_states), "stop": list(flow.stop_states)},
+    )
+
+
+@check(
+    id="state_machine_waiting_loop_bounded",
+    section="step_functions",
+    says="the state machine's waiting loop is bounded by a counter",
+    guide="a counter is incremented that breaks the loop with an error after a few tries",
+)
+def loop_bounded(inv: Inventory, p: Profile) -> Outcome:
+    flow, missing = _flow(inv, p)
+    if missing:
+        return missing
+    loops = [" → ".join(c) for c in flow.unbounded_loops]
+    return judged(
+        not loops and bool(flow.describe_states),
+        "loops without a bounding counter",
+        expected={"unbounded_loops": [], "polls_instance_state": True},
+        actual={"unbounded_loops": loops, "polls_instance_state": bool(flow.describe_states)},
+    )
+
+
+@check(
+    id="state_machine_invokes_notifier_with_start_time",
+    section="step_functions",
+    says="the state machine invokes the notifier with force_current_time from its start time",
+    guide='the payload to the Lambda includes "force_current_time.$": "$$.Execution.StartTime"',
+)
+def invokes_with_start_time(inv: Inventory, p: Profile) -> Outcome:
+    flow, missing = _flow(inv, p)
+    if missing:
+        return missing
+    keys = sorted({k for ks in flow.payload_keys.values() for k in ks})
+    actual = {
+        "functions": sorted(set(flow.invoked_functions)),
+        "force_current_time_from_start_time": flow.force_current_time_from_start_time,
+        "payload_keys": keys,
+        "after_start": flow.reaches_invoke_after_start,
+    }
+    expected = {
+        "functions": [p.function.function],
+        "force_current_time_from_start_time": True,
+        "payload_keys": "config_path and auth_path among them",
+        "after_start": True,
+    }
+    ok = (
+        actual["functions"] == expected["functions"]
+        and flow.force_current_time_from_start_time
+        and flow.reaches_invoke_after_start
+        and {"config_path", "auth_path"} <= set(keys)
+    )
+    return judged(ok, "Lambda invocation", expected=expected, actual=actual)
+
+
+@check(
+    id="state_machine_runs_leave_database_stopped",
+    section="step_functions",
+    says="run locally in four scenarios, the state machine always leaves the database stopped",
+    guide="start, wait, loop, notify, stop; errors also lead to stopping the instance",
+)
+def simulated_runs(inv: Inventory, p: Profile) -> Outcome:
+    _, missing = _machine_or_fail(inv, p)
+    if missing:
+        return missing
+    runs = inv.state_machine_simulation(p.step_functions.state_machine, p.function.function)
+    actual = {r["scenario"]: r["final_instance_state"] for r in runs}
+    happy = [r for r in runs if r["scenario"] == "happy-path"]
+    payloads = happy[0]["lambda_payloads"] if happy else []
+    got_time = bool(payloads) and all("force_current_time" in pl for pl in payloads)
+    ok = all(state == "stopped" for state in actual.values()) and got_time
+    return judged(
+        ok,
+        "final instance state per scenario",
+        expected={
+            **{r["scenario"]: "stopped" for r in runs},
+            "lambda_received_force_current_time": True,
+        },
+        actual={**actual, "lambda_received_force_current_time": got_time},
+        evidence=[
+            {k: r[k] for k in ("scenario", "execution_status", "states_visited", "error")}
+            for r in runs
+        ],
+    )
+
+
+@check(
+    id="state_machine_role_may_start_stop_describe_and_invoke",
+    section="step_functions",
+    says="the state machine's role may start, stop and describe the instance and invoke the "
+    "function",
+    guide="the state machine's role (created with it) needs EC2 start/stop/describe and "
+    "Lambda invoke",
+)
+def machine_role(inv: Inventory, p: Profile) -> Outcome:
+    machine, missing = _machine_or_fail(inv, p)
+    if missing:
+        return missing
+    role = inv.role(machine["roleArn"].rsplit("/", 1)[-1])
+    inst = L.db_instance(inv, p)
+    cfg = L.function_config(inv, p)
+    if role is None or inst is None or cfg is None:
+        return failed(
+            "role, instance or function missing",
+            expected="all exist",
+            actual={"role": bool(role), "instance": bool(inst), "function": bool(cfg)},
+        )
+    docs = list(role["InlinePolicies"].values()) + [
+        inv.managed_policy_document(a["PolicyArn"]) for a in role["AttachedPolicies"]
+    ]
+    account, region = cfg["FunctionArn"].split(":")[4], p.region
+    instance_arn = f"arn:aws:ec2:{region}:{account}:instance/{inst['InstanceId']}"
+    wanted = {
+        "ec2:StartInstances": instance_arn,
+        "ec2:StopInstances": instance_arn,
+        "ec2:DescribeInstances": "*",
+        "lambda:InvokeFunction": cfg["FunctionArn"],
+    }
+    actual = {
+        action: allows(docs, action, res) or allows(docs, action, res + ":*")
+        for action, res in wanted.items()
+    }
+    return judged(
+        all(actual.values()), "role permissions", expected={a: True for a in wanted}, actual=actual
+    )
+
+
+def _rule_or_fail(inv: Inventory, p: Profile) -> tuple[dict | None, Outcome | None]:
+    rule = inv.rule(p.trigger.rule)
+    if rule is None:
+        return None, failed(
+            f"rule {p.trigger.rule!r} does not exist", expected=p.trigger.rule, actual=None
+        )
+    return rule, None
+
+
+@check(
+    id="rule_fires_hourly_and_is_enabled",
+    section="trigger",
+    says="the rule fires on the profile's schedule and its state suits the phase",
+    guide="schedule expression cron(0 * * * ? *); disable it only while setting up",
+)
+def rule_schedule(inv: Inventory, p: Profile) -> Outcome:
+    rule, missing = _rule_or_fail(inv, p)
+    if missing:
+        return missing
+    expr = rule.get("ScheduleExpression", "")
+    try:
+        fire = [t.strftime("%Y-%m-%d %H:%M UTC") for t in next_fire_times(expr, datetime.now(UTC))]
+    except ScheduleError as exc:
+        return failed(f"invalid schedule: {exc}", expected=p.trigger.schedule, actual=expr)
+    actual = {"schedule": expr, "state": rule.get("State")}
+    expected = {"schedule": p.trigger.schedule, "state": p.expected_rule_state}
+    return judged(
+        actual == expected,
+        f"next fire times {', '.join(fire)}",
+        expected=expected,
+        actual=actual,
+        next_fire_times=fire,
+    )
+
+
+def _runner_arn(inv: Inventory, p: Profile) -> str | None:
+    if p.variants.database == "ec2":
+        machine = inv.state_machine(p.step_functions.state_machine)
+        return machine["stateMachineArn"] if machine else None
+    cfg = L.function_config(inv, p)
+    return cfg["FunctionArn"] if cfg else None
+
+
+def _the_target(inv: Inventory, p: Profile) -> tuple[dict | None, Outcome | None]:
+    _, missing = _rule_or_fail(inv, p)
+    if missing:
+        return None, missing
+    runner = _runner_arn(inv, p)
+    targets = [t for t in inv.rule_targets(p.trigger.rule) if t["Arn"] == runner]
+    if not targets:
+        return None, failed(
+            "the rule does not target the runner",
+            expected=runner,
+            actual=[t["Arn"] for t in inv.rule_targets(p.trigger.rule)],
+        )
+    return targets[0], None
+
+
+@check(
+    id="rule_targets_runner_with_permission",
+    section="trigger",
+    says="the rule targets the state machine with a role, or the function with leave to invoke it",
+    guide="the EventBridge trigger runs the Step Functions flow (EC2) or the Lambda (Aurora)",
+)
+def rule_target(inv: Inventory, p: Profile) -> Outcome:
+    target, missing = _the_target(inv, p)
+    if missing:
+        return missing
+    if p.variants.database == "ec2":
+        return judged(
+            bool(target.get("RoleArn")),
+            "target role",
+            expected="a role ARN",
+            actual=target.get("RoleArn"),
+        )
+    rule = inv.rule(p.trigger.rule)
+    policy = inv.function_policy(p.function.function) or {"Statement": []}
+    granted = [
+        s
+        for s in policy.get("Statement", [])
+        if (s.get("Principal") or {}).get("Service") == "events.amazonaws.com"
+        and s.get("Effect") == "Allow"
+        and json.dumps(s.get("Condition", {})).find(rule["Arn"]) >= 0
+    ]
+    return judged(
+        bool(granted),
+        "resource policy for events.amazonaws.com",
+        expected=f"allow from {rule['Arn']}",
+        actual=[s.get("Sid") for s in granted],
+    )
+
+
+@check(
+    id="rule_input_names_actual_instance",
+    section="trigger",
+    says="the rule's constant input names the config, the auth file and the actual database",
+    guide='constant JSON input with db_instance_id, "config/config.toml" and '
+    '"config/auth.lambda.toml"',
+)
+def rule_input(inv: Inventory, p: Profile) -> Outcome:
+    target, missing = _the_target(inv, p)
+    if missing:
+        return missing
+    try:
+        data: Any = json.loads(target.get("Input") or "null")
+    except ValueError:
+        return failed("the input is not JSON", expected="constant JSON", actual="not JSON")
+    if not isinstance(data, dict):
+        return failed(
+            "the input is not a JSON object", expected="an object", actual=type(data).__name__
+        )
+    expected = {"config_path": p.trigger.config_path, "auth_path": p.trigger.auth_path}
+    if p.variants.database == "ec2":
+        inst = L.db_instance(inv, p)
+        expected["db_instance_id"] = inst["InstanceId"] if inst else "(the database instance)"
+    actual = {k: data.get(k) for k in expected}
+    extra = sorted(set(data) - set(expected))
+    return judged(
+        actual == expected,
+        "constant input",
+        expected=expected,
+        actual=actual,
+        advisories=(f"extra input keys {extra}",) if extra else (),
+    )
+
+
+@check(
+    id="rule_target_makes_no_retries",
+    section="trigger",
+    says="the rule's target makes no retry attempts",
+    guide="under Retry policy, set the number of retry attempts to 0",
+)
+def rule_retries(inv: Inventory, p: Profile) -> Outcome:
+    target, missing = _the_target(inv, p)
+    if missing:
+        return missing
+    retries = (target.get("RetryPolicy") or {}).get("MaximumRetryAttempts", 185)
+    return judged(retries == 0, "MaximumRetryAttempts", expected=0, actual=retries)

@@ -1,0 +1,74 @@
+"""Adding secrets to Secrets Manager. Only the secret's shape is ever seen here."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from checks import lookup as L
+from runbook.findings import Outcome, failed, judged
+from runbook.profile import SECRET_KEYS, Profile
+from runbook.redact import digest
+from runbook.registry import check
+
+if TYPE_CHECKING:
+    from runbook.aws.inventory import Inventory
+
+
+@check(
+    id="secret_holds_exactly_the_five_keys",
+    section="secrets",
+    says="the secret holds exactly the five keys, each a non-empty string",
+    guide="create the secret WikidotNotifier/auth with wikidot_password, gmail_password, "
+    "mysql_host, mysql_username and mysql_password",
+)
+def secret_keys(inv: Inventory, p: Profile) -> Outcome:
+    if inv.secret(p.secret.name) is None:
+        return failed(
+            f"secret {p.secret.name!r} does not exist", expected=p.secret.name, actual=None
+        )
+    shape = inv.secret_shape(p.secret.name)
+    if shape is None or not shape["is_json_object"]:
+        return failed(
+            "the secret's value is not a JSON object",
+            expected="a JSON object",
+            actual="not a JSON object",
+        )
+    keys = shape["keys"]
+    bad = sorted(k for k, v in keys.items() if v["type"] != "str" or v["empty"])
+    actual = {"keys": sorted(keys), "empty_or_not_string": bad}
+    expected = {"keys": sorted(SECRET_KEYS), "empty_or_not_string": []}
+    return judged(
+        actual == expected,
+        "secret keys (values never read into the report)",
+        expected=expected,
+        actual=actual,
+    )
+
+
+@check(
+    id="secret_mysql_host_is_the_database",
+    section="secrets",
+    says="the secret's mysql_host is the database's private address",
+    guide="mysql_host: the EC2 instance's internal IP (or the Aurora cluster's hostname)",
+)
+def mysql_host(inv: Inventory, p: Profile) -> Outcome:
+    shape = inv.secret_shape(p.secret.name)
+    if shape is None or "mysql_host" not in shape.get("digests", {}):
+        return failed("the secret has no mysql_host", expected="mysql_host", actual=None)
+    if p.variants.aurora:
+        cluster = inv.db_cluster(p.database.cluster)
+        address = cluster.get("Endpoint") if cluster else None
+        what = "the cluster endpoint"
+    else:
+        inst = L.db_instance(inv, p)
+        address = inst.get("PrivateIpAddress") if inst else None
+        what = "the instance's private IP"
+    if address is None:
+        return failed(f"{what} is unknown: the database does not exist", expected=what, actual=None)
+    ok = shape["digests"]["mysql_host"] == digest(address)
+    return judged(
+        ok,
+        f"mysql_host compared with {what} {address}",
+        expected=address,
+        actual="the same address" if ok else "a different value (not shown)",
+    )

@@ -1,0 +1,20 @@
+@costs
+Feature: Estimated costs
+  The guide prices the setup at a few dollars a month: EIPs instead of a NAT gateway, a
+  small database that runs a quarter of the time.
+  Guide: Estimated costs
+
+  Background:
+    Given the deployment described by the profile
+
+  Scenario: No NAT gateway is paying by the hour
+    Then no NAT gateway exists in the VPC unless egress goes through one
+
+  Scenario: No idle Elastic IP is billed
+    Then no Elastic IP in the region is left unassociated
+
+  Scenario: The database is one of the cheap sizes the guide allows
+    Then the database's instance type or capacity is one the profile allows
+
+  Scenario: The monthly estimate stays inside the budget
+    Then the estimated monthly cost of what is deployed is within the profile's budget

@@ -1,0 +1,16 @@
+@iam
+Feature: Creating an IAM user
+  An IAM user and group for managing the notifier's resources, instead of the root account.
+  Guide: First-time setup > Creating an IAM user
+
+  Background:
+    Given the deployment described by the profile
+
+  Scenario: The administration group carries the guide's policies
+    Then the administration group exists with exactly the guide's policies attached
+
+  Scenario: The administration user can sign in to the console
+    Then the administration user exists in the group with a console password
+
+  Scenario: The root account is used only to create the IAM user
+    Then the root account has no access keys

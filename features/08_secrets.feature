@@ -1,0 +1,13 @@
+@secrets
+Feature: Adding secrets to Secrets Manager
+  One secret with the notifier's five credentials.
+  Guide: Adding secrets to Secrets Manager
+
+  Background:
+    Given the deployment described by the profile
+
+  Scenario: The notifier's secret holds its five values
+    Then the secret holds exactly the five keys, each a non-empty string
+
+  Scenario: The secret points at the database
+    Then the secret's mysql_host is the database's private address

@@ -1,0 +1,19 @@
+@lambda
+Feature: Setting up the Lambda
+  The notifier's function, sized and throttled as the guide says.
+  Guide: Setting up the Lambda
+
+  Background:
+    Given the deployment described by the profile
+
+  Scenario: The function is deployed
+    Then the function exists, Active, and its last update was successful
+
+  Scenario: The function is packaged as the profile says
+    Then the function's package type, runtime and handler match the profile
+
+  Scenario: The function has time and memory enough
+    Then the function's timeout suits the phase and its memory is the profile's
+
+  Scenario: Only one notifier runs at a time, never retried
+    Then the function has reserved concurrency 1 and no asynchronous retries

@@ -1,0 +1,25 @@
+@step_functions
+Feature: Start/stop the database using Step Functions
+  Start the instance, wait until it runs, run the notifier, always stop the instance.
+  Guide: Start/stop the database using Step Functions > Database running on EC2
+
+  Background:
+    Given the deployment described by the profile
+
+  Scenario: The start/stop state machine exists
+    Then the state machine is ACTIVE
+
+  Scenario: No path leaves the database running
+    Then every path from start to end of the state machine stops the database instance
+
+  Scenario: The wait for the database gives up after a few tries
+    Then the state machine's waiting loop is bounded by a counter
+
+  Scenario: The notifier learns the execution's start time
+    Then the state machine invokes the notifier with force_current_time from its start time
+
+  Scenario: Simulated runs stop the database whatever happens
+    Then run locally in four scenarios, the state machine always leaves the database stopped
+
+  Scenario: The state machine may do its job
+    Then the state machine's role may start, stop and describe the instance and invoke the function

@@ -1,0 +1,19 @@
+@trigger
+Feature: Adding the Lambda trigger
+  An EventBridge schedule at the start of every hour.
+  Guide: Adding the Lambda trigger
+
+  Background:
+    Given the deployment described by the profile
+
+  Scenario: The rule fires at the start of every hour
+    Then the rule fires on the profile's schedule and its state suits the phase
+
+  Scenario: The rule starts the runner
+    Then the rule targets the state machine with a role, or the function with leave to invoke it
+
+  Scenario: The rule's input names the real database instance
+    Then the rule's constant input names the config, the auth file and the actual database
+
+  Scenario: A missed hour is not retried
+    Then the rule's target makes no retry attempts

@@ -1,0 +1,13 @@
+@lambda_permissions
+Feature: Extra permissions for the Lambda
+  The Lambda may read its secret and join the VPC.
+  Guide: Extra permissions for the Lambda
+
+  Background:
+    Given the deployment described by the profile
+
+  Scenario: The Lambda may read exactly its secret
+    Then the secret policy grants GetSecretValue on exactly the secret's ARN
+
+  Scenario: The Lambda's role carries the policies
+    Then the function's role holds the secret policy, VPC access and basic execution

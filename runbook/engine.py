@@ -1,0 +1,47 @@
+"""Runs one check against the inventory and turns its outcome, or its failure, into a Finding."""
+
+from __future__ import annotations
+
+from runbook.aws.collected import CollectionError
+from runbook.aws.inventory import Inventory
+from runbook.findings import Finding, Outcome, Status
+from runbook.profile import Profile
+from runbook.registry import Check
+from runbook.sections import SECTION_BY_ID
+
+
+def not_applicable(check: Check, profile: Profile) -> str | None:
+    """Why a check does not apply to this profile's variants, or None."""
+    return SECTION_BY_ID[check.section].applies(profile) or check.applies(profile)
+
+
+def evaluate(check: Check, inventory: Inventory, profile: Profile) -> Finding:
+    reason = not_applicable(check, profile)
+    if reason:
+        return finding(check, Outcome(Status.SKIP, reason))
+    try:
+        outcome = check.fn(inventory, profile)
+    except CollectionError as exc:
+        outcome = Outcome(
+            Status.ERROR,
+            f"could not check: {exc}",
+            evidence={"cause": exc.kind, "permission": exc.permission},
+        )
+    return finding(check, outcome)
+
+
+def finding(check: Check, outcome: Outcome, actions: tuple[str, ...] = ()) -> Finding:
+    return Finding(
+        check_id=check.id,
+        section=check.section,
+        says=check.says,
+        status=outcome.status,
+        summary=outcome.summary,
+        guide=f"{SECTION_BY_ID[check.section].guide}: {check.guide}",
+        expected=outcome.expected,
+        actual=outcome.actual,
+        evidence=outcome.evidence,
+        advisories=outcome.advisories,
+        details=outcome.details,
+        actions=actions,
+    )

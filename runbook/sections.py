@@ -1,0 +1,106 @@
+"""The guide's sections in the guide's order, and which variants each applies to."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from runbook.profile import Profile
+
+Applies = Callable[[Profile], str | None]  # None when it applies, else why not
+
+
+def always(_: Profile) -> None:
+    return None
+
+
+def database_is(*kinds: str) -> Applies:
+    def applies(p: Profile) -> str | None:
+        if p.variants.database in kinds:
+            return None
+        return f"not in this variant (database = {p.variants.database})"
+
+    return applies
+
+
+def egress_is(*kinds: str) -> Applies:
+    def applies(p: Profile) -> str | None:
+        if p.variants.egress in kinds:
+            return None
+        return f"not in this variant (egress = {p.variants.egress})"
+
+    return applies
+
+
+def packaging_is(kind: str) -> Applies:
+    def applies(p: Profile) -> str | None:
+        if p.variants.packaging == kind:
+            return None
+        return f"not in this variant (packaging = {p.variants.packaging})"
+
+    return applies
+
+
+def access_host_is(kind: str) -> Applies:
+    def applies(p: Profile) -> str | None:
+        if p.variants.access_host == kind:
+            return None
+        return f"not in this variant (access host = {p.variants.access_host})"
+
+    return applies
+
+
+AURORA = ("aurora-serverless-v1", "aurora-serverless-v2")
+
+
+@dataclass(frozen=True)
+class Section:
+    id: str
+    title: str
+    guide: str  # the heading in the deployment guide
+    applies: Applies = always
+
+
+SECTIONS: tuple[Section, ...] = (
+    Section("costs", "Estimated costs", "Estimated costs"),
+    Section("iam", "Creating an IAM user", "First-time setup > Creating an IAM user"),
+    Section(
+        "vpc", "Creating a VPC / Adding another subnet", "Creating a VPC; Adding another subnet"
+    ),
+    Section("security_groups", "Creating security groups", "Creating security groups"),
+    Section(
+        "database_ec2",
+        "Creating the database — EC2 variant",
+        "Creating the database > On an EC2",
+        database_is("ec2"),
+    ),
+    Section(
+        "database_aurora",
+        "Creating the database — Aurora Serverless variant",
+        "Creating the database > On Aurora Serverless v1",
+        database_is(*AURORA),
+    ),
+    Section(
+        "database_access", "Accessing the database", "Accessing the database > Setting up Cloud9"
+    ),
+    Section("secrets", "Adding secrets to Secrets Manager", "Adding secrets to Secrets Manager"),
+    Section("lambda", "Setting up the Lambda", "Setting up the Lambda"),
+    Section(
+        "step_functions",
+        "Start/stop the database using Step Functions",
+        "Start/stop the database using Step Functions > Database running on EC2",
+        database_is("ec2"),
+    ),
+    Section("trigger", "Adding the Lambda trigger", "Adding the Lambda trigger"),
+    Section(
+        "egress",
+        "Enabling internet access for the Lambda",
+        "Enabling internet access for the Lambda",
+    ),
+    Section(
+        "lambda_permissions", "Extra permissions for the Lambda", "Extra permissions for the Lambda"
+    ),
+    Section("lambda_vpc", "Add the Lambda to the VPC", "Add the Lambda to the VPC"),
+    Section("redeployment", "Redeployment", "Redeployment"),
+)
+SECTION_BY_ID = {s.id: s for s in SECTIONS}

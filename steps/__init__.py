@@ -1,0 +1,1 @@
+"""Step definitions: thin glue from Gherkin sentences to checks."""

@@ -1,0 +1,50 @@
+"""The one vocabulary of the feature files: every ``Then``/``And`` sentence names a check.
+
+Each check declares its sentence (``says``) where it is defined, so the feature files read
+like the guide and a step never needs its own code: it finds the check, runs it through the
+run (verify or perform), attaches the evidence and asserts.
+"""
+
+from __future__ import annotations
+
+import allure
+import pytest
+from pytest_bdd import given, parsers, then
+
+from runbook.findings import Status
+from runbook.registry import by_sentence
+from runbook.report.plugin import evidence_json, plugin
+from runbook.run import Run
+
+
+@pytest.fixture(scope="session")
+def runbook_run(pytestconfig: pytest.Config) -> Run:
+    run = plugin(pytestconfig).run
+    assert run is not None, "the runbook run was not started (no scenarios collected?)"
+    return run
+
+
+@given("the deployment described by the profile", target_fixture="deployment")
+def deployment(runbook_run: Run) -> Run:
+    return runbook_run
+
+
+@then(parsers.re(r"(?P<sentence>.+)"))
+def check_holds(sentence: str, deployment: Run) -> None:
+    check = by_sentence(sentence)
+    found = deployment.check(check)
+    allure.attach(
+        evidence_json(found.to_dict()),
+        name=f"{check.id}.json",
+        attachment_type=allure.attachment_type.JSON,
+    )
+    if found.status == Status.SKIP:
+        pytest.skip(found.summary)
+    if found.status == Status.ERROR:
+        pytest.fail(f"COULD NOT CHECK {check.id}: {found.summary}", pytrace=False)
+    if found.status == Status.FAIL:
+        pytest.fail(
+            f"{check.id}: {found.summary}\n  expected: {found.expected}\n"
+            f"  actual: {found.actual}\n  guide: {found.guide}",
+            pytrace=False,
+        )
