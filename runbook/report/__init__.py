@@ -1,0 +1,1 @@
+"""The section-health report: model, writers, and the pytest plugin that drives them."""

@@ -1,0 +1,83 @@
+"""The report as data: sections in guide order, their checks, and the run's metadata.
+
+This dict is exactly what ``summary.json`` holds (schema in docs/report.md).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+from runbook import __version__
+from runbook.engine import finding, not_applicable
+from runbook.findings import Finding, Outcome, Status
+from runbook.registry import checks_in_guide_order
+from runbook.run import Run
+from runbook.sections import SECTIONS
+
+SCHEMA_VERSION = 1
+
+
+def section_status(statuses: list[Status]) -> Status:
+    """fail beats error beats pass; a section with nothing but skips is skipped."""
+    for s in (Status.FAIL, Status.ERROR, Status.PASS):
+        if s in statuses:
+            return s
+    return Status.SKIP
+
+
+def all_findings(run: Run) -> list[Finding]:
+    """A finding for every registered check: those not run are skipped with the reason."""
+    out = []
+    for check in checks_in_guide_order():
+        found = run.findings.get(check.id)
+        if found is None:
+            reason = not_applicable(check, run.profile) or "not selected in this run"
+            found = finding(check, Outcome(Status.SKIP, reason))
+        out.append(found)
+    return out
+
+
+def build(run: Run, *, exit_status: int) -> dict[str, Any]:
+    findings = all_findings(run)
+    sections = []
+    for section in SECTIONS:
+        mine = [f for f in findings if f.section == section.id]
+        counts = Counter(str(f.status) for f in mine)
+        sections.append(
+            {
+                "id": section.id,
+                "title": section.title,
+                "guide": section.guide,
+                "status": str(section_status([f.status for f in mine])),
+                "counts": {s.value: counts.get(s.value, 0) for s in Status},
+                "checks": [f.to_dict() for f in mine],
+            }
+        )
+    totals = Counter(str(f.status) for f in findings)
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "run": {
+            "tool": "notifier-runbook",
+            "version": __version__,
+            "started": run.started.isoformat(timespec="seconds"),
+            "duration_s": run.elapsed_s,
+            "mode": run.mode,
+            "dry_run": run.dry_run,
+            "exit_status": exit_status,
+        },
+        "profile": {
+            "name": run.profile.name,
+            "source": run.profile.source,
+            "region": run.profile.region,
+            "phase": run.profile.deployment.phase,
+            "variants": run.profile.variants.model_dump(),
+        },
+        "totals": {s.value: totals.get(s.value, 0) for s in Status},
+        "advisories": sum(len(f.advisories) for f in findings),
+        "sections": sections,
+        "aws_calls": run.aws_calls(),
+        "aws_retries": run.retries(),
+        "mutating_calls": run.mutating_calls(),
+        "plan": run.plan_log,
+    }

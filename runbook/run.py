@@ -1,0 +1,86 @@
+"""One run of the runbook: the profile, the inventory, the mode, and every finding made.
+
+Pytest's steps and the CLI both go through ``Run.check``, so verify and perform take the
+same path; perform adds one branch (plan, apply, verify again) and nothing else.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from runbook.aws.inventory import Inventory
+from runbook.aws.session import AwsSession, open_session
+from runbook.engine import evaluate
+from runbook.findings import Finding, Status
+from runbook.profile import Profile
+from runbook.registry import Check
+
+Mode = Literal["verify", "perform"]
+
+
+@dataclass
+class Run:
+    profile: Profile
+    mode: Mode = "verify"
+    dry_run: bool = False
+    session: AwsSession | None = None
+    inventory: Inventory | None = None
+    findings: dict[str, Finding] = field(default_factory=dict)
+    plan_log: list[str] = field(default_factory=list)
+    started: datetime = field(default_factory=lambda: datetime.now(UTC))
+    _t0: float = field(default_factory=time.monotonic)
+    _performer: Any = None
+
+    def __post_init__(self) -> None:
+        t = self.profile.timeouts
+        if self.session is None:
+            self.session = open_session(
+                self.profile.region,
+                connect_timeout=t.connect_s,
+                read_timeout=t.read_s,
+                max_attempts=t.max_attempts,
+            )
+        if self.inventory is None:
+            self.inventory = Inventory(self.session)
+
+    def check(self, check: Check) -> Finding:
+        """Evaluate one check; in perform mode fix what fails and evaluate it again."""
+        found = evaluate(check, self.inventory, self.profile)
+        if self.mode == "perform" and found.status == Status.FAIL:
+            found = self.performer.fix(check, found)
+        self.findings[check.id] = found
+        return found
+
+    @property
+    def performer(self) -> Any:
+        """Perform code is imported only in perform mode: verify never loads a writable session."""
+        if self._performer is None:
+            from runbook.actions.executor import Performer
+
+            self._performer = Performer(self, dry_run=self.dry_run)
+        return self._performer
+
+    def aws_calls(self) -> dict[str, int]:
+        calls: Counter[str] = Counter(self.session.log.calls)
+        if self._performer is not None:
+            calls.update(self._performer.session.log.calls)
+        return dict(sorted(calls.items()))
+
+    def retries(self) -> dict[str, int]:
+        out: Counter[str] = Counter(self.session.log.retries)
+        if self._performer is not None:
+            out.update(self._performer.session.log.retries)
+        return dict(sorted(out.items()))
+
+    def mutating_calls(self) -> dict[str, int]:
+        if self._performer is None:
+            return {}
+        return dict(sorted(self._performer.session.log.mutating().items()))
+
+    @property
+    def elapsed_s(self) -> float:
+        return round(time.monotonic() - self._t0, 2)
