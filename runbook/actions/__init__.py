@@ -1,0 +1,1 @@
+"""Perform: the fixes for failing checks, applied through a writable session."""

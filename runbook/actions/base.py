@@ -1,0 +1,87 @@
+"""What perform can do: Actions that describe themselves in words and apply idempotently.
+
+A fixer is registered for a check id. It reads the inventory (never decides by itself what
+is wrong: it is only called when its check failed) and returns the actions that would make
+the check pass, in order. Each action's ``says`` is what the plan shows and the report keeps.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from runbook.aws.inventory import Inventory
+from runbook.aws.session import AwsSession
+from runbook.profile import Profile
+
+MANAGED_BY = {"Key": "ManagedBy", "Value": "notifier-runbook"}
+
+
+@dataclass
+class Ctx:
+    """What an action needs to apply: the writable session, the (fresh) inventory, the profile."""
+
+    session: AwsSession
+    inv: Inventory
+    p: Profile
+
+    def client(self, service: str) -> Any:
+        return self.session.client(service)
+
+    def ec2_tags(self, resource_type: str, name: str | None = None) -> list[dict[str, Any]]:
+        tags = [MANAGED_BY] + ([{"Key": "Name", "Value": name}] if name else [])
+        return [{"ResourceType": resource_type, "Tags": tags}]
+
+    @staticmethod
+    def tag_list(name: str | None = None) -> list[dict[str, str]]:
+        return [MANAGED_BY] + ([{"Key": "Name", "Value": name}] if name else [])
+
+
+@dataclass(frozen=True)
+class Action:
+    says: str
+    apply: Callable[[Ctx], None]
+
+
+@dataclass(frozen=True)
+class Manual:
+    """A step perform cannot do for the user: the guide's instructions, shown in the plan."""
+
+    says: str
+
+
+Fixer = Callable[[Inventory, Profile], list[Action | Manual]]
+FIXERS: dict[str, Fixer] = {}
+
+
+def fixes(*check_ids: str) -> Callable[[Fixer], Fixer]:
+    def register(fn: Fixer) -> Fixer:
+        for check_id in check_ids:
+            if check_id in FIXERS:
+                raise ValueError(f"two fixers for {check_id}")
+            FIXERS[check_id] = fn
+        return fn
+
+    return register
+
+
+def manual(text: str) -> Fixer:
+    """A fixer that only tells the user what to do."""
+
+    def fixer(inv: Inventory, p: Profile) -> list[Action | Manual]:
+        return [Manual(text)]
+
+    return fixer
+
+
+def json_policy(statements: list[dict[str, Any]]) -> str:
+    import json
+
+    return json.dumps({"Version": "2012-10-17", "Statement": statements})
+
+
+def trust_policy(service: str) -> str:
+    return json_policy(
+        [{"Effect": "Allow", "Principal": {"Service": service}, "Action": "sts:AssumeRole"}]
+    )

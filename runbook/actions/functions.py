@@ -1,0 +1,351 @@
+"""Perform for the secret, the Lambda function, its permissions, VPC config and code."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import zipfile
+from pathlib import Path
+from typing import Any
+
+from checks import lookup as L
+from checks.functions import VPC_ACCESS_POLICY
+from runbook.actions.base import Action, Ctx, Manual, fixes, json_policy, trust_policy
+from runbook.aws.inventory import Inventory
+from runbook.profile import SECRET_KEYS, Profile
+
+SECRET_ENV = "RUNBOOK_SECRET_"  # + key in upper case, e.g. RUNBOOK_SECRET_GMAIL_PASSWORD
+
+
+def _database_address(inv: Inventory, p: Profile) -> str | None:
+    if p.variants.aurora:
+        cluster = inv.db_cluster(p.database.cluster)
+        return cluster.get("Endpoint") if cluster else None
+    inst = L.db_instance(inv, p)
+    return inst.get("PrivateIpAddress") if inst else None
+
+
+@fixes("secret_holds_exactly_the_five_keys")
+def create_secret(inv: Inventory, p: Profile) -> list[Action | Manual]:
+    if inv.secret(p.secret.name) is not None:
+        return [
+            Manual(
+                f"put a value with exactly the five keys into {p.secret.name} "
+                "(Secrets Manager > Retrieve secret value > Edit)"
+            )
+        ]
+    env = {k: os.environ.get(SECRET_ENV + k.upper()) for k in SECRET_KEYS}
+    if not env["mysql_host"]:
+        env["mysql_host"] = _database_address(inv, p)
+    missing = [SECRET_ENV + k.upper() for k, v in env.items() if not v]
+    if missing:
+        return [
+            Manual(
+                f"set {', '.join(missing)} in the environment (values are read at run "
+                "time, never from the profile), then run perform again"
+            )
+        ]
+
+    def apply(ctx: Ctx) -> None:
+        ctx.client("secretsmanager").create_secret(
+            Name=p.secret.name, SecretString=json.dumps(env), Tags=ctx.tag_list()
+        )
+
+    return [
+        Action(
+            f"create secret {p.secret.name} from the RUNBOOK_SECRET_* environment "
+            "(values not shown)",
+            apply,
+        )
+    ]
+
+
+@fixes("secret_mysql_host_is_the_database")
+def point_secret(inv: Inventory, p: Profile) -> list[Action | Manual]:
+    address = _database_address(inv, p)
+    if address is None:
+        return [Manual("create the database first")]
+
+    def apply(ctx: Ctx) -> None:
+        sm = ctx.client("secretsmanager")
+        value = json.loads(sm.get_secret_value(SecretId=p.secret.name)["SecretString"])
+        value["mysql_host"] = address
+        sm.put_secret_value(SecretId=p.secret.name, SecretString=json.dumps(value))
+
+    return [Action(f"set the secret's mysql_host to {address}", apply)]
+
+
+def _placeholder_zip() -> bytes:
+    """What 'Author from scratch' deploys: a handler that does nothing until redeployment."""
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        z.writestr("lambda_function.py", "def lambda_handler(event, context):\n    return None\n")
+    return buf.getvalue()
+
+
+def _function_role(ctx: Ctx) -> str:
+    role = ctx.inv.role(ctx.p.function.role)
+    if role is not None:
+        return role["Role"]["Arn"]
+    iam = ctx.client("iam")
+    arn = iam.create_role(
+        RoleName=ctx.p.function.role,
+        Tags=ctx.tag_list(),
+        AssumeRolePolicyDocument=trust_policy("lambda.amazonaws.com"),
+    )["Role"]["Arn"]
+    iam.attach_role_policy(
+        RoleName=ctx.p.function.role,
+        PolicyArn="arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole",
+    )
+    return arn
+
+
+def _image_uri(ctx: Ctx) -> str | None:
+    repo = ctx.inv.repository(ctx.p.redeployment.ecr_repository)
+    if (
+        repo is None
+        or ctx.inv.image_digest(repo["repositoryName"], ctx.p.redeployment.image_tag) is None
+    ):
+        return None
+    return f"{repo['repositoryUri']}:{ctx.p.redeployment.image_tag}"
+
+
+@fixes("function_active_and_last_update_successful")
+def create_function(inv: Inventory, p: Profile) -> list[Action | Manual]:
+    if L.function_config(inv, p) is not None:
+        return [
+            Manual(
+                "the function is not Active or its last update failed: see its "
+                "configuration in the Lambda console"
+            )
+        ]
+
+    def apply(ctx: Ctx) -> None:
+        common: dict[str, Any] = dict(
+            FunctionName=p.function.function,
+            Role=_function_role(ctx),
+            MemorySize=p.function.memory_mb,
+            Timeout=p.min_timeout_s,
+            Tags={"ManagedBy": "notifier-runbook"},
+        )
+        lam = ctx.client("lambda")
+        if p.variants.packaging == "image":
+            uri = _image_uri(ctx)
+            if uri is None:
+                raise_missing_image(p)
+            lam.create_function(PackageType="Image", Code={"ImageUri": uri}, **common)
+        else:
+            code = (
+                Path(p.redeployment.zip_path).read_bytes()
+                if p.redeployment.zip_path
+                else _placeholder_zip()
+            )
+            lam.create_function(
+                Runtime=p.function.runtime,
+                Handler=p.function.handler,
+                Code={"ZipFile": code},
+                **common,
+            )
+        lam.get_waiter("function_active_v2").wait(FunctionName=p.function.function)
+
+    source = (
+        "the image behind the tag"
+        if p.variants.packaging == "image"
+        else "the local lambda.zip"
+        if p.redeployment.zip_path
+        else "a placeholder handler"
+    )
+    return [
+        Action(
+            f"create function {p.function.function} ({p.variants.packaging}, from "
+            f"{source}) with role {p.function.role} (basic execution)",
+            apply,
+        )
+    ]
+
+
+def raise_missing_image(p: Profile) -> None:
+    from botocore.exceptions import ClientError
+
+    raise ClientError(
+        {
+            "Error": {
+                "Code": "ImageNotFound",
+                "Message": f"push the image to {p.redeployment.ecr_repository}:"
+                f"{p.redeployment.image_tag} first (see Redeployment)",
+            }
+        },
+        "CreateFunction",
+    )
+
+
+@fixes("function_package_matches_variant")
+def package(inv: Inventory, p: Profile) -> list[Action | Manual]:
+    cfg = L.function_config(inv, p)
+    if cfg is None or cfg.get("PackageType", "Zip") != (
+        "Image" if p.variants.packaging == "image" else "Zip"
+    ):
+        return [
+            Manual(
+                "the package type cannot change: delete and recreate the function "
+                "(the guide's Redeployment > As a Docker container)"
+            )
+        ]
+
+    def apply(ctx: Ctx) -> None:
+        ctx.client("lambda").update_function_configuration(
+            FunctionName=p.function.function, Runtime=p.function.runtime, Handler=p.function.handler
+        )
+
+    return [Action(f"set runtime {p.function.runtime} and handler {p.function.handler}", apply)]
+
+
+@fixes("function_timeout_and_memory_match_profile")
+def sizing(inv: Inventory, p: Profile) -> list[Action | Manual]:
+    cfg = L.function_config(inv, p) or {}
+    timeout = max(cfg.get("Timeout") or 0, p.min_timeout_s)
+
+    def apply(ctx: Ctx) -> None:
+        lam = ctx.client("lambda")
+        lam.update_function_configuration(
+            FunctionName=p.function.function, Timeout=timeout, MemorySize=p.function.memory_mb
+        )
+        lam.get_waiter("function_updated_v2").wait(FunctionName=p.function.function)
+
+    return [Action(f"set timeout {timeout} s and memory {p.function.memory_mb} MB", apply)]
+
+
+@fixes("function_concurrency_one_without_async_retries")
+def concurrency(inv: Inventory, p: Profile) -> list[Action | Manual]:
+    def apply(ctx: Ctx) -> None:
+        lam = ctx.client("lambda")
+        if ctx.inv.function_concurrency(p.function.function) != p.function.reserved_concurrency:
+            lam.put_function_concurrency(
+                FunctionName=p.function.function,
+                ReservedConcurrentExecutions=p.function.reserved_concurrency,
+            )
+        invoke = ctx.inv.event_invoke_config(p.function.function) or {}
+        if invoke.get("MaximumRetryAttempts", 2) != 0:
+            lam.put_function_event_invoke_config(
+                FunctionName=p.function.function, MaximumRetryAttempts=0
+            )
+
+    return [
+        Action(
+            f"reserve concurrency {p.function.reserved_concurrency}; set asynchronous "
+            "retry attempts to 0",
+            apply,
+        )
+    ]
+
+
+@fixes("secret_policy_grants_exactly_the_secret")
+def secret_policy(inv: Inventory, p: Profile) -> list[Action | Manual]:
+    secret = inv.secret(p.secret.name)
+    if secret is None:
+        return [Manual("create the secret first")]
+    document = json_policy(
+        [{"Effect": "Allow", "Action": "secretsmanager:GetSecretValue", "Resource": secret["ARN"]}]
+    )
+    existing = inv.local_policy(p.secret.policy)
+
+    def apply(ctx: Ctx) -> None:
+        iam = ctx.client("iam")
+        if existing is None:
+            iam.create_policy(
+                PolicyName=p.secret.policy, PolicyDocument=document, Tags=ctx.tag_list()
+            )
+        else:
+            iam.create_policy_version(
+                PolicyArn=existing["Policy"]["Arn"], PolicyDocument=document, SetAsDefault=True
+            )
+
+    verb = "create" if existing is None else "set a new default version of"
+    return [
+        Action(f"{verb} policy {p.secret.policy}: GetSecretValue on {secret['ARN']} only", apply)
+    ]
+
+
+@fixes("function_role_has_secret_vpc_and_logging_policies")
+def role_policies(inv: Inventory, p: Profile) -> list[Action | Manual]:
+    cfg = L.function_config(inv, p)
+    policy = inv.local_policy(p.secret.policy)
+    if cfg is None or policy is None:
+        return [Manual("create the function and the secret policy first")]
+    role_name = cfg["Role"].rsplit("/", 1)[-1]
+    role = inv.role(role_name)
+    attached = {a["PolicyArn"] for a in (role or {}).get("AttachedPolicies", [])}
+    wanted = [policy["Policy"]["Arn"], f"arn:aws:iam::aws:policy/service-role/{VPC_ACCESS_POLICY}"]
+    todo = [arn for arn in wanted if arn not in attached]
+
+    def apply(ctx: Ctx) -> None:
+        for arn in todo:
+            ctx.client("iam").attach_role_policy(RoleName=role_name, PolicyArn=arn)
+
+    return (
+        [Action(f"attach {', '.join(a.rsplit('/', 1)[-1] for a in todo)} to {role_name}", apply)]
+        if todo
+        else []
+    )
+
+
+@fixes("function_vpc_config_is_exactly_the_subnets_and_groups")
+def vpc_config(inv: Inventory, p: Profile) -> list[Action | Manual]:
+    def apply(ctx: Ctx) -> None:
+        groups = [L.security_group(ctx.inv, p, r)["GroupId"] for r in ("database", "internet")]
+        subnets = [s["SubnetId"] for s in L.lambda_subnets(ctx.inv, p)]
+        lam = ctx.client("lambda")
+        lam.update_function_configuration(
+            FunctionName=p.function.function,
+            VpcConfig={"SubnetIds": subnets, "SecurityGroupIds": groups},
+        )
+        lam.get_waiter("function_updated_v2").wait(FunctionName=p.function.function)
+
+    return [Action("put the function in the Lambda subnets and both security groups", apply)]
+
+
+@fixes("function_code_matches_local_zip")
+def upload_zip(inv: Inventory, p: Profile) -> list[Action | Manual]:
+    def apply(ctx: Ctx) -> None:
+        ctx.client("lambda").update_function_code(
+            FunctionName=p.function.function, ZipFile=Path(p.redeployment.zip_path).read_bytes()
+        )
+
+    return [Action(f"upload {p.redeployment.zip_path} to {p.function.function}", apply)]
+
+
+@fixes("ecr_repository_private_and_holds_tag")
+def repository(inv: Inventory, p: Profile) -> list[Action | Manual]:
+    push = Manual(
+        f"build and push the image: docker build --target execute_lambda ... and push "
+        f"it to {p.redeployment.ecr_repository}:{p.redeployment.image_tag}"
+    )
+    if inv.repository(p.redeployment.ecr_repository) is not None:
+        return [push]
+
+    def apply(ctx: Ctx) -> None:
+        ctx.client("ecr").create_repository(
+            repositoryName=p.redeployment.ecr_repository, tags=ctx.tag_list()
+        )
+
+    return [Action(f"create private ECR repository {p.redeployment.ecr_repository}", apply), push]
+
+
+@fixes("function_runs_image_behind_tag")
+def deploy_image(inv: Inventory, p: Profile) -> list[Action | Manual]:
+    def apply(ctx: Ctx) -> None:
+        uri = _image_uri(ctx)
+        if uri is None:
+            raise_missing_image(p)
+        lam = ctx.client("lambda")
+        lam.update_function_code(FunctionName=p.function.function, ImageUri=uri)
+        lam.get_waiter("function_updated_v2").wait(FunctionName=p.function.function)
+
+    return [
+        Action(
+            f"deploy {p.redeployment.ecr_repository}:{p.redeployment.image_tag} to "
+            f"{p.function.function}",
+            apply,
+        )
+    ]

@@ -1,0 +1,93 @@
+"""Perform for the IAM user and group (no password is ever printed or stored)."""
+
+from __future__ import annotations
+
+import secrets
+
+from checks.iam import expected_group_policies
+from runbook.actions.base import Action, Ctx, Manual, fixes, json_policy, manual
+from runbook.aws.inventory import Inventory
+from runbook.profile import Profile
+
+
+def _policy_arn(ctx: Ctx, name: str) -> str:
+    if name == ctx.p.iam.ecr_policy:
+        found = ctx.inv.local_policy(name)
+        if found:
+            return found["Policy"]["Arn"]
+        region, repo = ctx.p.region, ctx.p.redeployment.ecr_repository
+        account = ctx.inv.caller_identity()["Account"]
+        created = ctx.client("iam").create_policy(
+            PolicyName=name,
+            Tags=ctx.tag_list(),
+            PolicyDocument=json_policy(
+                [
+                    {"Effect": "Allow", "Action": "ecr:GetAuthorizationToken", "Resource": "*"},
+                    {
+                        "Effect": "Allow",
+                        "Action": ["ecr:*"],
+                        "Resource": f"arn:aws:ecr:{region}:{account}:repository/{repo}",
+                    },
+                ]
+            ),
+        )
+        return created["Policy"]["Arn"]
+    return f"arn:aws:iam::aws:policy/{name}"
+
+
+@fixes("iam_group_has_exactly_guide_policies")
+def group(inv: Inventory, p: Profile) -> list[Action | Manual]:
+    found = inv.group(p.iam.group)
+    attached = {a["PolicyName"] for a in found["AttachedPolicies"]} if found else set()
+    missing = sorted(expected_group_policies(p) - attached)
+    extra = sorted(attached - expected_group_policies(p))
+    steps: list[Action | Manual] = []
+    if found is None or missing:
+
+        def apply(ctx: Ctx) -> None:
+            iam = ctx.client("iam")
+            if found is None:
+                iam.create_group(GroupName=p.iam.group)
+            for name in missing:
+                iam.attach_group_policy(GroupName=p.iam.group, PolicyArn=_policy_arn(ctx, name))
+
+        what = "create group {p.iam.group}; " if found is None else ""
+        steps.append(Action(f"{what}attach {', '.join(missing)}".format(p=p), apply))
+    if extra:
+        steps.append(Manual(f"detach {', '.join(extra)} from {p.iam.group} if not needed"))
+    return steps
+
+
+@fixes("iam_user_in_group_with_console_password")
+def user(inv: Inventory, p: Profile) -> list[Action | Manual]:
+    found = inv.user(p.iam.user)
+
+    def apply(ctx: Ctx) -> None:
+        iam = ctx.client("iam")
+        if found is None:
+            iam.create_user(UserName=p.iam.user, Tags=ctx.tag_list())
+        if found is None or p.iam.group not in {g["GroupName"] for g in found["Groups"]}:
+            iam.add_user_to_group(GroupName=p.iam.group, UserName=p.iam.user)
+        if found is None or not found["LoginProfile"]:
+            # A throwaway password nobody sees: the user must set one on first sign-in.
+            iam.create_login_profile(
+                UserName=p.iam.user, Password=_throwaway_password(), PasswordResetRequired=True
+            )
+
+    return [
+        Action(
+            f"create user {p.iam.user} if missing, add it to {p.iam.group}, give it a "
+            "console login that must be reset (set it with 'aws iam "
+            "update-login-profile'; no password is shown)",
+            apply,
+        )
+    ]
+
+
+def _throwaway_password() -> str:
+    return secrets.token_urlsafe(24) + "aA1!"
+
+
+fixes("root_account_has_no_access_keys")(
+    manual("sign in as root, open Security credentials and delete the root access keys")
+)

@@ -1,0 +1,368 @@
+"""Perform for the VPC, its subnets, routes, security groups and the Lambda's egress."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from checks import lookup as L
+from runbook.actions.base import Action, Ctx, Manual, fixes, manual
+from runbook.aws.inventory import Inventory
+from runbook.profile import Profile
+
+
+@fixes("vpc_exists_with_profile_cidr")
+def create_vpc(inv: Inventory, p: Profile) -> list[Action | Manual]:
+    if L.vpc(inv, p) is not None:
+        return [
+            Manual(
+                f"the VPC {p.vpc.name} exists with another CIDR or an IPv6 block: "
+                "recreate it as the guide says (perform never deletes)"
+            )
+        ]
+
+    def apply(ctx: Ctx) -> None:
+        vpc = ctx.client("ec2").create_vpc(
+            CidrBlock=p.vpc.cidr, TagSpecifications=ctx.ec2_tags("vpc", p.vpc.name)
+        )["Vpc"]
+        ctx.client("ec2").modify_vpc_attribute(
+            VpcId=vpc["VpcId"], EnableDnsHostnames={"Value": True}
+        )
+
+    return [Action(f"create VPC {p.vpc.name} {p.vpc.cidr}", apply)]
+
+
+@fixes("subnets_exist_with_profile_cidrs")
+def create_subnets(inv: Inventory, p: Profile) -> list[Action | Manual]:
+    out: list[Action | Manual] = []
+    for index, subnet in enumerate(p.vpc.subnets):
+        found = L.subnet(inv, p, subnet.name)
+        if found is None:
+            out.append(
+                Action(
+                    f"create subnet {subnet.name} {subnet.cidr} in its own zone",
+                    _subnet_creator(subnet.name, subnet.cidr, index),
+                )
+            )
+        elif found["CidrBlock"] != subnet.cidr:
+            out.append(
+                Manual(
+                    f"subnet {subnet.name} has {found['CidrBlock']}, not {subnet.cidr}: recreate it"
+                )
+            )
+    return out
+
+
+def _subnet_creator(name: str, cidr: str, index: int) -> Any:
+    def apply(ctx: Ctx) -> None:
+        ec2 = ctx.client("ec2")
+        zones = [
+            z["ZoneName"]
+            for z in ec2.describe_availability_zones(
+                Filters=[{"Name": "state", "Values": ["available"]}]
+            )["AvailabilityZones"]
+        ]
+        ec2.create_subnet(
+            VpcId=L.vpc_id(ctx.inv, ctx.p),
+            CidrBlock=cidr,
+            AvailabilityZone=sorted(zones)[index % len(zones)],
+            TagSpecifications=ctx.ec2_tags("subnet", name),
+        )
+
+    return apply
+
+
+fixes("subnets_in_different_zones")(
+    manual("a subnet's zone cannot change: recreate 'Public subnet 2' in another availability zone")
+)
+
+
+@fixes("internet_gateway_attached_to_vpc")
+def attach_igw(inv: Inventory, p: Profile) -> list[Action | Manual]:
+    def apply(ctx: Ctx) -> None:
+        ec2 = ctx.client("ec2")
+        igw = ec2.create_internet_gateway(
+            TagSpecifications=ctx.ec2_tags("internet-gateway", p.vpc.internet_gateway)
+        )["InternetGateway"]
+        ec2.attach_internet_gateway(
+            InternetGatewayId=igw["InternetGatewayId"], VpcId=L.vpc_id(ctx.inv, p)
+        )
+
+    return [Action(f"create internet gateway {p.vpc.internet_gateway} and attach it", apply)]
+
+
+@fixes("public_subnets_route_to_internet_gateway")
+def route_public(inv: Inventory, p: Profile) -> list[Action | Manual]:
+    wanted = (
+        p.vpc.lambda_subnets
+        if p.variants.egress == "eip"
+        else tuple(s for s in p.vpc.subnets if s.role == "public")
+    )
+    return [
+        Action(
+            f"route 0.0.0.0/0 of {s.name} to the internet gateway",
+            _default_route(s.name, "GatewayId"),
+        )
+        for s in wanted
+    ]
+
+
+def _default_route(subnet_name: str, target_key: str, target_id: str | None = None) -> Any:
+    """Point the subnet's default route at a target, giving it its own table when it shares one
+    with a subnet that must route elsewhere."""
+
+    def apply(ctx: Ctx) -> None:
+        ec2 = ctx.client("ec2")
+        subnet = L.subnet(ctx.inv, ctx.p, subnet_name)
+        target = target_id or L.attached_igw(ctx.inv, ctx.p)["InternetGatewayId"]
+        table = L.route_table_of(ctx.inv, subnet)
+        explicit = table is not None and any(
+            a.get("SubnetId") == subnet["SubnetId"] for a in table.get("Associations", [])
+        )
+        if not explicit:
+            table = ec2.create_route_table(
+                VpcId=subnet["VpcId"],
+                TagSpecifications=ctx.ec2_tags("route-table", f"{subnet_name} routes"),
+            )["RouteTable"]
+            ec2.associate_route_table(
+                RouteTableId=table["RouteTableId"], SubnetId=subnet["SubnetId"]
+            )
+        route = L.default_route(table)
+        call = ec2.replace_route if route else ec2.create_route
+        call(
+            RouteTableId=table["RouteTableId"],
+            DestinationCidrBlock="0.0.0.0/0",
+            **{target_key: target},
+        )
+
+    return apply
+
+
+def _ensure_group(ctx: Ctx, role: str) -> dict[str, Any]:
+    group = L.security_group(ctx.inv, ctx.p, role)
+    if group is not None:
+        return group
+    name = getattr(ctx.p.security_groups, role)
+    ctx.client("ec2").create_security_group(
+        GroupName=name,
+        Description=f"notifier: {role}",
+        VpcId=L.vpc_id(ctx.inv, ctx.p),
+        TagSpecifications=ctx.ec2_tags("security-group", name),
+    )
+    ctx.inv.invalidate()
+    return L.security_group(ctx.inv, ctx.p, role)
+
+
+def _permission(port: int | None, *, cidr: str | None = None, group: str | None = None) -> dict:
+    rule: dict[str, Any] = (
+        {"IpProtocol": "-1"}
+        if port is None
+        else {"IpProtocol": "tcp", "FromPort": port, "ToPort": port}
+    )
+    if cidr:
+        rule["IpRanges"] = [{"CidrIp": cidr}]
+    if group:
+        rule["UserIdGroupPairs"] = [{"GroupId": group}]
+    return rule
+
+
+@fixes("database_sg_admits_mysql_from_itself")
+def db_ingress(inv: Inventory, p: Profile) -> list[Action | Manual]:
+    def apply(ctx: Ctx) -> None:
+        group = _ensure_group(ctx, "database")
+        if not L.admits(L.ingress_rules(group), 3306, group["GroupId"]):
+            ctx.client("ec2").authorize_security_group_ingress(
+                GroupId=group["GroupId"], IpPermissions=[_permission(3306, group=group["GroupId"])]
+            )
+
+    return [
+        Action(
+            f"create {p.security_groups.database} if missing; allow inbound TCP 3306 from itself",
+            apply,
+        )
+    ]
+
+
+@fixes("database_sg_egress_all_and_mysql_to_itself")
+def db_egress(inv: Inventory, p: Profile) -> list[Action | Manual]:
+    def apply(ctx: Ctx) -> None:
+        group = _ensure_group(ctx, "database")
+        rules = L.egress_rules(group)
+        wanted = []
+        if not any(r.get("IpProtocol") == "-1" and "0.0.0.0/0" in L.rule_sources(r) for r in rules):
+            wanted.append(_permission(None, cidr="0.0.0.0/0"))
+        if not any(
+            L.covers_port(r, 3306) and group["GroupId"] in L.rule_sources(r)
+            for r in rules
+            if r.get("IpProtocol") != "-1"
+        ):
+            wanted.append(_permission(3306, group=group["GroupId"]))
+        if wanted:
+            ctx.client("ec2").authorize_security_group_egress(
+                GroupId=group["GroupId"], IpPermissions=wanted
+            )
+
+    return [Action("keep the default outbound rule and allow outbound TCP 3306 to itself", apply)]
+
+
+@fixes("internet_sg_admits_http_https")
+def internet_ingress(inv: Inventory, p: Profile) -> list[Action | Manual]:
+    def apply(ctx: Ctx) -> None:
+        group = _ensure_group(ctx, "internet")
+        missing = [
+            _permission(port, cidr="0.0.0.0/0")
+            for port in (80, 443)
+            if not L.admits(L.ingress_rules(group), port, "0.0.0.0/0")
+        ]
+        if missing:
+            ctx.client("ec2").authorize_security_group_ingress(
+                GroupId=group["GroupId"], IpPermissions=missing
+            )
+
+    return [
+        Action(
+            f"create {p.security_groups.internet} if missing; allow inbound HTTP and "
+            "HTTPS from anywhere",
+            apply,
+        )
+    ]
+
+
+@fixes("internet_sg_sends_only_http_https")
+def internet_egress(inv: Inventory, p: Profile) -> list[Action | Manual]:
+    def apply(ctx: Ctx) -> None:
+        group = _ensure_group(ctx, "internet")
+        ec2 = ctx.client("ec2")
+        web = {("tcp", port, port) for port in (80, 443)}
+        unwanted = [
+            r
+            for r in L.egress_rules(group)
+            if (r.get("IpProtocol"), r.get("FromPort"), r.get("ToPort")) not in web
+            or L.rule_sources(r) != {"0.0.0.0/0"}
+        ]
+        if unwanted:
+            ec2.revoke_security_group_egress(
+                GroupId=group["GroupId"],
+                IpPermissions=[
+                    {
+                        k: v
+                        for k, v in r.items()
+                        if k
+                        in (
+                            "IpProtocol",
+                            "FromPort",
+                            "ToPort",
+                            "IpRanges",
+                            "Ipv6Ranges",
+                            "UserIdGroupPairs",
+                        )
+                    }
+                    for r in unwanted
+                ],
+            )
+        present = {
+            (r.get("FromPort"))
+            for r in L.egress_rules(group)
+            if (r.get("IpProtocol"), r.get("FromPort"), r.get("ToPort")) in web
+            and "0.0.0.0/0" in L.rule_sources(r)
+        }
+        missing = [_permission(port, cidr="0.0.0.0/0") for port in (80, 443) if port not in present]
+        if missing:
+            ec2.authorize_security_group_egress(GroupId=group["GroupId"], IpPermissions=missing)
+
+    return [
+        Action(
+            "remove the internet group's other outbound rules (the default one); allow "
+            "outbound HTTP and HTTPS to anywhere",
+            apply,
+        )
+    ]
+
+
+@fixes("lambda_enis_have_one_elastic_ip_per_subnet")
+def lambda_eips(inv: Inventory, p: Profile) -> list[Action | Manual]:
+    enis = L.lambda_enis(inv, p.function.function)
+    if not enis:
+        return [
+            Manual(
+                "the Lambda has no network interfaces yet: add it to the VPC first "
+                "('Add the Lambda to the VPC'), then run perform again"
+            )
+        ]
+    associated = {a.get("NetworkInterfaceId") for a in inv.addresses()}
+    todo = [e["NetworkInterfaceId"] for e in enis if e["NetworkInterfaceId"] not in associated]
+
+    def apply_one(eni_id: str) -> Any:
+        def apply(ctx: Ctx) -> None:
+            ec2 = ctx.client("ec2")
+            idle = [a for a in ctx.inv.addresses() if not a.get("AssociationId")]
+            if idle:
+                allocation = idle[0]["AllocationId"]
+            else:
+                allocation = ec2.allocate_address(
+                    Domain="vpc",
+                    TagSpecifications=ctx.ec2_tags("elastic-ip", f"{p.function.function} ENI"),
+                )["AllocationId"]
+            ec2.associate_address(AllocationId=allocation, NetworkInterfaceId=eni_id)
+
+        return apply
+
+    return [
+        Action(
+            f"associate an Elastic IP (reusing an unassociated one first) with {e}", apply_one(e)
+        )
+        for e in todo
+    ]
+
+
+@fixes("lambda_subnets_route_to_available_nat_gateway")
+def nat_gateway(inv: Inventory, p: Profile) -> list[Action | Manual]:
+    public = [s for s in p.vpc.subnets if s.role == "public"]
+
+    def apply(ctx: Ctx) -> None:
+        ec2 = ctx.client("ec2")
+        subnet = L.subnet(ctx.inv, p, public[0].name)
+        live = [
+            n
+            for n in ctx.inv.nat_gateways()
+            if n.get("SubnetId") == subnet["SubnetId"]
+            and n.get("State") in ("pending", "available")
+        ]
+        if live:
+            nat_id = live[0]["NatGatewayId"]
+        else:
+            allocation = ec2.allocate_address(
+                Domain="vpc",
+                TagSpecifications=ctx.ec2_tags("elastic-ip", p.egress.nat_gateway_name),
+            )["AllocationId"]
+            nat_id = ec2.create_nat_gateway(
+                SubnetId=subnet["SubnetId"],
+                AllocationId=allocation,
+                TagSpecifications=ctx.ec2_tags("natgateway", p.egress.nat_gateway_name),
+            )["NatGateway"]["NatGatewayId"]
+            ec2.get_waiter("nat_gateway_available").wait(NatGatewayIds=[nat_id])
+        ctx.inv.invalidate()
+        for s in p.vpc.lambda_subnets:
+            _default_route(s.name, "NatGatewayId", nat_id)(ctx)
+            ctx.inv.invalidate()
+
+    return [
+        Action(
+            f"create NAT gateway {p.egress.nat_gateway_name} with an Elastic IP in "
+            f"{public[0].name}; route the Lambda subnets through it",
+            apply,
+        )
+    ]
+
+
+fixes("lambda_subnets_route_to_nat_instance")(
+    manual(
+        "launch a NAT instance in the public subnet, disable its source/destination check "
+        "and route the Lambda subnets' 0.0.0.0/0 to it (AWS: 'NAT instances')"
+    )
+)
+fixes("function_logs_show_no_timeouts")(
+    manual(
+        "outbound connections time out: check the egress section (Elastic IPs / NAT) and "
+        "the internet group's outbound rules, then invoke the function again"
+    )
+)

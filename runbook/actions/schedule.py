@@ -1,0 +1,217 @@
+"""Perform for the start/stop state machine and the EventBridge trigger."""
+
+from __future__ import annotations
+
+import json
+
+from checks import lookup as L
+from runbook.actions.base import Action, Ctx, Manual, fixes, json_policy, trust_policy
+from runbook.aws.inventory import Inventory
+from runbook.profile import Profile
+from runbook.stepfunctions.template import guide_definition
+
+TARGET_ID = "notifier"
+
+
+def _machine_policy(ctx: Ctx) -> str:
+    inst = L.db_instance(ctx.inv, ctx.p)
+    fn = L.function_config(ctx.inv, ctx.p)
+    account = ctx.inv.caller_identity()["Account"]
+    instance_arn = f"arn:aws:ec2:{ctx.p.region}:{account}:instance/{inst['InstanceId']}"
+    return json_policy(
+        [
+            {
+                "Effect": "Allow",
+                "Action": ["ec2:StartInstances", "ec2:StopInstances"],
+                "Resource": instance_arn,
+            },
+            {"Effect": "Allow", "Action": "ec2:DescribeInstances", "Resource": "*"},
+            {
+                "Effect": "Allow",
+                "Action": "lambda:InvokeFunction",
+                "Resource": [fn["FunctionArn"], fn["FunctionArn"] + ":*"],
+            },
+        ]
+    )
+
+
+def _ensure_machine_role(ctx: Ctx) -> str:
+    iam = ctx.client("iam")
+    role = ctx.inv.role(ctx.p.step_functions.role)
+    if role is None:
+        arn = iam.create_role(
+            RoleName=ctx.p.step_functions.role,
+            Tags=ctx.tag_list(),
+            AssumeRolePolicyDocument=trust_policy("states.amazonaws.com"),
+        )["Role"]["Arn"]
+    else:
+        arn = role["Role"]["Arn"]
+    iam.put_role_policy(
+        RoleName=ctx.p.step_functions.role,
+        PolicyName="start-stop-notify",
+        PolicyDocument=_machine_policy(ctx),
+    )
+    return arn
+
+
+def _definition(ctx: Ctx) -> str:
+    fn = L.function_config(ctx.inv, ctx.p)
+    return json.dumps(
+        guide_definition(fn["FunctionArn"], max_tries=ctx.p.step_functions.max_tries), indent=2
+    )
+
+
+@fixes(
+    "state_machine_active",
+    "state_machine_every_path_stops_database",
+    "state_machine_waiting_loop_bounded",
+    "state_machine_invokes_notifier_with_start_time",
+    "state_machine_runs_leave_database_stopped",
+)
+def machine(inv: Inventory, p: Profile) -> list[Action | Manual]:
+    if L.db_instance(inv, p) is None or L.function_config(inv, p) is None:
+        return [Manual("create the database instance and the function first")]
+    existing = inv.state_machine(p.step_functions.state_machine)
+
+    def apply(ctx: Ctx) -> None:
+        sfn = ctx.client("stepfunctions")
+        role_arn = _ensure_machine_role(ctx)
+        if existing is None:
+            sfn.create_state_machine(
+                name=p.step_functions.state_machine,
+                definition=_definition(ctx),
+                roleArn=role_arn,
+                tags=[{"key": "ManagedBy", "value": "notifier-runbook"}],
+            )
+        else:
+            sfn.update_state_machine(
+                stateMachineArn=existing["stateMachineArn"],
+                definition=_definition(ctx),
+                roleArn=role_arn,
+            )
+
+    verb = "create" if existing is None else "replace the definition of"
+    return [
+        Action(
+            f"{verb} state machine {p.step_functions.state_machine} with the guide's flow "
+            f"(start, wait 20 s, poll every 5 s up to {p.step_functions.max_tries} times, "
+            "notify with force_current_time, always stop) and role "
+            f"{p.step_functions.role}",
+            apply,
+        )
+    ]
+
+
+@fixes("state_machine_role_may_start_stop_describe_and_invoke")
+def machine_role(inv: Inventory, p: Profile) -> list[Action | Manual]:
+    machine_ = inv.state_machine(p.step_functions.state_machine)
+    if machine_ is None or L.db_instance(inv, p) is None or L.function_config(inv, p) is None:
+        return [Manual("create the state machine, the instance and the function first")]
+    role_name = machine_["roleArn"].rsplit("/", 1)[-1]
+
+    def apply(ctx: Ctx) -> None:
+        ctx.client("iam").put_role_policy(
+            RoleName=role_name, PolicyName="start-stop-notify", PolicyDocument=_machine_policy(ctx)
+        )
+
+    return [
+        Action(
+            f"give role {role_name} start/stop/describe on the instance and invoke on the function",
+            apply,
+        )
+    ]
+
+
+@fixes("rule_fires_hourly_and_is_enabled")
+def rule(inv: Inventory, p: Profile) -> list[Action | Manual]:
+    def apply(ctx: Ctx) -> None:
+        ctx.client("events").put_rule(
+            Name=p.trigger.rule,
+            ScheduleExpression=p.trigger.schedule,
+            State=p.expected_rule_state,
+            Tags=ctx.tag_list(),
+        )
+
+    return [
+        Action(f"put rule {p.trigger.rule} on {p.trigger.schedule}, {p.expected_rule_state}", apply)
+    ]
+
+
+def _runner(ctx: Ctx) -> tuple[str, str | None]:
+    """The target's ARN and, for a state machine, the role EventBridge assumes to start it."""
+    p = ctx.p
+    if p.variants.database != "ec2":
+        return L.function_config(ctx.inv, p)["FunctionArn"], None
+    machine_arn = ctx.inv.state_machine(p.step_functions.state_machine)["stateMachineArn"]
+    iam = ctx.client("iam")
+    role = ctx.inv.role(p.trigger.role)
+    arn = (
+        role["Role"]["Arn"]
+        if role
+        else iam.create_role(
+            RoleName=p.trigger.role,
+            AssumeRolePolicyDocument=trust_policy("events.amazonaws.com"),
+            Tags=ctx.tag_list(),
+        )["Role"]["Arn"]
+    )
+    iam.put_role_policy(
+        RoleName=p.trigger.role,
+        PolicyName="start-execution",
+        PolicyDocument=json_policy(
+            [{"Effect": "Allow", "Action": "states:StartExecution", "Resource": machine_arn}]
+        ),
+    )
+    return machine_arn, arn
+
+
+@fixes(
+    "rule_targets_runner_with_permission",
+    "rule_input_names_actual_instance",
+    "rule_target_makes_no_retries",
+)
+def target(inv: Inventory, p: Profile) -> list[Action | Manual]:
+    runner = "state machine" if p.variants.database == "ec2" else "function"
+    if inv.rule(p.trigger.rule) is None:
+        return [Manual("create the rule first")]
+
+    def apply(ctx: Ctx) -> None:
+        arn, role_arn = _runner(ctx)
+        data = {"config_path": p.trigger.config_path, "auth_path": p.trigger.auth_path}
+        if p.variants.database == "ec2":
+            data = {"db_instance_id": L.db_instance(ctx.inv, p)["InstanceId"], **data}
+        entry = {
+            "Id": TARGET_ID,
+            "Arn": arn,
+            "Input": json.dumps(data),
+            "RetryPolicy": {"MaximumRetryAttempts": 0},
+        }
+        if role_arn:
+            entry["RoleArn"] = role_arn
+        events = ctx.client("events")
+        stale = [
+            t["Id"]
+            for t in ctx.inv.rule_targets(p.trigger.rule)
+            if t["Arn"] == arn and t["Id"] != TARGET_ID
+        ]
+        if stale:
+            events.remove_targets(Rule=p.trigger.rule, Ids=stale)
+        events.put_targets(Rule=p.trigger.rule, Targets=[entry])
+        sid = f"{p.trigger.rule}-invoke"
+        policy = ctx.inv.function_policy(p.function.function) or {"Statement": []}
+        if role_arn is None and sid not in {s.get("Sid") for s in policy["Statement"]}:
+            rule_arn = ctx.inv.rule(p.trigger.rule)["Arn"]
+            ctx.client("lambda").add_permission(
+                FunctionName=p.function.function,
+                StatementId=sid,
+                Action="lambda:InvokeFunction",
+                Principal="events.amazonaws.com",
+                SourceArn=rule_arn,
+            )
+
+    return [
+        Action(
+            f"target the {runner} from {p.trigger.rule} with constant input (config, auth"
+            f"{', db_instance_id' if runner == 'state machine' else ''}) and 0 retries",
+            apply,
+        )
+    ]
