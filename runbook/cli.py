@@ -1,0 +1,132 @@
+"""notifier-runbook: the lab, the demo, and pytest runs of the runbook.
+
+``verify`` and ``perform`` are pytest runs of the feature files (the same as typing
+``pytest --profile ... --mode ...``); ``lab`` manages the local lab; ``demo`` is the whole
+story on one machine: lab up, build it with perform, verify it, report, lab down.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from runbook.errors import ExitStatus, UsageError
+
+ROOT = Path(__file__).resolve().parent.parent
+LAB_PROFILE = ROOT / "profiles" / "lab.toml"
+
+
+def _pytest(args: list[str], env: dict[str, str] | None = None) -> int:
+    cmd = [sys.executable, "-m", "pytest", *args]
+    return subprocess.call(cmd, cwd=ROOT, env={**os.environ, **(env or {})})
+
+
+def cmd_run(ns: argparse.Namespace, extra: list[str]) -> int:
+    args = ["--profile", ns.profile, "--mode", ns.command]
+    if ns.section:
+        args += ["-m", ns.section]
+    if getattr(ns, "dry_run", False):
+        args.append("--dry-run")
+    return _pytest(args + extra)
+
+
+def lab_up(lab_dir: Path, profile_path: Path) -> tuple[str, list[str]]:
+    """Start the lab's moto server and build the profile's deployment in it."""
+    from runbook.lab import build, control
+    from runbook.profile import load_profile
+
+    profile = load_profile(profile_path)
+    url = control.start(lab_dir)
+    run = build.build(profile, url)
+    still = [cid for cid, f in run.findings.items() if f.status in ("fail", "error")]
+    return url, still
+
+
+def cmd_lab(ns: argparse.Namespace, extra: list[str]) -> int:
+    from runbook.lab import control
+    from runbook.lab.build import lab_environment
+
+    lab_dir = Path(ns.lab_dir)
+    if ns.action == "down":
+        stopped = control.stop(lab_dir)
+        print("lab stopped" if stopped else "no lab was running")
+        return 0
+    url, still = lab_up(lab_dir, Path(ns.profile))
+    print(f"lab up at {url} (built from {ns.profile})")
+    if still:
+        print(f"not built: {', '.join(still)}")
+    print("use it with:")
+    for k, v in lab_environment(url).items():
+        print(f"  export {k}={v}")
+    return 0 if not still else int(ExitStatus.UNHEALTHY)
+
+
+def cmd_demo(ns: argparse.Namespace, extra: list[str]) -> int:
+    from runbook.lab import control
+    from runbook.lab.build import lab_environment
+
+    lab_dir = Path(ns.lab_dir)
+    try:
+        print("== lab: starting moto and building the deployment with perform ==", flush=True)
+        url, still = lab_up(lab_dir, LAB_PROFILE)
+        if still:
+            print(f"lab build left failing: {', '.join(still)}", flush=True)
+        print("== verify: the runbook against the lab ==", flush=True)
+        return _pytest(["--profile", str(LAB_PROFILE), *extra], env=lab_environment(url))
+    finally:
+        control.stop(lab_dir)
+        print("== lab stopped ==")
+
+
+def cmd_checks(ns: argparse.Namespace, extra: list[str]) -> int:
+    from runbook.registry import checks_in_guide_order
+
+    for c in checks_in_guide_order():
+        print(f"{c.section:20} {c.id:58} {c.says}")
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(prog="notifier-runbook", description=__doc__.splitlines()[0])
+    sub = top.add_subparsers(dest="command", required=True)
+    for name, help_ in (
+        ("verify", "check the deployment, read-only (pytest run)"),
+        ("perform", "fix what fails, then verify (pytest run)"),
+    ):
+        p = sub.add_parser(name, help=help_)
+        p.add_argument(
+            "--profile", default=os.environ.get("RUNBOOK_PROFILE", "profiles/notifier.toml")
+        )
+        p.add_argument("-m", dest="section", help="marker expression, e.g. 'vpc or trigger'")
+        if name == "perform":
+            p.add_argument("--dry-run", action="store_true", help="show the plan only")
+        p.set_defaults(fn=cmd_run)
+    lab = sub.add_parser("lab", help="start (and build) or stop the local lab")
+    lab.add_argument("action", choices=("up", "down"))
+    lab.add_argument("--lab-dir", default=".lab")
+    lab.add_argument("--profile", default=str(LAB_PROFILE))
+    lab.set_defaults(fn=cmd_lab)
+    demo = sub.add_parser("demo", help="lab up, build with perform, verify, report, lab down")
+    demo.add_argument("--lab-dir", default=".lab")
+    demo.set_defaults(fn=cmd_demo)
+    checks = sub.add_parser("checks", help="list every check in guide order")
+    checks.set_defaults(fn=cmd_checks)
+    return top
+
+
+def main(argv: list[str] | None = None) -> int:
+    ns, extra = parser().parse_known_args(argv)
+    try:
+        return ns.fn(ns, extra)
+    except UsageError as exc:
+        print(f"usage error: {exc}", file=sys.stderr)
+        return int(ExitStatus.USAGE_ERROR)
+    except KeyboardInterrupt:
+        return int(ExitStatus.COULD_NOT_CHECK)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

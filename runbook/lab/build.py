@@ -1,0 +1,59 @@
+"""Build the lab with the project's own perform mode, in the passes a person would take.
+
+Perform walks the guide's sections in order; between passes the lab plays the parts of
+the AWS services and the person (see world.py): Cloud9 after the VPC exists, the image
+push before the function is created, the Lambda ENIs once the function is in the VPC.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+
+from runbook.aws.session import open_session
+from runbook.findings import Status
+from runbook.lab import control, world
+from runbook.profile import Profile
+from runbook.registry import checks_in_guide_order
+from runbook.run import Run
+
+BEFORE_ACCESS = ("costs", "iam", "vpc", "security_groups", "database_ec2", "database_aurora")
+
+
+def lab_environment(url: str) -> dict[str, str]:
+    """What a process needs to talk to the lab through boto3's standard settings."""
+    return {"AWS_ACCESS_KEY_ID": "lab", "AWS_SECRET_ACCESS_KEY": "lab", "AWS_ENDPOINT_URL": url}
+
+
+def perform(run: Run, sections: Iterable[str] | None = None) -> list[str]:
+    """Perform every check of the given sections in guide order; the checks still failing."""
+    wanted = set(sections) if sections is not None else None
+    failing = []
+    for check in checks_in_guide_order():
+        selected = wanted is None or check.section in wanted
+        if selected and run.check(check).status in (Status.FAIL, Status.ERROR):
+            failing.append(check.id)
+    return failing
+
+
+def build(profile: Profile, url: str) -> Run:
+    """Reset the lab's moto server and build the profile's deployment into it."""
+    os.environ.update(lab_environment(url))
+    os.environ.update(world.secret_environment(profile))
+    control.reset(url)
+    control.set_config(url, {"lambda": {"use_docker": False}})
+    run = Run(profile, mode="perform")
+    people = open_session(profile.region, writable=True)
+    perform(run, BEFORE_ACCESS)
+    run.inventory.invalidate()
+    if profile.variants.access_host == "cloud9":
+        world.cloud9_environment(people, run.inventory, profile)
+    if profile.variants.packaging == "image":
+        world.push_image(people, run.inventory, profile)
+    run.inventory.invalidate()
+    perform(run)
+    run.inventory.invalidate()
+    world.lambda_enis(people, run.inventory, profile)
+    run.inventory.invalidate()
+    perform(run)
+    return run

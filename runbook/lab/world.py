@@ -1,0 +1,95 @@
+"""What AWS services and the person do in the lab, that perform cannot or must not.
+
+On AWS, the Cloud9 service creates the environment's EC2 instance and security group, the
+Lambda service creates the function's network interfaces, and the person pushes the image
+with docker. moto does none of these (no Cloud9 API, no Lambda ENIs, no docker), so the lab
+does them here, in the shapes AWS gives them. The checks never know.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from typing import Any
+
+from checks import lookup as L
+from runbook.aws.inventory import Inventory
+from runbook.aws.session import AwsSession
+from runbook.profile import Profile
+
+# Canaries: unique, recognisable, never expected in any output (the leak tests grep for them).
+LAB_SECRET_VALUES = {
+    "wikidot_password": "canary-wikidot-7f3a9c1e",
+    "gmail_password": "canary-gmail-2b8d4e6f",
+    "mysql_username": "notifier",
+    "mysql_password": "canary-mysql-5c1e9a7b",
+}
+
+
+def cloud9_environment(session: AwsSession, inv: Inventory, p: Profile) -> None:
+    """The instance and group Cloud9 makes for an EC2 environment, named as Cloud9 names them."""
+    if L.cloud9_instance(inv, p) is not None:
+        return
+    ec2 = session.client("ec2")
+    env_id = uuid.uuid4().hex
+    base = f"aws-cloud9-{p.access_host.cloud9_environment}-{env_id}"
+    group = ec2.create_security_group(
+        GroupName=f"{base}-InstanceSecurityGroup-{uuid.uuid4().hex[:12].upper()}",
+        Description="Security group for AWS Cloud9 environment",
+        VpcId=L.vpc_id(inv, p),
+    )
+    image = ec2.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
+    ec2.run_instances(
+        ImageId=image,
+        InstanceType=p.access_host.cloud9_instance_type,
+        MinCount=1,
+        MaxCount=1,
+        SubnetId=L.lambda_subnets(inv, p)[0]["SubnetId"],
+        SecurityGroupIds=[group["GroupId"]],
+        TagSpecifications=[{"ResourceType": "instance", "Tags": [{"Key": "Name", "Value": base}]}],
+    )
+
+
+def push_image(session: AwsSession, inv: Inventory, p: Profile) -> None:
+    """``docker push`` of the notifier's image to the private repository."""
+    ecr = session.client("ecr")
+    repo = p.redeployment.ecr_repository
+    if inv.repository(repo) is None:
+        ecr.create_repository(repositoryName=repo)
+    if inv.image_digest(repo, p.redeployment.image_tag) is not None:
+        return
+    config = json.dumps({"lab": "notifier execute_lambda"}).encode()
+    manifest = {
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
+        "config": {
+            "mediaType": "application/vnd.docker.container.image.v1+json",
+            "size": len(config),
+            "digest": "sha256:" + hashlib.sha256(config).hexdigest(),
+        },
+        "layers": [],
+    }
+    ecr.put_image(
+        repositoryName=repo, imageManifest=json.dumps(manifest), imageTag=p.redeployment.image_tag
+    )
+
+
+def lambda_enis(session: AwsSession, inv: Inventory, p: Profile) -> None:
+    """One interface per subnet of the function's VpcConfig, as the Lambda service creates."""
+    fn = L.function_config(inv, p)
+    vpc_cfg = (fn or {}).get("VpcConfig") or {}
+    existing = {e["SubnetId"] for e in L.lambda_enis(inv, p.function.function)}
+    for subnet_id in vpc_cfg.get("SubnetIds", []):
+        if subnet_id in existing:
+            continue
+        session.client("ec2").create_network_interface(
+            SubnetId=subnet_id,
+            Groups=vpc_cfg.get("SecurityGroupIds", []),
+            Description=f"AWS Lambda VPC ENI-{p.function.function}-{uuid.uuid4()}",
+        )
+
+
+def secret_environment(p: Profile) -> dict[str, Any]:
+    """The RUNBOOK_SECRET_* values perform reads to create the lab's secret."""
+    return {f"RUNBOOK_SECRET_{k.upper()}": v for k, v in LAB_SECRET_VALUES.items()}

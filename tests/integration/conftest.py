@@ -1,0 +1,54 @@
+"""One lab for the whole test session: a moto server built by the project's perform mode."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from runbook.lab import build, control
+from runbook.profile import Profile, load_profile
+from runbook.run import Run
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="session")
+def lab_profile() -> Profile:
+    return load_profile(ROOT / "profiles" / "lab.toml")
+
+
+@pytest.fixture(scope="session")
+def lab_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    state = tmp_path_factory.mktemp("lab")
+    saved = dict(os.environ)
+    url = control.start(state)
+    try:
+        yield url
+    finally:
+        control.stop(state)
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+@pytest.fixture(scope="session")
+def built_lab(lab_url: str, lab_profile: Profile) -> Run:
+    """The lab as ``make demo`` builds it; tests that break it must leave it healthy again."""
+    return build.build(lab_profile, lab_url)
+
+
+@pytest.fixture
+def lab_env(built_lab: Run, lab_url: str) -> dict[str, str]:
+    return {**os.environ, **build.lab_environment(lab_url)}
+
+
+def verify(profile: Profile) -> Run:
+    """A fresh read-only run over every check, as pytest's steps would run them."""
+    from runbook.registry import checks_in_guide_order
+
+    run = Run(profile)
+    for check in checks_in_guide_order():
+        run.check(check)
+    return run

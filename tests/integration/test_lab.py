@@ -1,0 +1,113 @@
+"""The lab built by perform is healthy, verify proves it read-only, perform converges."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from runbook.findings import Status
+from runbook.lab.build import perform
+from runbook.profile import Profile
+from runbook.run import Run
+
+from .conftest import ROOT, verify
+
+pytestmark = pytest.mark.lab
+
+
+def test_built_lab_passes_every_check_of_its_variants(built_lab: Run, lab_profile: Profile) -> None:
+    run = verify(lab_profile)
+    bad = {
+        cid: f.summary
+        for cid, f in run.findings.items()
+        if f.status not in (Status.PASS, Status.SKIP)
+    }
+    assert bad == {}
+    skipped = {f.section for f in run.findings.values() if f.status == Status.SKIP}
+    assert skipped == {"database_aurora", "egress", "redeployment"}  # other variants only
+    assert run.mutating_calls() == {}
+    assert run.session.log.mutating() == {}
+
+
+def test_second_perform_makes_no_mutating_call(built_lab: Run, lab_profile: Profile) -> None:
+    run = Run(lab_profile, mode="perform")
+    assert perform(run) == []
+    assert run.plan_log == []
+    assert run.mutating_calls() == {}
+
+
+def test_pytest_verify_run_writes_the_report(lab_env: dict[str, str], tmp_path: Path) -> None:
+    out = tmp_path / "reports"
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "--profile",
+            "profiles/lab.toml",
+            "--reports-dir",
+            str(out),
+        ],
+        cwd=ROOT,
+        env=lab_env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
+    assert "notifier deployment health" in proc.stdout
+    assert "verdict: healthy (exit status 0)" in proc.stdout
+    summary = json.loads((out / "summary.json").read_text())
+    assert [s["id"] for s in summary["sections"]][:3] == ["costs", "iam", "vpc"]
+    statuses = {s["id"]: s["status"] for s in summary["sections"]}
+    assert statuses["database_aurora"] == "skip"
+    assert {v for k, v in statuses.items() if k != "database_aurora"} <= {"pass", "skip"}
+    assert summary["mutating_calls"] == {}
+    assert all(
+        ":" in k and (k.split(":")[1].startswith(("Describe", "Get", "List", "Filter")))
+        for k in summary["aws_calls"]
+    )
+    trigger = next(s for s in summary["sections"] if s["id"] == "trigger")
+    fire = trigger["checks"][0]["details"]["next_fire_times"]
+    assert len(fire) == 3 and all(t.endswith(":00 UTC") for t in fire)
+    assert (out / "summary.md").read_text().startswith("# Notifier deployment health")
+    assert (out / "junit.xml").exists()
+    assert list((out / "allure-results").glob("*-result.json"))
+    assert json.loads((out / "inventory.json").read_text())
+
+
+def test_one_section_by_marker(lab_env: dict[str, str], tmp_path: Path) -> None:
+    out = tmp_path / "reports"
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "--profile",
+            "profiles/lab.toml",
+            "-m",
+            "vpc",
+            "--reports-dir",
+            str(out),
+        ],
+        cwd=ROOT,
+        env=lab_env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    summary = json.loads((out / "summary.json").read_text())
+    counts = {s["id"]: s["counts"] for s in summary["sections"]}
+    assert counts["vpc"]["pass"] == 5
+    assert counts["iam"] == {"pass": 0, "fail": 0, "error": 0, "skip": 3}
+    assert set(summary["aws_calls"]) <= {
+        "ec2:DescribeVpcs",
+        "ec2:DescribeSubnets",
+        "ec2:DescribeRouteTables",
+        "ec2:DescribeInternetGateways",
+    }
