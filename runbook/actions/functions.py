@@ -225,9 +225,13 @@ def concurrency(inv: Inventory, p: Profile) -> list[Action | Manual]:
                 FunctionName=p.function.function,
                 ReservedConcurrentExecutions=p.function.reserved_concurrency,
             )
-        invoke = ctx.inv.event_invoke_config(p.function.function) or {}
-        if invoke.get("MaximumRetryAttempts", 2) != 0:
+        invoke = ctx.inv.event_invoke_config(p.function.function)
+        if invoke is None:
             lam.put_function_event_invoke_config(
+                FunctionName=p.function.function, MaximumRetryAttempts=0
+            )
+        elif invoke.get("MaximumRetryAttempts", 2) != 0:
+            lam.update_function_event_invoke_config(
                 FunctionName=p.function.function, MaximumRetryAttempts=0
             )
 

@@ -1,0 +1,81 @@
+"""Fault injection: each fault fails exactly the checks it names, and nothing else changes."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from runbook.aws.inventory import Inventory
+from runbook.aws.session import open_session
+from runbook.findings import Status
+from runbook.lab import build
+from runbook.lab.faults import FAULTS, World
+from runbook.profile import Profile
+from runbook.registry import checks_in_guide_order
+from runbook.run import Run
+
+from .conftest import verify
+
+pytestmark = pytest.mark.lab
+
+# Checks no fault can reach in the lab: moto cannot represent the broken state, or the
+# variant is not the lab's. Each is failed on recorded inventories in tests/unit instead.
+NOT_INJECTABLE = {
+    "root_account_has_no_access_keys",  # moto's account summary has no root keys
+    "monthly_cost_estimate_within_budget",  # (injected with the NAT gateway fault)
+    "subnets_exist_with_profile_cidrs",  # a subnet's CIDR cannot change
+    "subnets_in_different_zones",  # nor its zone
+    "database_image_is_amazon_linux",  # nor an instance's image
+    "function_active_and_last_update_successful",  # moto functions are always Active
+    "function_package_matches_variant",  # the package type cannot change
+    "state_machine_active",  # moto machines are always ACTIVE
+}
+
+
+@pytest.fixture(scope="module")
+def baseline(built_lab: Run, lab_profile: Profile) -> dict[str, Status]:
+    return {cid: f.status for cid, f in verify(lab_profile).findings.items()}
+
+
+@pytest.fixture
+def healthy_afterwards(
+    request: pytest.FixtureRequest, lab_profile: Profile, lab_url: str, baseline: dict[str, Status]
+) -> Iterator[None]:
+    """Repair with perform; rebuild when the repair is a manual step, or when the fault left a
+    correct but different shape (the catalogue's faults assume the builder's shapes)."""
+    yield
+    if FAULTS[request.node.callspec.params["name"]].breaks:
+        build.perform(Run(lab_profile, mode="perform"))
+        if {cid: f.status for cid, f in verify(lab_profile).findings.items()} == baseline:
+            return
+    build.build(lab_profile, lab_url)
+
+
+@pytest.mark.parametrize("name", sorted(FAULTS))
+def test_fault_fails_exactly_its_checks(
+    name: str, lab_profile: Profile, baseline: dict[str, Status], healthy_afterwards: None
+) -> None:
+    fault = FAULTS[name]
+    reader = Inventory(open_session(lab_profile.region))
+    fault.apply(World(open_session(lab_profile.region, writable=True), reader, lab_profile))
+    after = verify(lab_profile).findings
+    failing = {cid for cid, f in after.items() if f.status == Status.FAIL}
+    assert failing == set(fault.breaks), {cid: after[cid].summary for cid in failing}
+    changed = {
+        cid: (baseline[cid], f.status)
+        for cid, f in after.items()
+        if cid not in fault.breaks and f.status != baseline[cid]
+    }
+    assert changed == {}
+    sections = {after[cid].section for cid in fault.breaks}
+    assert len(sections) <= 1 or name == "nat_gateway_left_running"
+
+
+def test_every_lab_check_has_a_fault(built_lab: Run, lab_profile: Profile) -> None:
+    from runbook.engine import not_applicable
+
+    lab_checks = {c.id for c in checks_in_guide_order() if not not_applicable(c, lab_profile)}
+    covered = set().union(*(f.breaks for f in FAULTS.values()))
+    assert lab_checks - covered - NOT_INJECTABLE == set()
+    assert len(FAULTS) >= 40
