@@ -100,13 +100,13 @@ def route_public(inv: Inventory, p: Profile) -> list[Action | Manual]:
     return [
         Action(
             f"route 0.0.0.0/0 of {s.name} to the internet gateway",
-            _default_route(s.name, "GatewayId"),
+            route_default_to(s.name, "GatewayId"),
         )
         for s in wanted
     ]
 
 
-def _default_route(subnet_name: str, target_key: str, target_id: str | None = None) -> Any:
+def route_default_to(subnet_name: str, target_key: str, target_id: str | None = None) -> Any:
     """Point the subnet's default route at a target, giving it its own table when it shares one
     with a subnet that must route elsewhere."""
 
@@ -342,7 +342,7 @@ def nat_gateway(inv: Inventory, p: Profile) -> list[Action | Manual]:
             ec2.get_waiter("nat_gateway_available").wait(NatGatewayIds=[nat_id])
         ctx.inv.invalidate()
         for s in p.vpc.lambda_subnets:
-            _default_route(s.name, "NatGatewayId", nat_id)(ctx)
+            route_default_to(s.name, "NatGatewayId", nat_id)(ctx)
             ctx.inv.invalidate()
 
     return [

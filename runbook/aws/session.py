@@ -6,12 +6,15 @@ the same code runs against the lab or a real account.
 
 from __future__ import annotations
 
+import functools
 from collections import Counter
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
 import boto3
+import botocore.loaders
+import botocore.session
 from botocore.config import Config
 
 from runbook.errors import ReadOnlyViolation
@@ -64,7 +67,9 @@ class AwsSession:
     def client(self, service: str) -> Any:
         if service not in self._clients:
             if self._boto is None:
-                self._boto = boto3.Session(region_name=self.region)
+                core = botocore.session.get_session()
+                core.register_component("data_loader", _shared_loader())
+                self._boto = boto3.Session(botocore_session=core, region_name=self.region)
             client = self._boto.client(
                 service,
                 region_name=self.region,
@@ -90,6 +95,12 @@ class AwsSession:
 
     def _before_send(self, service: str, event_name: str, **_: Any) -> None:
         self.log.attempts[f"{service}:{event_name.rsplit('.', 1)[-1]}"] += 1
+
+
+@functools.cache
+def _shared_loader() -> botocore.loaders.Loader:
+    """Service models are read once per process, not once per session (they are large)."""
+    return botocore.loaders.create_loader()
 
 
 def open_session(

@@ -54,6 +54,8 @@ def build(profile: Profile, url: str) -> Run:
     perform(run)
     run.inventory.invalidate()
     world.lambda_enis(people, run.inventory, profile)
+    if profile.variants.egress == "nat-instance":
+        world.nat_instance(people, run.inventory, profile)
     run.inventory.invalidate()
     perform(run)
     return run

@@ -71,14 +71,17 @@ class Fault:
     breaks: frozenset[str]
     apply: Callable[[World], None]
     doc: str
+    profile: str  # the profile (profiles/<name>.toml) whose lab the fault breaks
 
 
 FAULTS: dict[str, Fault] = {}
+Breaker = Callable[[World], None]
 
 
-def fault(*breaks: str) -> Callable[[Callable[[World], None]], Callable[[World], None]]:
-    def register(fn: Callable[[World], None]) -> Callable[[World], None]:
-        FAULTS[fn.__name__] = Fault(fn.__name__, frozenset(breaks), fn, (fn.__doc__ or "").strip())
+def fault(*breaks: str, profile: str = "lab") -> Callable[[Breaker], Breaker]:
+    def register(fn: Breaker) -> Breaker:
+        doc = (fn.__doc__ or "").strip()
+        FAULTS[fn.__name__] = Fault(fn.__name__, frozenset(breaks), fn, doc, profile)
         return fn
 
     return register
@@ -584,4 +587,55 @@ def image_tag_deleted(w: World) -> None:
     w.client("ecr").batch_delete_image(
         repositoryName=w.p.redeployment.ecr_repository,
         imageIds=[{"imageTag": w.p.redeployment.image_tag}],
+    )
+
+
+# -- Other variants (each on the lab built from its example profile) -------------------------
+
+
+@fault("aurora_cluster_serverless_pauses_when_idle", profile="example-aurora-serverless-v1")
+def aurora_never_pauses(w: World) -> None:
+    """Auto-pause off: the cluster bills its minimum capacity around the clock."""
+    # moto replaces the whole scaling configuration (AWS merges): restate the capacities.
+    w.client("rds").modify_db_cluster(
+        DBClusterIdentifier=w.p.database.cluster,
+        ScalingConfiguration={
+            "MinCapacity": int(w.p.database.min_capacity),
+            "MaxCapacity": int(w.p.database.max_capacity),
+            "AutoPause": False,
+        },
+    )
+
+
+@fault("rule_targets_runner_with_permission", profile="example-aurora-serverless-v1")
+def aurora_trigger_without_invoke_permission(w: World) -> None:
+    """The function's resource policy no longer lets EventBridge invoke it."""
+    lam = w.client("lambda")
+    for statement in w.inv.function_policy(w.p.function.function)["Statement"]:
+        lam.remove_permission(FunctionName=w.p.function.function, StatementId=statement["Sid"])
+
+
+@fault("lambda_subnets_route_to_available_nat_gateway", profile="example-nat-gateway")
+def nat_gateway_route_missing(w: World) -> None:
+    """A Lambda subnet's default route to the NAT gateway deleted."""
+    subnet = L.subnet(w.inv, w.p, w.p.vpc.lambda_subnets[0].name)
+    table = L.route_table_of(w.inv, subnet)
+    w.client("ec2").delete_route(
+        RouteTableId=table["RouteTableId"], DestinationCidrBlock="0.0.0.0/0"
+    )
+
+
+@fault("access_host_exists_in_vpc", "database_sg_admits_access_host", profile="example-nat-gateway")
+def bastion_terminated(w: World) -> None:
+    """The bastion terminated."""
+    host = L.access_host(w.inv, w.p)
+    w.client("ec2").terminate_instances(InstanceIds=[host["InstanceId"]])
+
+
+@fault("lambda_subnets_route_to_nat_instance", profile="example-nat-instance")
+def nat_instance_checks_source(w: World) -> None:
+    """The NAT instance's source/destination check back on: it drops forwarded traffic."""
+    nat = L.instance_named(w.inv, w.p.egress.nat_instance_name)
+    w.client("ec2").modify_instance_attribute(
+        InstanceId=nat["InstanceId"], SourceDestCheck={"Value": True}
     )

@@ -39,7 +39,9 @@ def cloud9_environment(session: AwsSession, inv: Inventory, p: Profile) -> None:
         Description="Security group for AWS Cloud9 environment",
         VpcId=L.vpc_id(inv, p),
     )
-    image = ec2.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
+    image = ec2.describe_images(
+        Owners=["amazon"], Filters=[{"Name": "name", "Values": ["amzn2-ami-hvm-*"]}]
+    )["Images"][0]["ImageId"]
     ec2.run_instances(
         ImageId=image,
         InstanceType=p.access_host.cloud9_instance_type,
@@ -101,6 +103,40 @@ def lambda_enis(session: AwsSession, inv: Inventory, p: Profile) -> None:
             Groups=vpc_cfg.get("SecurityGroupIds", []),
             Description=f"AWS Lambda VPC ENI-{p.function.function}-{uuid.uuid4()}",
         )
+
+
+def nat_instance(session: AwsSession, inv: Inventory, p: Profile) -> None:
+    """The guide's 'host your own NAT instance', done by hand: an instance in the public subnet
+    with the source/destination check off, and the Lambda subnets routed through it."""
+    from runbook.actions.base import Ctx
+    from runbook.actions.network import route_default_to
+
+    if L.instance_named(inv, p.egress.nat_instance_name) is None:
+        ec2 = session.client("ec2")
+        public = next(s for s in p.vpc.subnets if s.role == "public")
+        image = ec2.describe_images(
+            Owners=["amazon"], Filters=[{"Name": "name", "Values": ["amzn2-ami-hvm-*"]}]
+        )["Images"][0]["ImageId"]
+        instance = ec2.run_instances(
+            ImageId=image,
+            InstanceType="t3a.nano",
+            MinCount=1,
+            MaxCount=1,
+            SubnetId=L.subnet(inv, p, public.name)["SubnetId"],
+            SecurityGroupIds=[L.security_group(inv, p, "internet")["GroupId"]],
+            TagSpecifications=[
+                {
+                    "ResourceType": "instance",
+                    "Tags": [{"Key": "Name", "Value": p.egress.nat_instance_name}],
+                }
+            ],
+        )["Instances"][0]["InstanceId"]
+        ec2.modify_instance_attribute(InstanceId=instance, SourceDestCheck={"Value": False})
+        inv.invalidate()
+    nat_id = L.instance_named(inv, p.egress.nat_instance_name)["InstanceId"]
+    for subnet in p.vpc.lambda_subnets:
+        route_default_to(subnet.name, "InstanceId", nat_id)(Ctx(session, inv, p))
+        inv.invalidate()
 
 
 def secret_environment(p: Profile) -> dict[str, Any]:
