@@ -41,7 +41,14 @@ class Inventory(
 
     @classmethod
     def from_snapshot(cls, snapshot: dict[str, Any]) -> Inventory:
-        return cls(None, snapshot)
+        """An inventory that answers from a recording; what failed then fails again."""
+        restored = {
+            key: CollectionError(value["collection_error"], value["message"])
+            if isinstance(value, dict) and set(value) == {"collection_error", "message"}
+            else value
+            for key, value in snapshot.items()
+        }
+        return cls(None, restored)
 
     def invalidate(self) -> None:
         """Forget everything read so far (after perform changed the deployment)."""
