@@ -49,8 +49,7 @@ def test_pytest_verify_run_writes_the_report(lab_env: dict[str, str], tmp_path: 
             "pytest",
             "--profile",
             "profiles/lab.toml",
-            "--reports-dir",
-            str(out),
+            f"--reports-dir={out}",
         ],
         cwd=ROOT,
         env=lab_env,
@@ -91,8 +90,7 @@ def test_one_section_by_marker(lab_env: dict[str, str], tmp_path: Path) -> None:
             "profiles/lab.toml",
             "-m",
             "vpc",
-            "--reports-dir",
-            str(out),
+            f"--reports-dir={out}",
         ],
         cwd=ROOT,
         env=lab_env,
@@ -111,3 +109,90 @@ def test_one_section_by_marker(lab_env: dict[str, str], tmp_path: Path) -> None:
         "ec2:DescribeRouteTables",
         "ec2:DescribeInternetGateways",
     }
+
+
+def _runbook(args: list[str], env: dict[str, str], out: Path) -> tuple[int, str, dict]:
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "--profile",
+            "profiles/lab.toml",
+            f"--reports-dir={out}",
+            *args,
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    summary = out / "summary.json"
+    return (
+        proc.returncode,
+        proc.stdout + proc.stderr,
+        (json.loads(summary.read_text()) if summary.exists() else {}),
+    )
+
+
+def test_pytest_perform_dry_run_then_perform(
+    lab_env: dict[str, str], tmp_path: Path, lab_profile: Profile
+) -> None:
+    from runbook.aws.inventory import Inventory
+    from runbook.aws.session import open_session
+    from runbook.lab.faults import FAULTS, World
+
+    FAULTS["rule_left_disabled"].apply(
+        World(
+            open_session(lab_profile.region, writable=True),
+            Inventory(open_session(lab_profile.region)),
+            lab_profile,
+        )
+    )
+
+    code, out, dry = _runbook(
+        ["--mode", "perform", "--dry-run", "-m", "trigger"], lab_env, tmp_path / "dry"
+    )
+    assert code == 1, out[-2000:]
+    assert dry["mutating_calls"] == {}
+    assert dry["plan"] == [
+        "rule_fires_hourly_and_is_enabled: put rule WikidotNotifierExecutor "
+        "on cron(0 * * * ? *), ENABLED"
+    ]
+
+    code, out, done = _runbook(["--mode", "perform", "-m", "trigger"], lab_env, tmp_path / "do")
+    assert code == 0, out[-2000:]
+    assert done["mutating_calls"] == {"events:PutRule": 1}
+    fixed = next(
+        c
+        for s in done["sections"]
+        for c in s["checks"]
+        if c["id"] == "rule_fires_hourly_and_is_enabled"
+    )
+    assert fixed["status"] == "pass" and fixed["actions"]
+
+    code, out, again = _runbook(["--mode", "perform"], lab_env, tmp_path / "again")
+    assert code == 0, out[-2000:]
+    assert again["mutating_calls"] == {} and again["plan"] == []
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--profile", "profiles/nope.toml"], "profile not found"),
+        (["--dry-run"], "--dry-run needs --mode perform"),
+    ],
+)
+def test_usage_errors_exit_4_in_one_line(args: list[str], message: str, tmp_path: Path) -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", *args, f"--reports-dir={tmp_path}"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 4
+    assert message in proc.stdout + proc.stderr
+    assert "Traceback" not in proc.stdout + proc.stderr
+    assert not (tmp_path / "summary.json").exists()
