@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 LAB := .lab
 
-.PHONY: demo test setup system-deps lint lab-up lab-down verify perform clean
+.PHONY: demo test setup lint lab-up lab-down bench clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -28,6 +28,9 @@ lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports
+
+bench: setup
+	$(BIN)/python bench/verify.py
 
 lab-up: setup
 	$(BIN)/notifier-runbook lab up --lab-dir $(LAB)
