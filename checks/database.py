@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from checks import lookup as L
-from runbook.findings import Outcome, failed, judged
+from runbook.findings import Outcome, absent, failed, judged
 from runbook.profile import Profile
 from runbook.registry import check
 
@@ -15,7 +15,7 @@ if TYPE_CHECKING:
 
 def _no_instance(p: Profile) -> Outcome:
     name = p.database.instance_name
-    return failed(f"instance {name!r} does not exist", expected=name, actual=None)
+    return absent("instance", name)
 
 
 @check(
@@ -137,11 +137,7 @@ def no_eip(inv: Inventory, p: Profile) -> Outcome:
 def _cluster_or_fail(inv: Inventory, p: Profile) -> tuple[dict | None, Outcome | None]:
     cluster = inv.db_cluster(p.database.cluster)
     if cluster is None:
-        return None, failed(
-            f"cluster {p.database.cluster!r} does not exist",
-            expected=p.database.cluster,
-            actual=None,
-        )
+        return None, absent("cluster", p.database.cluster)
     return cluster, None
 
 

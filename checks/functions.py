@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 from checks import lookup as L
 from checks.policy import resources_for
-from runbook.findings import Outcome, Status, failed, judged
+from runbook.findings import Outcome, Status, absent, failed, judged
 from runbook.profile import Profile
 from runbook.registry import check
 from runbook.sections import egress_is, packaging_is
@@ -28,7 +28,7 @@ ADMIN_POLICIES = {"AdministratorAccess", "PowerUserAccess"}
 
 def _no_function(p: Profile) -> Outcome:
     name = p.function.function
-    return failed(f"function {name!r} does not exist", expected=name, actual=None)
+    return absent("function", name)
 
 
 @check(
@@ -165,7 +165,7 @@ def role_policies(inv: Inventory, p: Profile) -> Outcome:
         return _no_function(p)
     role = inv.role(_role_name(cfg))
     if role is None:
-        return failed("the function's role does not exist", expected=_role_name(cfg), actual=None)
+        return absent("the function's role", _role_name(cfg))
     attached = sorted(a["PolicyName"] for a in role["AttachedPolicies"])
     # The VPC access policy includes the basic execution permissions (CloudWatch Logs).
     wanted = {p.secret.policy, VPC_ACCESS_POLICY}

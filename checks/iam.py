@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from runbook.findings import Outcome, failed, judged
+from runbook.findings import Outcome, absent, judged
 from runbook.profile import Profile
 from runbook.registry import check
 
@@ -28,7 +28,7 @@ def expected_group_policies(p: Profile) -> set[str]:
 def group_policies(inv: Inventory, p: Profile) -> Outcome:
     group = inv.group(p.iam.group)
     if group is None:
-        return failed(f"group {p.iam.group!r} does not exist", expected=p.iam.group, actual=None)
+        return absent("group", p.iam.group)
     actual = sorted(a["PolicyName"] for a in group["AttachedPolicies"])
     expected = sorted(expected_group_policies(p))
     missing = sorted(set(expected) - set(actual))
@@ -50,7 +50,7 @@ def group_policies(inv: Inventory, p: Profile) -> Outcome:
 def user(inv: Inventory, p: Profile) -> Outcome:
     found = inv.user(p.iam.user)
     if found is None:
-        return failed(f"user {p.iam.user!r} does not exist", expected=p.iam.user, actual=None)
+        return absent("user", p.iam.user)
     actual = {
         "in_group": p.iam.group in {g["GroupName"] for g in found["Groups"]},
         "console_password": found["LoginProfile"],

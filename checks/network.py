@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from checks import lookup as L
-from runbook.findings import Outcome, failed, judged
+from runbook.findings import Outcome, absent, failed, judged
 from runbook.profile import Profile
 from runbook.registry import check
 
@@ -14,7 +14,7 @@ if TYPE_CHECKING:
 
 
 def _no_vpc(p: Profile) -> Outcome:
-    return failed(f"VPC {p.vpc.name!r} does not exist", expected=p.vpc.name, actual=None)
+    return absent("VPC", p.vpc.name)
 
 
 @check(

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from checks import lookup as L
 from checks.cron import ScheduleError, next_fire_times
 from checks.policy import allows
-from runbook.findings import Outcome, failed, judged
+from runbook.findings import Outcome, absent, failed, judged
 from runbook.profile import Profile
 from runbook.registry import check
 from runbook.stepfunctions.graph import DefinitionError, FlowAnalysis, analyse, parse_definition
@@ -22,7 +22,7 @@ def _machine_or_fail(inv: Inventory, p: Profile) -> tuple[dict | None, Outcome |
     machine = inv.state_machine(p.step_functions.state_machine)
     if machine is None:
         name = p.step_functions.state_machine
-        return None, failed(f"state machine {name!r} does not exist", expected=name, actual=None)
+        return None, absent("state machine", name)
     return machine, None
 
 
@@ -206,9 +206,7 @@ def machine_role(inv: Inventory, p: Profile) -> Outcome:
 def _rule_or_fail(inv: Inventory, p: Profile) -> tuple[dict | None, Outcome | None]:
     rule = inv.rule(p.trigger.rule)
     if rule is None:
-        return None, failed(
-            f"rule {p.trigger.rule!r} does not exist", expected=p.trigger.rule, actual=None
-        )
+        return None, absent("rule", p.trigger.rule)
     return rule, None
 
 

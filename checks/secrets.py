@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from checks import lookup as L
-from runbook.findings import Outcome, failed, judged
+from runbook.findings import Outcome, absent, failed, judged
 from runbook.profile import SECRET_KEYS, Profile
 from runbook.redact import digest
 from runbook.registry import check
@@ -23,9 +23,7 @@ if TYPE_CHECKING:
 )
 def secret_keys(inv: Inventory, p: Profile) -> Outcome:
     if inv.secret(p.secret.name) is None:
-        return failed(
-            f"secret {p.secret.name!r} does not exist", expected=p.secret.name, actual=None
-        )
+        return absent("secret", p.secret.name)
     shape = inv.secret_shape(p.secret.name)
     if shape is None or not shape["is_json_object"]:
         return failed(

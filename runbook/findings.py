@@ -116,3 +116,8 @@ class Finding:
             "details": self.details,
             "actions": list(self.actions),
         }
+
+
+def absent(what: str, name: str) -> Outcome:
+    """The failure every check gives when the resource it judges does not exist."""
+    return failed(f"{what} {name!r} does not exist", expected=name, actual=None)
