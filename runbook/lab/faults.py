@@ -639,3 +639,15 @@ def nat_instance_checks_source(w: World) -> None:
     w.client("ec2").modify_instance_attribute(
         InstanceId=nat["InstanceId"], SourceDestCheck={"Value": True}
     )
+
+
+@fault(
+    "aurora_cluster_private_in_database_group_over_both_subnets",
+    profile="example-aurora-serverless-v2",
+)
+def aurora_cluster_in_extra_group(w: World) -> None:
+    """The cluster also in the internet group: not 'the database group only'."""
+    w.client("rds").modify_db_cluster(
+        DBClusterIdentifier=w.p.database.cluster,
+        VpcSecurityGroupIds=[w.group_id("database"), w.group_id("internet")],
+    )
