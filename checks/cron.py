@@ -33,5 +33,5 @@ def next_fire_times(expression: str, after: datetime, count: int = 3) -> list[da
         )
     try:
         return AWSCron.get_next_n_schedule(count, after, " ".join(fields))
-    except (ValueError, IndexError) as exc:
+    except Exception as exc:  # pyawscron raises several types, e.g. on years all in the past
         raise ScheduleError(f"{expression!r}: {exc}") from None

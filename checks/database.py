@@ -217,7 +217,9 @@ def aurora_network(inv: Inventory, p: Profile) -> Outcome:
     actual = {
         "security_groups": groups,
         "subnets": in_group,
-        "publicly_accessible": bool(cluster.get("PubliclyAccessible")),
+        # Aurora reports public access per instance (v2 writers), not on the cluster.
+        "publicly_accessible": bool(cluster.get("PubliclyAccessible"))
+        or any(i.get("PubliclyAccessible") for i in inv.db_cluster_instances(p.database.cluster)),
     }
     expected = {
         "security_groups": [group["GroupId"]] if group else ["(database group)"],

@@ -205,7 +205,10 @@ def function_vpc(inv: Inventory, p: Profile) -> Outcome:
         "subnets": sorted(vpc_cfg.get("SubnetIds", [])),
         "security_groups": sorted(vpc_cfg.get("SecurityGroupIds", [])),
     }
-    return judged(actual == expected, "VPC config", expected=expected, actual=actual)
+    ok = (
+        actual == expected and expected["vpc"] is not None and len(expected["security_groups"]) == 2
+    )
+    return judged(ok, "VPC config", expected=expected, actual=actual)
 
 
 @check(
@@ -276,7 +279,7 @@ def nat_gateway_route(inv: Inventory, p: Profile) -> Outcome:
         and n.get("SubnetId") in public
         and any(a.get("AllocationId") for a in n.get("NatGatewayAddresses", []))
     }
-    ok = len(targets) == len(routes) and all(t in good for t in targets)
+    ok = bool(routes) and len(targets) == len(routes) and all(t in good for t in targets)
     return judged(
         ok, "Lambda subnets' default routes", expected=f"one of {sorted(good)}", actual=routes
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING, Any
 
 from runbook.profile import Profile
@@ -106,13 +107,17 @@ def function_config(inv: Inventory, p: Profile) -> Resource | None:
     return fn["Configuration"] if fn else None
 
 
+_UUID = "[0-9a-f]{8}(-[0-9a-f]{4}){3}-[0-9a-f]{12}"
+
+
 def lambda_enis(inv: Inventory, function_name: str) -> list[Resource]:
     """The interfaces the Lambda service made for the function (requester-managed on AWS)."""
-    prefix = f"AWS Lambda VPC ENI-{function_name}-"
+    # "…ENI-<function>" or "…ENI-<function>-<uuid>", never another function's with a suffix.
+    pattern = re.compile(rf"AWS Lambda VPC ENI-{re.escape(function_name)}(-{_UUID})?")
     return [
         e
         for e in inv.network_interfaces()
-        if (e.get("Description") or "").startswith(prefix) and e.get("RequesterManaged")
+        if pattern.fullmatch(e.get("Description") or "") and e.get("RequesterManaged")
     ]
 
 
@@ -138,6 +143,7 @@ def rule_sources(rule: Resource) -> set[str]:
     out = {r["CidrIp"] for r in rule.get("IpRanges", [])}
     out |= {r["CidrIpv6"] for r in rule.get("Ipv6Ranges", [])}
     out |= {r["GroupId"] for r in rule.get("UserIdGroupPairs", [])}
+    out |= {r["PrefixListId"] for r in rule.get("PrefixListIds", [])}
     return out
 
 

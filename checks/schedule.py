@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from checks import lookup as L
 from checks.cron import ScheduleError, next_fire_times
 from checks.policy import allows
-from runbook.findings import Outcome, absent, failed, judged
+from runbook.findings import Outcome, Status, absent, failed, judged
 from runbook.profile import Profile
 from runbook.registry import check
 from runbook.stepfunctions.graph import DefinitionError, FlowAnalysis, analyse, parse_definition
@@ -142,6 +142,13 @@ def simulated_runs(inv: Inventory, p: Profile) -> Outcome:
     if missing:
         return missing
     runs = inv.state_machine_simulation(p.step_functions.state_machine, p.function.function)
+    unrun = [r for r in runs if r["execution_status"] == "NOT_RUN"]
+    if unrun:  # the local interpreter's limit, not a verdict on the deployment
+        return Outcome(
+            Status.ERROR,
+            f"could not simulate: {unrun[0]['error']}",
+            evidence={"cause": "simulator"},
+        )
     actual = {r["scenario"]: r["final_instance_state"] for r in runs}
     happy = [r for r in runs if r["scenario"] == "happy-path"]
     payloads = happy[0]["lambda_payloads"] if happy else []
@@ -281,7 +288,7 @@ def rule_target(inv: Inventory, p: Profile) -> Outcome:
     granted = [
         s
         for s in policy.get("Statement", [])
-        if (s.get("Principal") or {}).get("Service") == "events.amazonaws.com"
+        if _service_principal(s) == "events.amazonaws.com"
         and s.get("Effect") == "Allow"
         and json.dumps(s.get("Condition", {})).find(rule["Arn"]) >= 0
     ]
@@ -291,6 +298,12 @@ def rule_target(inv: Inventory, p: Profile) -> Outcome:
         expected=f"allow from {rule['Arn']}",
         actual=[s.get("Sid") for s in granted],
     )
+
+
+def _service_principal(statement: dict[str, Any]) -> str | None:
+    """The Service of a statement's principal; '*' or an AWS principal has none."""
+    principal = statement.get("Principal")
+    return principal.get("Service") if isinstance(principal, dict) else None
 
 
 @check(

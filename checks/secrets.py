@@ -22,8 +22,15 @@ if TYPE_CHECKING:
     "mysql_host, mysql_username and mysql_password",
 )
 def secret_keys(inv: Inventory, p: Profile) -> Outcome:
-    if inv.secret(p.secret.name) is None:
+    secret = inv.secret(p.secret.name)
+    if secret is None:
         return absent("secret", p.secret.name)
+    if secret.get("DeletedDate"):
+        return failed(
+            "the secret is scheduled for deletion",
+            expected="a live secret",
+            actual=f"deleted on {secret['DeletedDate']}",
+        )
     shape = inv.secret_shape(p.secret.name)
     if shape is None or not shape["is_json_object"]:
         return failed(

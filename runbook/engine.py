@@ -27,6 +27,13 @@ def evaluate(check: Check, inventory: Inventory, profile: Profile) -> Finding:
             f"could not check: {exc}",
             evidence={"cause": exc.kind, "permission": exc.permission},
         )
+    except Exception as exc:  # a defect in the check: never a pass, a fail or a silent skip
+        outcome = Outcome(
+            Status.ERROR,
+            f"could not check: the check crashed ({type(exc).__name__}: {str(exc)[:200]}); "
+            "please report it",
+            evidence={"cause": "check-crashed"},
+        )
     return finding(check, outcome)
 
 

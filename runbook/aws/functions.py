@@ -27,7 +27,9 @@ class FunctionsCollector:
             if not_found(exc, "ResourceNotFoundException"):
                 return None
             raise
-        return {k: got[k] for k in ("Configuration", "Code", "Concurrency", "Tags") if k in got}
+        return _without_secrets(
+            {k: got[k] for k in ("Configuration", "Code", "Concurrency", "Tags") if k in got}
+        )
 
     @collected("lambda")
     def function_concurrency(self, name: str) -> int | None:
@@ -96,3 +98,14 @@ class FunctionsCollector:
                 return None
             raise
         return out
+
+
+def _without_secrets(function: dict[str, Any]) -> dict[str, Any]:
+    """Environment values often hold credentials and Code.Location is a presigned URL: keep
+    the variable names only, and drop the URL, before anything can store or print them."""
+    config = function.get("Configuration", {})
+    variables = (config.get("Environment") or {}).get("Variables")
+    if variables:
+        config["Environment"] = {"Variables": dict.fromkeys(variables, "<redacted>")}
+    function.get("Code", {}).pop("Location", None)
+    return function

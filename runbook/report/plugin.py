@@ -71,6 +71,8 @@ class RunbookPlugin:
             return
         report = model.build(self.run, exit_status=0)
         status = writers.exit_status(report["totals"])
+        if status == ExitStatus.HEALTHY and exitstatus == pytest.ExitCode.TESTS_FAILED:
+            status = ExitStatus.COULD_NOT_CHECK  # a scenario failed outside any check
         report["run"]["exit_status"] = int(status)
         out = Path(self.config.option.reports_dir)
         writers.write_json(out / "summary.json", report)

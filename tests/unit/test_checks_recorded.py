@@ -109,7 +109,43 @@ def _non_lambda_eni_with_lambda_description(s: dict) -> None:
     s["network_interfaces()"].append(eni)
 
 
+def _enis_without_suffix(s: dict) -> None:
+    """Real AWS also describes them 'AWS Lambda VPC ENI-<function>' with nothing after."""
+    for eni in s["network_interfaces()"]:
+        if (eni.get("Description") or "").startswith("AWS Lambda VPC ENI-"):
+            eni["Description"] = "AWS Lambda VPC ENI-WikidotNotifier"
+
+
+def _other_functions_eni(s: dict) -> None:
+    """Another function's ENI (no Elastic IP) whose name starts like ours: not ours."""
+    eni = copy.deepcopy(s["network_interfaces()"][0])
+    eni.update(
+        NetworkInterfaceId="eni-staging",
+        Association=None,
+        Description="AWS Lambda VPC ENI-WikidotNotifier-staging-"
+        "3f1c2a4e-1b2c-4d5e-8f90-123456789abc",
+    )
+    s["network_interfaces()"].append(eni)
+
+
+def _egress_to_prefix_list(s: dict) -> None:
+    group = _one(
+        s, "security_groups()", lambda g: g["GroupName"] == "WikidotNotifierLambdaAccessToInternet"
+    )
+    group["IpPermissionsEgress"].append(
+        {"IpProtocol": "-1", "IpRanges": [], "PrefixListIds": [{"PrefixListId": "pl-123"}]}
+    )
+
+
+def _secret_pending_deletion(s: dict) -> None:
+    s['secret("WikidotNotifier/auth")']["DeletedDate"] = "2026-11-20T00:00:00+00:00"
+
+
 MUTATIONS: dict[str, tuple[Callable[[dict], None], set[str]]] = {
+    "ENIs described without suffix": (_enis_without_suffix, set()),
+    "another function's ENI": (_other_functions_eni, set()),
+    "egress to a prefix list": (_egress_to_prefix_list, {"internet_sg_sends_only_http_https"}),
+    "secret pending deletion": (_secret_pending_deletion, {"secret_holds_exactly_the_five_keys"}),
     "root access keys": (_root_keys, {"root_account_has_no_access_keys"}),
     "subnet CIDR": (_subnet_cidr, {"subnets_exist_with_profile_cidrs"}),
     "subnets in one zone": (_same_zone, {"subnets_in_different_zones"}),
@@ -185,3 +221,31 @@ def test_a_collection_that_failed_errors_only_the_checks_that_needed_it() -> Non
         "lambda_enis_have_one_elastic_ip_per_subnet",
     }
     assert {c for c, s in after.items() if s != BASELINE[c]} == errored
+
+
+def test_a_crashing_check_is_an_error_never_a_verdict(monkeypatch: pytest.MonkeyPatch) -> None:
+    import dataclasses
+
+    check = next(c for c in checks_in_guide_order() if c.id == "vpc_exists_with_profile_cidr")
+
+    def broken(inv: Inventory, p: Profile) -> None:
+        raise AttributeError("'str' object has no attribute 'get'")
+
+    found = evaluate(
+        dataclasses.replace(check, fn=broken), Inventory.from_snapshot(recorded()), PROFILE
+    )
+    assert found.status == Status.ERROR
+    assert "check crashed (AttributeError" in found.summary
+
+
+def test_function_environment_values_never_reach_the_inventory() -> None:
+    from runbook.aws.functions import _without_secrets
+
+    got = _without_secrets(
+        {
+            "Configuration": {"Environment": {"Variables": {"API_TOKEN": "canary-env-9d2f"}}},
+            "Code": {"Location": "https://bucket.s3/?X-Amz-Signature=canary-sig", "ImageUri": "x"},
+        }
+    )
+    assert "canary" not in json.dumps(got)
+    assert got["Configuration"]["Environment"]["Variables"] == {"API_TOKEN": "<redacted>"}
