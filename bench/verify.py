@@ -43,9 +43,11 @@ def main() -> None:
                     run.check(check)
                 times.append(time.perf_counter() - t0)
                 calls = run.aws_calls()
-            print(f"verify, {len(checks_in_guide_order())} checks: first {times[0]:.2f} s; "
-                  f"then median {statistics.median(times[1:] or times):.2f} s "
-                  f"over {max(len(times) - 1, 1)} runs")
+            print(
+                f"verify, {len(checks_in_guide_order())} checks: first {times[0]:.2f} s; "
+                f"then median {statistics.median(times[1:] or times):.2f} s "
+                f"over {max(len(times) - 1, 1)} runs"
+            )
             print(f"AWS calls per verify run: {sum(calls.values())} in {len(calls)} operations")
             for op, n in calls.items():
                 print(f"  {n:3d}  {op}")

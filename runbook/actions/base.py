@@ -85,3 +85,24 @@ def trust_policy(service: str) -> str:
     return json_policy(
         [{"Effect": "Allow", "Principal": {"Service": service}, "Action": "sts:AssumeRole"}]
     )
+
+
+ROLE_NOT_READY = ("cannot be assumed", "authorized to assume")
+
+
+def with_new_role(call: Callable[[], Any], *, attempts: int = 10, delay_s: float = 3.0) -> Any:
+    """Run a call that uses a role created moments ago, retrying while IAM propagates it
+    (Lambda: 'cannot be assumed'; Step Functions: 'not authorized to assume'). Bounded."""
+    import time
+
+    from botocore.exceptions import ClientError
+
+    for attempt in range(attempts):
+        try:
+            return call()
+        except ClientError as exc:
+            message = str(exc.response.get("Error", {}).get("Message", ""))
+            if attempt + 1 == attempts or not any(m in message for m in ROLE_NOT_READY):
+                raise
+            time.sleep(delay_s)
+    return None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from checks import lookup as L
@@ -9,12 +10,15 @@ from runbook.actions.base import Action, Ctx, Manual, fixes, manual
 from runbook.aws.inventory import Inventory
 from runbook.profile import Profile
 
-AMAZON_LINUX_2 = "amzn2-ami-hvm-*-x86_64-gp2"
+AMAZON_LINUX_2 = "amzn2-ami-hvm-*-{arch}-gp2"
+GRAVITON = re.compile(r"^[a-z]+\d+g[a-z]*\.")  # t4g.nano, c6g.medium, m7gd.large: arm64
 
 
-def _amazon_linux_ami(ctx: Ctx) -> str:
+def _amazon_linux_ami(ctx: Ctx, instance_type: str) -> str:
+    arch = "arm64" if GRAVITON.match(instance_type) else "x86_64"
     images = ctx.client("ec2").describe_images(
-        Owners=["amazon"], Filters=[{"Name": "name", "Values": [AMAZON_LINUX_2]}]
+        Owners=["amazon"],
+        Filters=[{"Name": "name", "Values": [AMAZON_LINUX_2.format(arch=arch)]}],
     )["Images"]
     if not images:
         raise LookupError("no Amazon Linux 2 image found in the region")
@@ -34,7 +38,7 @@ def _launch(
     if credits and instance_type.startswith("t"):
         extra["CreditSpecification"] = {"CpuCredits": "unlimited"}
     return ctx.client("ec2").run_instances(
-        ImageId=_amazon_linux_ami(ctx),
+        ImageId=_amazon_linux_ami(ctx, instance_type),
         InstanceType=instance_type,
         MinCount=1,
         MaxCount=1,
@@ -76,8 +80,11 @@ def launch_database(inv: Inventory, p: Profile) -> list[Action | Manual]:
             groups=[group["GroupId"]],
             credits=True,
         )
-        # Between runs the database is stopped: Step Functions starts it every hour.
-        ctx.client("ec2").stop_instances(InstanceIds=[instance_id])
+        # Between runs the database is stopped: Step Functions starts it every hour. A pending
+        # instance cannot be stopped, so wait for it to run first.
+        ec2 = ctx.client("ec2")
+        ec2.get_waiter("instance_running").wait(InstanceIds=[instance_id])
+        ec2.stop_instances(InstanceIds=[instance_id])
 
     return [
         Action(

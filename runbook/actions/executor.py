@@ -51,8 +51,8 @@ class Performer:
         inv, p = self.run.inventory, self.run.profile
         try:
             steps = fixer(inv, p)
-        except CollectionError as exc:
-            return dataclasses.replace(found, actions=(f"could not plan: {exc}",))
+        except Exception as exc:  # a collection that failed, or a defect: plan nothing
+            return dataclasses.replace(found, actions=(f"could not plan: {_cause(exc)}",))
         words = tuple(("manual: " if isinstance(s, Manual) else "") + s.says for s in steps)
         self.run.plan_log.extend(f"{check.id}: {w}" for w in words)
         actions = [s for s in steps if isinstance(s, Action)]
@@ -63,16 +63,23 @@ class Performer:
         for action in actions:
             try:
                 action.apply(ctx)
-            except (ClientError, BotoCoreError) as exc:
-                inv.invalidate()
-                err = classify("aws", exc)
+            except Exception as exc:  # AWS refused, data missing, or a defect: stop here
                 return dataclasses.replace(
                     found,
                     status=Status.ERROR,
-                    summary=f"perform failed: {err}",
+                    summary=f"perform failed: {_cause(exc)}",
                     actions=(*words, f"failed: {action.says}"),
                 )
             finally:
                 inv.invalidate()
         again = evaluate(check, inv, p)
         return dataclasses.replace(again, actions=words)
+
+
+def _cause(exc: Exception) -> str:
+    """One line: AWS errors classified as collections are, anything else by its type."""
+    if isinstance(exc, ClientError | BotoCoreError):
+        return str(classify("aws", exc))
+    if isinstance(exc, CollectionError):
+        return str(exc)
+    return f"{type(exc).__name__}: {str(exc)[:200]}"

@@ -11,7 +11,15 @@ from typing import Any
 
 from checks import lookup as L
 from checks.functions import VPC_ACCESS_POLICY
-from runbook.actions.base import Action, Ctx, Manual, fixes, json_policy, trust_policy
+from runbook.actions.base import (
+    Action,
+    Ctx,
+    Manual,
+    fixes,
+    json_policy,
+    trust_policy,
+    with_new_role,
+)
 from runbook.aws.inventory import Inventory
 from runbook.profile import SECRET_KEYS, Profile
 
@@ -134,18 +142,22 @@ def create_function(inv: Inventory, p: Profile) -> list[Action | Manual]:
             uri = _image_uri(ctx)
             if uri is None:
                 raise_missing_image(p)
-            lam.create_function(PackageType="Image", Code={"ImageUri": uri}, **common)
+            with_new_role(
+                lambda: lam.create_function(PackageType="Image", Code={"ImageUri": uri}, **common)
+            )
         else:
             code = (
                 Path(p.redeployment.zip_path).read_bytes()
                 if p.redeployment.zip_path
                 else _placeholder_zip()
             )
-            lam.create_function(
-                Runtime=p.function.runtime,
-                Handler=p.function.handler,
-                Code={"ZipFile": code},
-                **common,
+            with_new_role(
+                lambda: lam.create_function(
+                    Runtime=p.function.runtime,
+                    Handler=p.function.handler,
+                    Code={"ZipFile": code},
+                    **common,
+                )
             )
         lam.get_waiter("function_active_v2").wait(FunctionName=p.function.function)
 
@@ -194,9 +206,11 @@ def package(inv: Inventory, p: Profile) -> list[Action | Manual]:
         ]
 
     def apply(ctx: Ctx) -> None:
-        ctx.client("lambda").update_function_configuration(
+        lam = ctx.client("lambda")
+        lam.update_function_configuration(
             FunctionName=p.function.function, Runtime=p.function.runtime, Handler=p.function.handler
         )
+        lam.get_waiter("function_updated_v2").wait(FunctionName=p.function.function)
 
     return [Action(f"set runtime {p.function.runtime} and handler {p.function.handler}", apply)]
 
@@ -312,9 +326,11 @@ def vpc_config(inv: Inventory, p: Profile) -> list[Action | Manual]:
 @fixes("function_code_matches_local_zip")
 def upload_zip(inv: Inventory, p: Profile) -> list[Action | Manual]:
     def apply(ctx: Ctx) -> None:
-        ctx.client("lambda").update_function_code(
+        lam = ctx.client("lambda")
+        lam.update_function_code(
             FunctionName=p.function.function, ZipFile=Path(p.redeployment.zip_path).read_bytes()
         )
+        lam.get_waiter("function_updated_v2").wait(FunctionName=p.function.function)
 
     return [Action(f"upload {p.redeployment.zip_path} to {p.function.function}", apply)]
 

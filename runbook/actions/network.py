@@ -34,13 +34,13 @@ def create_vpc(inv: Inventory, p: Profile) -> list[Action | Manual]:
 @fixes("subnets_exist_with_profile_cidrs")
 def create_subnets(inv: Inventory, p: Profile) -> list[Action | Manual]:
     out: list[Action | Manual] = []
-    for index, subnet in enumerate(p.vpc.subnets):
+    for subnet in p.vpc.subnets:
         found = L.subnet(inv, p, subnet.name)
         if found is None:
             out.append(
                 Action(
                     f"create subnet {subnet.name} {subnet.cidr} in its own zone",
-                    _subnet_creator(subnet.name, subnet.cidr, index),
+                    _subnet_creator(subnet.name, subnet.cidr),
                 )
             )
         elif found["CidrBlock"] != subnet.cidr:
@@ -52,7 +52,7 @@ def create_subnets(inv: Inventory, p: Profile) -> list[Action | Manual]:
     return out
 
 
-def _subnet_creator(name: str, cidr: str, index: int) -> Any:
+def _subnet_creator(name: str, cidr: str) -> Any:
     def apply(ctx: Ctx) -> None:
         ec2 = ctx.client("ec2")
         zones = [
@@ -61,10 +61,13 @@ def _subnet_creator(name: str, cidr: str, index: int) -> Any:
                 Filters=[{"Name": "state", "Values": ["available"]}]
             )["AvailabilityZones"]
         ]
+        vpc_id = L.vpc_id(ctx.inv, ctx.p)
+        taken = {s["AvailabilityZone"] for s in ctx.inv.subnets() if s["VpcId"] == vpc_id}
+        free = [z for z in sorted(zones) if z not in taken] or sorted(zones)
         ec2.create_subnet(
-            VpcId=L.vpc_id(ctx.inv, ctx.p),
+            VpcId=vpc_id,
             CidrBlock=cidr,
-            AvailabilityZone=sorted(zones)[index % len(zones)],
+            AvailabilityZone=free[0],
             TagSpecifications=ctx.ec2_tags("subnet", name),
         )
 
@@ -126,8 +129,9 @@ def route_default_to(subnet_name: str, target_key: str, target_id: str | None = 
             ec2.associate_route_table(
                 RouteTableId=table["RouteTableId"], SubnetId=subnet["SubnetId"]
             )
-        route = L.default_route(table)
-        call = ec2.replace_route if route else ec2.create_route
+        # Any 0.0.0.0/0 route, blackholed ones included, must be replaced, not created.
+        exists = any(r.get("DestinationCidrBlock") == "0.0.0.0/0" for r in table.get("Routes", []))
+        call = ec2.replace_route if exists else ec2.create_route
         call(
             RouteTableId=table["RouteTableId"],
             DestinationCidrBlock="0.0.0.0/0",
@@ -227,52 +231,44 @@ def internet_ingress(inv: Inventory, p: Profile) -> list[Action | Manual]:
     ]
 
 
+WEB_EGRESS = {("tcp", 80, 80, "0.0.0.0/0"), ("tcp", 443, 443, "0.0.0.0/0")}
+
+
+def _web_egress(rule: dict[str, Any]) -> bool:
+    return (
+        rule.get("IpProtocol"),
+        rule.get("FromPort"),
+        rule.get("ToPort"),
+        rule.get("CidrIpv4"),
+    ) in WEB_EGRESS
+
+
 @fixes("internet_sg_sends_only_http_https")
 def internet_egress(inv: Inventory, p: Profile) -> list[Action | Manual]:
     def apply(ctx: Ctx) -> None:
-        group = _ensure_group(ctx, "internet")
+        # Rules as AWS stores them, one per peer: revoking by rule id keeps the wanted peer
+        # of a permission that describe_security_groups shows grouped with others.
+        group_id = _ensure_group(ctx, "internet")["GroupId"]
         ec2 = ctx.client("ec2")
-        web = {("tcp", port, port) for port in (80, 443)}
-        unwanted = [
+        rules = [
             r
-            for r in L.egress_rules(group)
-            if (r.get("IpProtocol"), r.get("FromPort"), r.get("ToPort")) not in web
-            or L.rule_sources(r) != {"0.0.0.0/0"}
+            for r in ec2.describe_security_group_rules(
+                Filters=[{"Name": "group-id", "Values": [group_id]}]
+            )["SecurityGroupRules"]
+            if r.get("IsEgress")
         ]
+        unwanted = [r["SecurityGroupRuleId"] for r in rules if not _web_egress(r)]
         if unwanted:
-            ec2.revoke_security_group_egress(
-                GroupId=group["GroupId"],
-                IpPermissions=[
-                    {
-                        k: v
-                        for k, v in r.items()
-                        if k
-                        in (
-                            "IpProtocol",
-                            "FromPort",
-                            "ToPort",
-                            "IpRanges",
-                            "Ipv6Ranges",
-                            "UserIdGroupPairs",
-                        )
-                    }
-                    for r in unwanted
-                ],
-            )
-        present = {
-            (r.get("FromPort"))
-            for r in L.egress_rules(group)
-            if (r.get("IpProtocol"), r.get("FromPort"), r.get("ToPort")) in web
-            and "0.0.0.0/0" in L.rule_sources(r)
-        }
+            ec2.revoke_security_group_egress(GroupId=group_id, SecurityGroupRuleIds=unwanted)
+        present = {r["FromPort"] for r in rules if _web_egress(r)}
         missing = [_permission(port, cidr="0.0.0.0/0") for port in (80, 443) if port not in present]
         if missing:
-            ec2.authorize_security_group_egress(GroupId=group["GroupId"], IpPermissions=missing)
+            ec2.authorize_security_group_egress(GroupId=group_id, IpPermissions=missing)
 
     return [
         Action(
-            "remove the internet group's other outbound rules (the default one); allow "
-            "outbound HTTP and HTTPS to anywhere",
+            "remove every other outbound peer of the internet group (the default all-traffic "
+            "rule among them); allow outbound HTTP and HTTPS to anywhere",
             apply,
         )
     ]

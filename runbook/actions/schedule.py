@@ -5,7 +5,15 @@ from __future__ import annotations
 import json
 
 from checks import lookup as L
-from runbook.actions.base import Action, Ctx, Manual, fixes, json_policy, trust_policy
+from runbook.actions.base import (
+    Action,
+    Ctx,
+    Manual,
+    fixes,
+    json_policy,
+    trust_policy,
+    with_new_role,
+)
 from runbook.aws.inventory import Inventory
 from runbook.profile import Profile
 from runbook.stepfunctions.template import guide_definition
@@ -77,11 +85,14 @@ def machine(inv: Inventory, p: Profile) -> list[Action | Manual]:
         sfn = ctx.client("stepfunctions")
         role_arn = _ensure_machine_role(ctx)
         if existing is None:
-            sfn.create_state_machine(
-                name=p.step_functions.state_machine,
-                definition=_definition(ctx),
-                roleArn=role_arn,
-                tags=[{"key": "ManagedBy", "value": "notifier-runbook"}],
+            definition = _definition(ctx)
+            with_new_role(
+                lambda: sfn.create_state_machine(
+                    name=p.step_functions.state_machine,
+                    definition=definition,
+                    roleArn=role_arn,
+                    tags=[{"key": "ManagedBy", "value": "notifier-runbook"}],
+                )
             )
         else:
             sfn.update_state_machine(

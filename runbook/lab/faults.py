@@ -253,6 +253,14 @@ def internet_group_default_egress_restored(w: World) -> None:
     )
 
 
+@fault("internet_sg_sends_only_http_https")
+def internet_group_http_egress_also_ipv6(w: World) -> None:
+    """HTTP egress also to ::/0: AWS keeps it as one rule with both peers."""
+    w.client("ec2").authorize_security_group_egress(
+        GroupId=w.group_id("internet"), IpPermissions=[_tcp(80, Ipv6Ranges=[{"CidrIpv6": "::/0"}])]
+    )
+
+
 @fault()
 def similar_security_group_names(w: World) -> None:
     """Another group called like the database group with a suffix. Must pass."""

@@ -196,3 +196,25 @@ def test_usage_errors_exit_4_in_one_line(args: list[str], message: str, tmp_path
     assert message in proc.stdout + proc.stderr
     assert "Traceback" not in proc.stdout + proc.stderr
     assert not (tmp_path / "summary.json").exists()
+
+
+def test_perform_converges_in_one_pass_after_a_grouped_egress_rule(
+    built_lab: Run, lab_profile: Profile
+) -> None:
+    """Revoking a rule that carries 0.0.0.0/0 with ::/0 must not lose HTTP to 0.0.0.0/0."""
+    from runbook.aws.inventory import Inventory
+    from runbook.aws.session import open_session
+    from runbook.lab.faults import FAULTS, World
+
+    FAULTS["internet_group_http_egress_also_ipv6"].apply(
+        World(
+            open_session(lab_profile.region, writable=True),
+            Inventory(open_session(lab_profile.region)),
+            lab_profile,
+        )
+    )
+    first = Run(lab_profile, mode="perform")
+    assert perform(first) == []
+    second = Run(lab_profile, mode="perform")
+    perform(second)
+    assert second.mutating_calls() == {}
