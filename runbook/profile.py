@@ -302,10 +302,18 @@ def load_profile(path: str | Path) -> Profile:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise UsageError(f"{path}: not valid TOML ({exc})") from None
+    _relative_to(path.parent, data)
     try:
         return Profile.model_validate({**data, "source": str(path)})
     except ValidationError as exc:
         raise UsageError(f"{path}: {_first_error(exc)}") from None
+
+
+def _relative_to(folder: Path, data: dict) -> None:
+    """Local files a profile names are relative to the profile, not to where it is run."""
+    redeployment = data.get("redeployment")
+    if isinstance(redeployment, dict) and isinstance(redeployment.get("zip_path"), str):
+        redeployment["zip_path"] = str(folder / Path(redeployment["zip_path"]).expanduser())
 
 
 def _first_error(exc: ValidationError) -> str:

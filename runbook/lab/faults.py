@@ -8,7 +8,9 @@ the lab builder never makes, since real deployments are built by hand.
 
 from __future__ import annotations
 
+import io
 import json
+import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -631,6 +633,25 @@ def nat_gateway_route_missing(w: World) -> None:
     w.client("ec2").delete_route(
         RouteTableId=table["RouteTableId"], DestinationCidrBlock="0.0.0.0/0"
     )
+
+
+@fault("function_package_matches_variant", profile="example-nat-gateway")
+def function_runtime_changed(w: World) -> None:
+    """The runtime switched in the console: not the profile's."""
+    lam = w.client("lambda")
+    lam.update_function_configuration(FunctionName=w.p.function.function, Runtime="python3.12")
+    lam.get_waiter("function_updated_v2").wait(FunctionName=w.p.function.function)
+
+
+@fault("function_code_matches_local_zip", profile="example-nat-gateway")
+def function_code_not_the_local_zip(w: World) -> None:
+    """Someone edited the code in the console: it no longer is the local lambda.zip."""
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        z.writestr("lambda_function.py", "def lambda_handler(event, context):\n    return 1\n")
+    lam = w.client("lambda")
+    lam.update_function_code(FunctionName=w.p.function.function, ZipFile=buf.getvalue())
+    lam.get_waiter("function_updated_v2").wait(FunctionName=w.p.function.function)
 
 
 @fault("access_host_exists_in_vpc", "database_sg_admits_access_host", profile="example-nat-gateway")

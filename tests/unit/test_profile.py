@@ -72,3 +72,14 @@ def test_missing_and_unreadable_profile(tmp_path: Path) -> None:
         load_profile(tmp_path / "nope.toml")
     with pytest.raises(UsageError, match="cannot read the profile"):
         load_profile(tmp_path)  # a directory
+
+
+def test_zip_path_is_relative_to_the_profile_not_the_working_directory(tmp_path: Path) -> None:
+    folder = tmp_path / "profiles"
+    folder.mkdir()
+    (folder / "p.toml").write_text('[redeployment]\nzip_path = "build/lambda.zip"\n')
+    (folder / "abs.toml").write_text('[redeployment]\nzip_path = "/srv/lambda.zip"\n')
+    assert load_profile(folder / "p.toml").redeployment.zip_path == str(
+        folder / "build" / "lambda.zip"
+    )
+    assert load_profile(folder / "abs.toml").redeployment.zip_path == "/srv/lambda.zip"
