@@ -20,3 +20,15 @@ Feature: Creating the database — EC2 variant
 
   Scenario: The temporary Elastic IP was released
     Then no Elastic IP is left associated with the database instance
+
+  @hosts
+  Scenario: MySQL is installed on the host at the expected version
+    Then the database host has the MySQL server installed at the profile's version
+
+  @hosts
+  Scenario: MySQL starts with the instance
+    Then the MySQL service on the database host is enabled at boot
+
+  @hosts
+  Scenario: MySQL runs while the instance runs
+    Then the MySQL server on the database host is running and listening on its port

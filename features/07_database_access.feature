@@ -11,3 +11,23 @@ Feature: Accessing the database
 
   Scenario: The access host may reach MySQL
     Then the database security group admits TCP 3306 from the access host's security group
+
+  @hosts
+  Scenario: The access host reaches the database
+    Then the database answers on its TCP port from the access host
+
+  @hosts
+  Scenario: The notifier can log in through the access host
+    Then the notifier's credentials log in to MySQL through the access host at the profile's version
+
+  @hosts
+  Scenario: The notifier's databases exist
+    Then both notifier databases exist with utf8mb4 and utf8mb4_bin
+
+  @hosts
+  Scenario: The notifier's user connects from the VPC only
+    Then the notifier's MySQL user is defined for the profile's network only
+
+  @hosts
+  Scenario: The notifier's user may use both databases
+    Then the notifier's MySQL user holds all privileges on both notifier databases

@@ -22,10 +22,14 @@ def evaluate(check: Check, inventory: Inventory, profile: Profile) -> Finding:
     try:
         outcome = check.fn(inventory, profile)
     except CollectionError as exc:
-        outcome = Outcome(
-            Status.ERROR,
-            f"could not check: {exc}",
-            evidence={"cause": exc.kind, "permission": exc.permission},
+        outcome = (
+            Outcome(Status.SKIP, exc.args[0])
+            if exc.kind == "skip"
+            else Outcome(
+                Status.ERROR,
+                f"could not check: {exc}",
+                evidence={"cause": exc.kind, "permission": exc.permission},
+            )
         )
     except Exception as exc:  # a defect in the check: never a pass, a fail or a silent skip
         outcome = Outcome(

@@ -147,6 +147,10 @@ class Database(_Strict):
     subnet_group: str = "wikidotnotifier-subnets"
     min_capacity: float = Field(default=1, ge=0)
     max_capacity: float = Field(default=1, gt=0)
+    mysql_port: int = Field(default=3306, gt=0, lt=65536)
+    mysql_databases: tuple[str, ...] = ("wikidot_notifier", "wikidot_notifier_test")
+    # notifier-database.md: the user may connect from the VPC's private network only.
+    mysql_user_host: str = "10.0.0.0/255.0.0.0"
 
 
 class AccessHost(_Strict):
@@ -220,6 +224,37 @@ class Costs(_Strict):
     aurora_active_hours_per_month: float = 730 / 3
 
 
+class Hosts(_Strict):
+    """How the checks reach the database host and the access host over SSH.
+
+    A host is named by its SSH destination (an alias of the SSH config, whose HostName, User,
+    Port, IdentityFile, ProxyJump and UserKnownHostsFile are honoured) or, by default, by the
+    instance's private IP address.
+    """
+
+    ssh_config: str = "~/.ssh/config"  # $RUNBOOK_SSH_CONFIG overrides
+    user: str = "ec2-user"
+    database_host: str | None = None
+    access_host: str | None = None
+    mysql_package: str = "mysql-community-server"
+    mysql_service: str = "mysqld"
+    timeout_s: float = Field(default=10, gt=0)
+    # With --start-database: how long the stopped instance may take to answer over SSH.
+    start_wait_s: float = Field(default=300, gt=0)
+    # "host:port" (glob patterns allowed) -> "host:port" actually dialled. Read by the host
+    # connector only, for SSH and for tunnels: the lab maps the VPC's addresses to loopback.
+    address_map: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("address_map")
+    @classmethod
+    def _host_port(cls, value: dict[str, str]) -> dict[str, str]:
+        for key, target in value.items():
+            host, _, port = target.rpartition(":")
+            if not host or not port.isdigit() or ":" not in key:
+                raise ValueError(f'{key!r} = {target!r}: expected "host:port" = "host:port"')
+        return value
+
+
 class Timeouts(_Strict):
     connect_s: float = Field(default=5, gt=0)
     read_s: float = Field(default=20, gt=0)
@@ -245,6 +280,7 @@ class Profile(_Strict):
     redeployment: Redeployment = Redeployment()
     costs: Costs = Costs()
     timeouts: Timeouts = Timeouts()
+    hosts: Hosts = Hosts()
     source: str = Field(default="<defaults>", exclude=True)
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)

@@ -16,6 +16,7 @@ from runbook.aws.inventory import Inventory
 from runbook.aws.session import AwsSession, open_session
 from runbook.engine import evaluate
 from runbook.findings import Finding, Status
+from runbook.hosts.access import HostAccess
 from runbook.profile import Profile
 from runbook.registry import Check
 
@@ -27,6 +28,7 @@ class Run:
     profile: Profile
     mode: Mode = "verify"
     dry_run: bool = False
+    start_database: bool = False
     session: AwsSession | None = None
     inventory: Inventory | None = None
     findings: dict[str, Finding] = field(default_factory=dict)
@@ -45,7 +47,14 @@ class Run:
                 max_attempts=t.max_attempts,
             )
         if self.inventory is None:
-            self.inventory = Inventory(self.session)
+            self.inventory = Inventory(
+                self.session, hosts=HostAccess(self.profile, self.session, self.start_database)
+            )
+
+    def close(self) -> None:
+        """Stop a database this run started and close its SSH connections."""
+        if self.inventory.hosts is not None:
+            self.inventory.hosts.close()
 
     def check(self, check: Check) -> Finding:
         """Evaluate one check; in perform mode fix what fails and evaluate it again."""
@@ -77,9 +86,11 @@ class Run:
         return dict(sorted(out.items()))
 
     def mutating_calls(self) -> dict[str, int]:
-        if self._performer is None:
-            return {}
-        return dict(sorted(self._performer.session.log.mutating().items()))
+        """Writes made: perform's, and a verify run's permitted start/stop of the database."""
+        out = self.session.log.mutating()
+        if self._performer is not None:
+            out.update(self._performer.session.log.mutating())
+        return dict(sorted(out.items()))
 
     @property
     def elapsed_s(self) -> float:

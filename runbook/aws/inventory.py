@@ -23,6 +23,8 @@ from runbook.aws.rds import RdsCollector
 from runbook.aws.schedule import ScheduleCollector
 from runbook.aws.secrets import SecretsCollector
 from runbook.aws.session import AwsSession
+from runbook.hosts.access import HostAccess
+from runbook.hosts.facts import HostsCollector
 
 
 class Inventory(
@@ -32,11 +34,18 @@ class Inventory(
     FunctionsCollector,
     ScheduleCollector,
     RdsCollector,
+    HostsCollector,
 ):
     """Read-only view of one account and region, shared by all checks of a run."""
 
-    def __init__(self, session: AwsSession | None, snapshot: dict[str, Any] | None = None):
+    def __init__(
+        self,
+        session: AwsSession | None,
+        snapshot: dict[str, Any] | None = None,
+        hosts: HostAccess | None = None,
+    ):
         self.session = session
+        self.hosts = hosts
         self._cache: dict[str, Any] = dict(snapshot or {})
 
     @classmethod

@@ -61,6 +61,8 @@ class AwsSession:
     read_timeout: float = 20.0
     max_attempts: int = 5
     log: CallLog = field(default_factory=CallLog)
+    # Writes a read-only session may still make, each with the test its parameters must pass.
+    permits: dict[str, Any] = field(default_factory=dict, repr=False)
     _clients: dict[str, Any] = field(default_factory=dict, repr=False)
     _boto: boto3.Session | None = field(default=None, repr=False)
 
@@ -80,18 +82,33 @@ class AwsSession:
                     user_agent_extra="notifier-runbook",
                 ),
             )
+            client.meta.events.register(
+                "before-parameter-build.*", partial(self._check_permit, service)
+            )
             client.meta.events.register("before-call.*", partial(self._before_call, service))
             client.meta.events.register("before-send.*", partial(self._before_send, service))
             self._clients[service] = client
         return self._clients[service]
 
+    def permit(self, operation: str, allows: Any) -> None:
+        """Let a read-only session make one write, when ``allows(params)`` says so."""
+        self.permits[operation] = allows
+
+    def _check_permit(self, service: str, model: Any, params: Any, **_: Any) -> None:
+        """A permitted write goes ahead only with the parameters its permit allows."""
+        name = f"{service}:{model.name}"
+        allows = self.permits.get(name)
+        if not self.writable and allows is not None and not allows(params):
+            raise ReadOnlyViolation(f"verify is read-only: refused {name} with these parameters")
+
     def _before_call(self, service: str, model: Any, **_: Any) -> None:
-        if not self.writable and not is_read(service, model.name):
+        name = f"{service}:{model.name}"
+        if not self.writable and not is_read(service, model.name) and name not in self.permits:
             raise ReadOnlyViolation(
                 f"verify is read-only: refused {service}:{model.name} "
                 "(run with --mode perform to change the deployment)"
             )
-        self.log.calls[f"{service}:{model.name}"] += 1
+        self.log.calls[name] += 1
 
     def _before_send(self, service: str, event_name: str, **_: Any) -> None:
         self.log.attempts[f"{service}:{event_name.rsplit('.', 1)[-1]}"] += 1

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +40,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--dry-run", action="store_true", help="with --mode perform: show the plan, change nothing"
     )
     group.addoption("--reports-dir", default="reports", help="where the report files go")
+    group.addoption(
+        "--start-database",
+        action="store_true",
+        help="start a stopped database instance for the host checks, and stop it again after",
+    )
 
 
 class RunbookPlugin:
@@ -52,7 +58,11 @@ class RunbookPlugin:
         if opt.dry_run and opt.mode != "perform":
             raise UsageError("--dry-run needs --mode perform")
         profile = load_profile(opt.profile)
-        self.run = Run(profile, mode=opt.mode, dry_run=opt.dry_run)
+        self.run = Run(
+            profile, mode=opt.mode, dry_run=opt.dry_run, start_database=opt.start_database
+        )
+        if opt.start_database:  # a TERM (cron, CI time-out) must still stop the database
+            signal.signal(signal.SIGTERM, _interrupt)
         return self.run
 
     @pytest.hookimpl(trylast=True)
@@ -66,6 +76,8 @@ class RunbookPlugin:
             pytest.exit(f"usage error: {exc}", returncode=int(ExitStatus.USAGE_ERROR))
 
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
+        if self.run is not None:
+            self.run.close()  # interrupted or not: a database this run started is stopped
         skip = (pytest.ExitCode.USAGE_ERROR, pytest.ExitCode.INTERRUPTED)
         if self.run is None or self.config.option.collectonly or exitstatus in skip:
             return
@@ -102,6 +114,10 @@ class RunbookPlugin:
         )
 
 
+def _interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
 SECTION_RANK = {s.id: i for i, s in enumerate(SECTIONS)}
 
 
@@ -126,6 +142,7 @@ def pytest_configure(config: pytest.Config) -> None:
     config.pluginmanager.register(RunbookPlugin(config), "runbook-report")
     for section in SECTIONS:
         config.addinivalue_line("markers", f"{section.id}: {section.title}")
+    config.addinivalue_line("markers", "hosts: checks made inside the hosts, over SSH")
 
 
 def plugin(config: pytest.Config) -> RunbookPlugin:

@@ -1,0 +1,124 @@
+"""A run's access to the hosts: which SSH destination is which host, the database's power.
+
+On the real deployment the database instance is stopped 55 minutes of every hour. Host checks
+on a stopped instance are skipped, unless the run was asked to start it: then it is started
+(the only writes a verify run makes, allowed by the session's guard for that instance only),
+checked, and always stopped again when the run closes.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from checks import lookup as L
+from runbook.aws.collected import CollectionError
+from runbook.aws.session import AwsSession
+from runbook.hosts.connect import Connections
+from runbook.profile import Profile
+
+RETRY_S = 2.0
+
+
+@dataclass
+class HostAccess:
+    profile: Profile
+    session: AwsSession
+    start_database: bool = False
+    connections: Connections = field(init=False)
+    started: str | None = None  # the instance this run started, to stop again
+
+    def __post_init__(self) -> None:
+        self.connections = Connections(self.profile.hosts)
+
+    def database_address(self, inv: Any) -> str:
+        """Where MySQL answers: the instance's private IP, or the Aurora cluster endpoint."""
+        p = self.profile
+        if p.variants.aurora:
+            cluster = inv.db_cluster(p.database.cluster)
+            if not cluster or not cluster.get("Endpoint"):
+                raise CollectionError("missing", f"Aurora cluster {p.database.cluster!r} not found")
+            return cluster["Endpoint"]
+        return self._instance(inv)["PrivateIpAddress"]
+
+    def database_destination(self, inv: Any) -> str:
+        """The database host's SSH destination, once it runs (or this run started it)."""
+        inst = self._instance(inv)
+        name = self.profile.hosts.database_host or inst["PrivateIpAddress"]
+        state = inst["State"]["Name"]
+        if state != "running" and self.started != inst["InstanceId"]:
+            if not self.start_database:
+                raise CollectionError(
+                    "skip",
+                    f"the database instance {inst['InstanceId']} is {state}: pass "
+                    "--start-database to start it for the checks (it is stopped again after)",
+                )
+            self._start(inst["InstanceId"], name)
+        return name
+
+    def access_destination(self, inv: Any) -> str:
+        host = L.access_host(inv, self.profile)
+        if host is None:
+            raise CollectionError("missing", "the access host does not exist")
+        state = host["State"]["Name"]
+        if state != "running":
+            raise CollectionError(
+                "skip", f"the access host {host['InstanceId']} is {state}: start it to check"
+            )
+        return self.profile.hosts.access_host or host["PrivateIpAddress"]
+
+    def notifier_credentials(self) -> tuple[str, str]:
+        """The notifier's MySQL user and password, read now from the secret, kept nowhere."""
+        name = self.profile.secret.name
+        sm = self.session.client("secretsmanager")
+        try:
+            value = json.loads(sm.get_secret_value(SecretId=name)["SecretString"])
+            return str(value["mysql_username"]), str(value["mysql_password"])
+        except (KeyError, TypeError, ValueError):
+            raise CollectionError(
+                "missing", f"secret {name!r} holds no mysql_username/mysql_password"
+            ) from None
+
+    def close(self) -> None:
+        """Stop what this run started, then close the connections: always, even on errors."""
+        try:
+            if self.started:
+                self.session.client("ec2").stop_instances(InstanceIds=[self.started])
+                self.started = None
+        finally:
+            self.connections.close()
+
+    def _instance(self, inv: Any) -> dict[str, Any]:
+        inst = L.db_instance(inv, self.profile)
+        if inst is None:
+            raise CollectionError(
+                "missing", f"database instance {self.profile.database.instance_name!r} not found"
+            )
+        return inst
+
+    def _start(self, instance_id: str, name: str) -> None:
+        def only_this(params: dict[str, Any]) -> bool:
+            return params.get("InstanceIds") == [instance_id]
+
+        self.session.permit("ec2:StartInstances", only_this)
+        self.session.permit("ec2:StopInstances", only_this)
+        ec2 = self.session.client("ec2")
+        ec2.start_instances(InstanceIds=[instance_id])
+        self.started = instance_id
+        wait = self.profile.hosts.start_wait_s
+        deadline = time.monotonic() + wait
+        ec2.get_waiter("instance_running").wait(
+            InstanceIds=[instance_id],
+            WaiterConfig={"Delay": 5, "MaxAttempts": max(1, math.ceil(wait / 5))},
+        )
+        while True:  # running is not yet answering SSH: sshd starts late in the boot
+            try:
+                self.connections.client(name)
+                return
+            except CollectionError as exc:
+                if exc.kind != "unreachable" or time.monotonic() > deadline:
+                    raise
+                time.sleep(RETRY_S)

@@ -1,0 +1,167 @@
+"""SSH to the deployment's hosts the way ``ssh`` would, and tunnels through them.
+
+The user's SSH config is honoured (HostName, User, Port, IdentityFile, ProxyJump,
+UserKnownHostsFile, StrictHostKeyChecking), as are the agent and the default keys. ProxyJump
+is done here (a direct-tcpip channel on the jump host), because paramiko ignores it. Every
+address dialled, for SSH and for tunnels, goes through the profile's address map first: that
+is how the lab's VPC addresses reach its loopback servers, and no check ever sees it.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+import socket
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import paramiko
+
+from runbook.aws.collected import CollectionError
+from runbook.profile import Hosts
+
+SSH_CONFIG_ENV = "RUNBOOK_SSH_CONFIG"
+
+
+def mapped(hosts: Hosts, host: str, port: int) -> tuple[str, int]:
+    """Where ``host:port`` is really dialled (the first matching address-map entry)."""
+    for pattern, target in hosts.address_map.items():
+        if fnmatch.fnmatchcase(f"{host}:{port}", pattern):
+            to_host, _, to_port = target.rpartition(":")
+            return to_host, int(to_port)
+    return host, port
+
+
+@dataclass(frozen=True)
+class Destination:
+    """One SSH destination resolved through the SSH config."""
+
+    name: str
+    hostname: str
+    port: int
+    user: str
+    identity_files: tuple[str, ...]
+    known_hosts: tuple[str, ...]
+    strict: str
+    proxy_jump: str | None
+
+
+def ssh_config_path(hosts: Hosts) -> Path:
+    return Path(os.environ.get(SSH_CONFIG_ENV) or hosts.ssh_config).expanduser()
+
+
+def resolve(hosts: Hosts, name: str) -> Destination:
+    path = ssh_config_path(hosts)
+    config = paramiko.SSHConfig.from_path(str(path)) if path.is_file() else paramiko.SSHConfig()
+    got = config.lookup(name)
+    known = tuple(
+        os.path.expanduser(f)
+        for f in str(got.get("userknownhostsfile", "~/.ssh/known_hosts")).split()
+    )
+    jump = got.get("proxyjump")
+    return Destination(
+        name=name,
+        hostname=got.get("hostname", name),
+        port=int(got.get("port", 22)),
+        user=got.get("user", hosts.user),
+        identity_files=tuple(os.path.expanduser(f) for f in got.get("identityfile", [])),
+        known_hosts=known,
+        strict=str(got.get("stricthostkeychecking", "ask")).lower(),
+        proxy_jump=None if jump in (None, "none") else str(jump).split(",")[0],
+    )
+
+
+@dataclass
+class Connections:
+    """Open SSH clients of a run, closed together at its end."""
+
+    hosts: Hosts
+    _open: dict[str, paramiko.SSHClient] = field(default_factory=dict)
+
+    def client(self, name: str) -> paramiko.SSHClient:
+        """A connected client for ``name``; a failure is a CollectionError naming the cause."""
+        if name not in self._open:
+            self._open[name] = self._connect(resolve(self.hosts, name))
+        return self._open[name]
+
+    def tunnel(self, via: str, host: str, port: int) -> paramiko.Channel:
+        """A TCP connection to ``host:port`` made by the host ``via`` (ssh -W)."""
+        transport = self.client(via).get_transport()
+        assert transport is not None
+        return transport.open_channel(
+            "direct-tcpip",
+            mapped(self.hosts, host, port),
+            ("127.0.0.1", 0),
+            timeout=self.hosts.timeout_s,
+        )
+
+    def close(self) -> None:
+        for client in reversed(list(self._open.values())):
+            client.close()
+        self._open.clear()
+
+    def _connect(self, d: Destination) -> paramiko.SSHClient:
+        timeout = self.hosts.timeout_s
+        where = f"{d.user}@{d.name}" + (f" via {d.proxy_jump}" if d.proxy_jump else "")
+        try:
+            sock: Any
+            if d.proxy_jump:
+                sock = self.tunnel(d.proxy_jump, d.hostname, d.port)
+            else:
+                sock = socket.create_connection(mapped(self.hosts, d.hostname, d.port), timeout)
+            client = paramiko.SSHClient()
+            for path in d.known_hosts:
+                if os.path.isfile(path):
+                    client.load_host_keys(path)
+            accept_new = d.strict in ("accept-new", "no", "off")
+            client.set_missing_host_key_policy(
+                paramiko.AutoAddPolicy() if accept_new else paramiko.RejectPolicy()
+            )
+            client.connect(
+                d.hostname,
+                port=d.port,
+                username=d.user,
+                key_filename=list(d.identity_files) or None,
+                sock=sock,
+                timeout=timeout,
+                banner_timeout=timeout,
+                auth_timeout=timeout,
+                channel_timeout=timeout,
+            )
+            if accept_new and d.known_hosts:
+                client.save_host_keys(d.known_hosts[0])
+            return client
+        except CollectionError:
+            raise
+        except paramiko.BadHostKeyException:
+            raise CollectionError(
+                "host-key",
+                f"SSH to {where}: the host key changed since it was recorded in known_hosts; "
+                "make sure the host is the right one, then update known_hosts",
+            ) from None
+        except paramiko.AuthenticationException:
+            raise CollectionError(
+                "ssh-auth",
+                f"SSH to {where}: authentication failed; check the IdentityFile, the agent and "
+                "the host's authorized_keys",
+            ) from None
+        except paramiko.SSHException as exc:
+            if "not found in known_hosts" in str(exc):
+                raise CollectionError(
+                    "host-key",
+                    f"SSH to {where}: host key unknown; add it to known_hosts (ssh-keyscan) or "
+                    "set StrictHostKeyChecking accept-new for it",
+                ) from None
+            raise _unreachable(where, exc) from None
+        except (OSError, EOFError) as exc:
+            raise _unreachable(where, exc) from None
+
+
+def _unreachable(where: str, exc: BaseException) -> CollectionError:
+    cause = str(exc) or type(exc).__name__
+    return CollectionError(
+        "unreachable",
+        f"SSH to {where}: host unreachable ({cause}); check that it runs, the network path "
+        "and the ProxyJump",
+    )

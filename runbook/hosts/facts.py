@@ -1,0 +1,155 @@
+"""What the hosts are: the database host seen with testinfra, MySQL seen from the access host.
+
+These are inventory collections like the AWS ones (made once per run, failures cached as
+CollectionError for exactly the checks that need them). The notifier's credentials are read
+from the secret at the moment of login and never kept: only the outcome is.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import paramiko
+import pymysql
+from testinfra.backend.paramiko import ParamikoBackend
+from testinfra.host import Host
+
+from runbook.aws.collected import CollectionError, collected
+from runbook.hosts.access import HostAccess
+from runbook.hosts.connect import mapped
+
+SERVER_PROCESSES = ("mysqld", "mariadbd")
+ACCESS_DENIED = 1045
+
+
+class _Connected(ParamikoBackend):
+    """testinfra's paramiko backend on a client this project connected (jump hosts, map)."""
+
+    def __init__(self, client: paramiko.SSHClient, name: str, timeout: float) -> None:
+        super().__init__(f"paramiko://{name}", timeout=int(timeout))
+        self.__dict__["client"] = client  # the backend's cached_property, filled in
+        self._timeout = timeout
+
+    def _exec_command(self, command: bytes) -> tuple[int, bytes, bytes]:
+        transport = self.client.get_transport()
+        assert transport is not None
+        chan = transport.open_session(timeout=self._timeout)
+        chan.settimeout(self._timeout)
+        chan.exec_command(command)
+        stdout = b"".join(chan.makefile("rb"))
+        stderr = b"".join(chan.makefile_stderr("rb"))
+        return chan.recv_exit_status(), stdout, stderr
+
+
+class HostsCollector:
+    hosts: HostAccess | None
+    _cache: dict[str, Any]
+
+    def _access(self) -> HostAccess:
+        if self.hosts is None:
+            raise CollectionError("not-configured", "host checks need a run with host access")
+        return self.hosts
+
+    @collected("ssh")
+    def database_host(self) -> dict[str, Any]:
+        """The MySQL server on the database host, with testinfra's resource objects."""
+        access = self._access()
+        name = access.database_destination(self)
+        client = access.connections.client(name)
+        host = Host(_Connected(client, name, access.profile.hosts.timeout_s))
+        h = access.profile.hosts
+        try:
+            package = host.package(h.mysql_package)
+            installed = package.is_installed
+            service = host.service(h.mysql_service)
+            running = [p.comm for p in host.process.filter() if p.comm in SERVER_PROCESSES]
+            address = access.database_address(self)
+            port = mapped(h, address, access.profile.database.mysql_port)[1]
+            return {
+                "host": name,
+                "package": h.mysql_package,
+                "installed": installed,
+                "version": package.version if installed else None,
+                "service": h.mysql_service,
+                "enabled": service.is_enabled,
+                "processes": sorted(set(running)),
+                "listening": any(
+                    s.startswith("tcp://") and s.endswith(f":{port}")
+                    for s in host.socket.get_listening_sockets()
+                ),
+            }
+        except (OSError, EOFError, paramiko.SSHException) as exc:
+            raise CollectionError(
+                "unreachable", f"SSH to {name}: the connection failed mid-check ({exc})"
+            ) from None
+
+    @collected("mysql")
+    def database_from_access_host(self) -> dict[str, Any]:
+        """TCP 3306 from the access host, then a login with the notifier's credentials."""
+        access = self._access()
+        via = access.access_destination(self)
+        db, port = access.database_address(self), access.profile.database.mysql_port
+        facts: dict[str, Any] = {"access_host": via, "database": f"{db}:{port}"}
+        try:
+            channel = access.connections.tunnel(via, db, port)
+        except paramiko.ChannelException as exc:
+            return {**facts, "reachable": False, "reach_error": f"{exc.text} (code {exc.code})"}
+        except (OSError, paramiko.SSHException) as exc:
+            if isinstance(exc, CollectionError):
+                raise
+            return {**facts, "reachable": False, "reach_error": str(exc) or type(exc).__name__}
+        facts["reachable"] = True
+        user, password = access.notifier_credentials()
+        facts["user"] = user
+        try:
+            facts.update(_mysql_facts(channel, db, port, user, password, access))
+        except pymysql.err.OperationalError as exc:
+            code = exc.args[0] if exc.args else None
+            facts["login"] = {"ok": False, "code": code, "error": _without(str(exc), password)}
+        finally:
+            channel.close()
+        return facts
+
+
+def _mysql_facts(
+    channel: paramiko.Channel, db: str, port: int, user: str, password: str, access: HostAccess
+) -> dict[str, Any]:
+    conn = pymysql.connect(
+        host=db,
+        port=port,
+        user=user,
+        password=password,
+        defer_connect=True,
+        connect_timeout=access.profile.hosts.timeout_s,
+        read_timeout=access.profile.hosts.timeout_s,
+    )
+    conn.connect(sock=channel)
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT VERSION(), CURRENT_USER()")
+            version, current = cur.fetchone()
+            names = access.profile.database.mysql_databases
+            cur.execute(
+                "SELECT SCHEMA_NAME, DEFAULT_CHARACTER_SET_NAME, DEFAULT_COLLATION_NAME "
+                "FROM information_schema.SCHEMATA WHERE SCHEMA_NAME IN %s",
+                (names,),
+            )
+            schemas = {n: {"charset": c, "collation": co} for n, c, co in cur.fetchall()}
+            cur.execute("SHOW GRANTS")
+            grants = [row[0] for row in cur.fetchall()]
+    finally:
+        conn.close()
+    return {
+        "login": {"ok": True},
+        "version": version,
+        "current_user": current,
+        "schemas": schemas,
+        "grants": [_without(g, password) for g in grants],
+    }
+
+
+def _without(text: str, secret: str) -> str:
+    """SHOW GRANTS may print a password hash, errors may echo input: keep neither."""
+    text = re.sub(r"IDENTIFIED BY (PASSWORD )?'[^']*'", "IDENTIFIED BY <redacted>", text)
+    return text.replace(secret, "<redacted>") if secret else text
