@@ -15,6 +15,7 @@ $(VENV)/.installed: $(BIN)/python requirements.lock pyproject.toml
 	touch $@
 
 setup: $(VENV)/.installed
+	scripts/lab-packages.sh
 
 demo: setup
 	$(BIN)/notifier-runbook demo --lab-dir $(LAB)

@@ -2,21 +2,24 @@
 
     .venv/bin/python bench/verify.py [--runs 5] [--profile profiles/lab.toml]
 
-Prints the build time, the verify runs' wall time (in-process, every check; the first run
-includes the Step Functions simulation, later ones reuse it as a long-lived process would),
-and the calls per service:Operation of one verify run. Figures only: nothing asserts a time.
+Prints the build time, the verify runs' wall time (in-process, every check, starting and
+stopping the database for the host checks; the first run includes the Step Functions
+simulation, later ones reuse it as a long-lived process would), the host checks' own time
+(SSH to the lab's real sshd, MySQL through the tunnel), and the calls per service:Operation of
+one verify run. Figures only: nothing asserts a time.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import tempfile
 import time
 from pathlib import Path
 
 from runbook.aws.inventory import _simulated
-from runbook.lab import build, control
+from runbook.lab import build, control, hosts
 from runbook.profile import load_profile
 from runbook.registry import checks_in_guide_order
 from runbook.run import Run
@@ -31,6 +34,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as state:
         url = control.start(Path(state))
         try:
+            os.environ.update(hosts.start(Path(state), profile))
             t0 = time.perf_counter()
             build.build(profile, url)
             print(f"lab build (perform, 3 passes): {time.perf_counter() - t0:.2f} s")
@@ -38,20 +42,36 @@ def main() -> None:
             _simulated.cache_clear()  # the build ran it: make the first verify pay for it
             for _ in range(args.runs):
                 t0 = time.perf_counter()
-                run = Run(profile)
+                run = Run(profile, start_database=True)
                 for check in checks_in_guide_order():
                     run.check(check)
+                run.close()
                 times.append(time.perf_counter() - t0)
                 calls = run.aws_calls()
+            host_checks = [c for c in checks_in_guide_order() if c.fn.__module__ == "checks.hosts"]
+            host_times = []
+            for _ in range(args.runs):
+                t0 = time.perf_counter()
+                run = Run(profile, start_database=True)
+                for check in host_checks:
+                    run.check(check)
+                run.close()
+                host_times.append(time.perf_counter() - t0)
             print(
                 f"verify, {len(checks_in_guide_order())} checks: first {times[0]:.2f} s; "
                 f"then median {statistics.median(times[1:] or times):.2f} s "
                 f"over {max(len(times) - 1, 1)} runs"
             )
+            print(
+                f"host checks alone ({len(host_checks)}, SSH + MySQL through the tunnel, with "
+                f"the database's start and stop): median {statistics.median(host_times):.2f} s, "
+                f"max {max(host_times):.2f} s over {len(host_times)} runs"
+            )
             print(f"AWS calls per verify run: {sum(calls.values())} in {len(calls)} operations")
             for op, n in calls.items():
                 print(f"  {n:3d}  {op}")
         finally:
+            hosts.stop(Path(state))
             control.stop(Path(state))
 
 

@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 from runbook.errors import ExitStatus, UsageError
+from runbook.lab.control import LabError
 
 ROOT = Path(__file__).resolve().parent.parent
 LAB_PROFILE = ROOT / "profiles" / "lab.toml"
@@ -35,22 +36,24 @@ def cmd_run(ns: argparse.Namespace, extra: list[str]) -> int:
 
 def lab_up(lab_dir: Path, profile_path: Path) -> tuple[str, list[str]]:
     """Start the lab's moto server and build the profile's deployment in it."""
-    from runbook.lab import build, control
+    from runbook.lab import build, control, hosts
     from runbook.profile import load_profile
 
     profile = load_profile(profile_path)
     url = control.start(lab_dir)
+    os.environ.update(hosts.start(lab_dir, load_profile(LAB_PROFILE)))
     run = build.build(profile, url)
     still = [cid for cid, f in run.findings.items() if f.status in ("fail", "error")]
     return url, still
 
 
 def cmd_lab(ns: argparse.Namespace, extra: list[str]) -> int:
-    from runbook.lab import control
+    from runbook.lab import control, hosts
     from runbook.lab.build import lab_environment
 
     lab_dir = Path(ns.lab_dir)
     if ns.action == "down":
+        hosts.stop(lab_dir)
         stopped = control.stop(lab_dir)
         print("lab stopped" if stopped else "no lab was running")
         return 0
@@ -59,13 +62,13 @@ def cmd_lab(ns: argparse.Namespace, extra: list[str]) -> int:
     if still:
         print(f"not built: {', '.join(still)}")
     print("use it with:")
-    for k, v in lab_environment(url).items():
+    for k, v in {**lab_environment(url), **hosts.environment(lab_dir)}.items():
         print(f"  export {k}={v}")
     return 0 if not still else int(ExitStatus.UNHEALTHY)
 
 
 def cmd_demo(ns: argparse.Namespace, extra: list[str]) -> int:
-    from runbook.lab import control
+    from runbook.lab import control, hosts
     from runbook.lab.build import lab_environment
 
     lab_dir = Path(ns.lab_dir)
@@ -75,8 +78,12 @@ def cmd_demo(ns: argparse.Namespace, extra: list[str]) -> int:
         if still:
             print(f"lab build left failing: {', '.join(still)}", flush=True)
         print("== verify: the runbook against the lab ==", flush=True)
-        return _pytest(["--profile", str(LAB_PROFILE), *extra], env=lab_environment(url))
+        return _pytest(
+            ["--profile", str(LAB_PROFILE), "--start-database", *extra],
+            env={**lab_environment(url), **hosts.environment(lab_dir)},
+        )
     finally:
+        hosts.stop(lab_dir)
         control.stop(lab_dir)
         print("== lab stopped ==")
 
@@ -124,6 +131,9 @@ def main(argv: list[str] | None = None) -> int:
     except UsageError as exc:
         print(f"usage error: {exc}", file=sys.stderr)
         return int(ExitStatus.USAGE_ERROR)
+    except LabError as exc:
+        print(f"lab error: {exc}", file=sys.stderr)
+        return int(ExitStatus.COULD_NOT_CHECK)
     except KeyboardInterrupt:
         return int(ExitStatus.COULD_NOT_CHECK)
 

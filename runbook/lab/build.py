@@ -42,7 +42,17 @@ def build(profile: Profile, url: str) -> Run:
     os.environ.update(world.secret_environment(profile))
     control.reset(url)
     control.set_config(url, {"lambda": {"use_docker": False}})
-    run = Run(profile, mode="perform")
+    # The database instance is stopped between runs: perform starts it for the work inside
+    # MySQL, and stops it again when the build is done.
+    run = Run(profile, mode="perform", start_database=True)
+    try:
+        _build(run, profile)
+    finally:
+        run.close()
+    return run
+
+
+def _build(run: Run, profile: Profile) -> None:
     people = open_session(profile.region, writable=True)
     perform(run, BEFORE_ACCESS)
     run.inventory.invalidate()
@@ -58,4 +68,3 @@ def build(profile: Profile, url: str) -> Run:
         world.nat_instance(people, run.inventory, profile)
     run.inventory.invalidate()
     perform(run)
-    return run

@@ -19,6 +19,7 @@ from checks import lookup as L
 from runbook.aws.inventory import Inventory
 from runbook.aws.session import AwsSession
 from runbook.lab import world
+from runbook.lab.host_faults import ACCESS as HOST_ACCESS
 from runbook.profile import Profile
 from runbook.stepfunctions.template import guide_definition
 
@@ -74,16 +75,20 @@ class Fault:
     apply: Callable[[World], None]
     doc: str
     profile: str  # the profile (profiles/<name>.toml) whose lab the fault breaks
+    # Checks the fault leaves uncheckable (could not check), e.g. a host that is gone.
+    errors: frozenset[str] = frozenset()
 
 
 FAULTS: dict[str, Fault] = {}
 Breaker = Callable[[World], None]
 
 
-def fault(*breaks: str, profile: str = "lab") -> Callable[[Breaker], Breaker]:
+def fault(
+    *breaks: str, profile: str = "lab", errors: frozenset[str] = frozenset()
+) -> Callable[[Breaker], Breaker]:
     def register(fn: Breaker) -> Breaker:
         doc = (fn.__doc__ or "").strip()
-        FAULTS[fn.__name__] = Fault(fn.__name__, frozenset(breaks), fn, doc, profile)
+        FAULTS[fn.__name__] = Fault(fn.__name__, frozenset(breaks), fn, doc, profile, errors)
         return fn
 
     return register
@@ -324,7 +329,7 @@ def access_host_rule_removed(w: World) -> None:
     )
 
 
-@fault("access_host_exists_in_vpc", "database_sg_admits_access_host")
+@fault("access_host_exists_in_vpc", "database_sg_admits_access_host", errors=HOST_ACCESS)
 def access_host_terminated(w: World) -> None:
     """The Cloud9 environment's instance terminated."""
     host = L.access_host(w.inv, w.p)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from runbook.lab import build, control
+from runbook.lab import build, control, hosts
 from runbook.profile import Profile, load_profile
 from runbook.run import Run
 
@@ -21,13 +21,20 @@ def lab_profile() -> Profile:
 
 
 @pytest.fixture(scope="session")
-def lab_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    state = tmp_path_factory.mktemp("lab")
+def lab_state(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("lab")
+
+
+@pytest.fixture(scope="session")
+def lab_url(lab_state: Path) -> Iterator[str]:
+    state = lab_state
     saved = dict(os.environ)
     url = control.start(state)
     try:
+        os.environ.update(hosts.start(state, load_profile(ROOT / "profiles" / "lab.toml")))
         yield url
     finally:
+        hosts.stop(state)
         control.stop(state)
         os.environ.clear()
         os.environ.update(saved)
@@ -40,15 +47,18 @@ def built_lab(lab_url: str, lab_profile: Profile) -> Run:
 
 
 @pytest.fixture
-def lab_env(built_lab: Run, lab_url: str) -> dict[str, str]:
-    return {**os.environ, **build.lab_environment(lab_url)}
+def lab_env(built_lab: Run, lab_url: str, lab_state: Path) -> dict[str, str]:
+    return {**os.environ, **build.lab_environment(lab_url), **hosts.environment(lab_state)}
 
 
-def verify(profile: Profile) -> Run:
+def verify(profile: Profile, *, start_database: bool = False) -> Run:
     """A fresh read-only run over every check, as pytest's steps would run them."""
     from runbook.registry import checks_in_guide_order
 
-    run = Run(profile)
-    for check in checks_in_guide_order():
-        run.check(check)
+    run = Run(profile, start_database=start_database)
+    try:
+        for check in checks_in_guide_order():
+            run.check(check)
+    finally:
+        run.close()
     return run
