@@ -193,7 +193,7 @@ def databases_exist(inv: Any, p: Any) -> Outcome:
 @check(
     id="notifier_user_host_is_profile_network",
     section="database_access",
-    says="the notifier's MySQL user is defined for the profile's network only",
+    says="the notifier's MySQL user logs in as its account for the profile's network",
     guide="notifier-database.md: CREATE USER '<user>'@'10.0.0.0/255.0.0.0'",
 )
 def user_host(inv: Any, p: Any) -> Outcome:

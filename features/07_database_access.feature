@@ -26,7 +26,7 @@ Feature: Accessing the database
 
   @hosts
   Scenario: The notifier's user connects from the VPC only
-    Then the notifier's MySQL user is defined for the profile's network only
+    Then the notifier's MySQL user logs in as its account for the profile's network
 
   @hosts
   Scenario: The notifier's user may use both databases

@@ -63,6 +63,8 @@ def cmd_lab(ns: argparse.Namespace, extra: list[str]) -> int:
         print(f"not built: {', '.join(still)}")
     print("use it with:")
     for k, v in {**lab_environment(url), **hosts.environment(lab_dir)}.items():
+        if k == "RUNBOOK_MYSQL_ADMIN_PASSWORD":  # a secret: point at it, never print it
+            v = f'"$(cat {hosts.folder(lab_dir) / "admin-password"})"'
         print(f"  export {k}={v}")
     return 0 if not still else int(ExitStatus.UNHEALTHY)
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import getpass
 import os
-import sys
 
 import pymysql
 
@@ -40,7 +39,7 @@ fixes("database_host_mysql_active_and_listening")(
 def admin_credentials() -> tuple[str, str]:
     user = os.environ.get(ADMIN_USER_ENV, "root")
     password = os.environ.get(ADMIN_PASSWORD_ENV)
-    if password is None and sys.stdin.isatty():
+    if password is None and _terminal():  # getpass asks on /dev/tty, past pytest's capture
         password = getpass.getpass(f"MySQL password of {user} (not stored): ")
     if password is None:
         raise UsageError(
@@ -48,6 +47,14 @@ def admin_credentials() -> tuple[str, str]:
             f"(and {ADMIN_USER_ENV} if not root) or run on a terminal to be asked"
         )
     return user, password
+
+
+def _terminal() -> bool:
+    try:
+        with open("/dev/tty"):
+            return True
+    except OSError:
+        return False
 
 
 def _quoted(name: str) -> str:
@@ -81,9 +88,9 @@ def notifier_account(inv: Inventory, p: Profile) -> list[Action | Manual]:
             connect_timeout=p.hosts.timeout_s,
             read_timeout=p.hosts.timeout_s,
         )
-        conn.connect(sock=channel)
         who = "%s@%s"
         try:
+            conn.connect(sock=channel)
             with conn.cursor() as cur:
                 for name in p.database.mysql_databases:
                     for verb in ("CREATE DATABASE IF NOT EXISTS", "ALTER DATABASE"):
@@ -95,6 +102,12 @@ def notifier_account(inv: Inventory, p: Profile) -> list[Action | Manual]:
                 cur.execute(f"ALTER USER {who} IDENTIFIED BY %s", (*args, password))
                 for name in p.database.mysql_databases:
                     cur.execute(f"GRANT ALL PRIVILEGES ON {_quoted(name)}.* TO {who}", args)
+        except pymysql.MySQLError as exc:  # its message may quote a statement: keep the code
+            code = exc.args[0] if exc.args else "?"
+            raise RuntimeError(
+                f"MySQL refused the change (error {code}); run the statements of "
+                "notifier-database.md by hand"
+            ) from None
         finally:
             conn.close()
             channel.close()

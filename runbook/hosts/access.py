@@ -10,9 +10,14 @@ from __future__ import annotations
 
 import json
 import math
+import signal
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
+
+from botocore.exceptions import ClientError
 
 from checks import lookup as L
 from runbook.aws.collected import CollectionError
@@ -48,16 +53,26 @@ class HostAccess:
         """The database host's SSH destination, once it runs (or this run started it)."""
         inst = self._instance(inv)
         name = self.profile.hosts.database_host or inst["PrivateIpAddress"]
-        state = inst["State"]["Name"]
-        if state != "running" and self.started != inst["InstanceId"]:
-            if not self.start_database:
-                raise CollectionError(
-                    "skip",
-                    f"the database instance {inst['InstanceId']} is {state}: pass "
-                    "--start-database to start it for the checks (it is stopped again after)",
-                )
-            self._start(inst["InstanceId"], name)
+        self.database_running(inv, name)
         return name
+
+    def database_running(self, inv: Any, name: str | None = None) -> None:
+        """A stopped EC2 database is skipped, or started when the run may (Aurora: nothing)."""
+        if self.profile.variants.aurora:
+            return
+        inst = self._instance(inv)
+        state = inst["State"]["Name"]
+        if state == "running" or self.started == inst["InstanceId"]:
+            return
+        if not self.start_database:
+            raise CollectionError(
+                "skip",
+                f"the database instance {inst['InstanceId']} is {state}: pass "
+                "--start-database to start it for the checks (it is stopped again after)",
+            )
+        self._start(
+            inst["InstanceId"], name or self.profile.hosts.database_host or inst["PrivateIpAddress"]
+        )
 
     def access_destination(self, inv: Any) -> str:
         host = L.access_host(inv, self.profile)
@@ -83,13 +98,28 @@ class HostAccess:
             ) from None
 
     def close(self) -> None:
-        """Stop what this run started, then close the connections: always, even on errors."""
+        """Stop what this run started, then close the connections: always, even on errors.
+        Ctrl-C and TERM are held off while the stop is sent; a stop that fails is raised."""
         try:
             if self.started:
-                self.session.client("ec2").stop_instances(InstanceIds=[self.started])
+                with _signals_held():
+                    self._stop(self.started)
                 self.started = None
         finally:
             self.connections.close()
+
+    def _stop(self, instance_id: str) -> None:
+        ec2 = self.session.client("ec2")
+        try:
+            ec2.stop_instances(InstanceIds=[instance_id])
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") != "IncorrectInstanceState":
+                raise
+            # still pending (interrupted during the boot): wait until it runs, then stop it
+            ec2.get_waiter("instance_running").wait(
+                InstanceIds=[instance_id], WaiterConfig={"Delay": 5, "MaxAttempts": 60}
+            )
+            ec2.stop_instances(InstanceIds=[instance_id])
 
     def _instance(self, inv: Any) -> dict[str, Any]:
         inst = L.db_instance(inv, self.profile)
@@ -106,8 +136,10 @@ class HostAccess:
         self.session.permit("ec2:StartInstances", only_this)
         self.session.permit("ec2:StopInstances", only_this)
         ec2 = self.session.client("ec2")
-        ec2.start_instances(InstanceIds=[instance_id])
-        self.started = instance_id
+        self.started = instance_id  # before the call: an interrupt inside it still stops it
+        got = ec2.start_instances(InstanceIds=[instance_id])["StartingInstances"]
+        if got and got[0].get("PreviousState", {}).get("Name") not in ("stopped", "stopping"):
+            self.started = None  # it was already starting (the hourly run): not ours to stop
         wait = self.profile.hosts.start_wait_s
         deadline = time.monotonic() + wait
         ec2.get_waiter("instance_running").wait(
@@ -122,3 +154,14 @@ class HostAccess:
                 if exc.kind != "unreachable" or time.monotonic() > deadline:
                     raise
                 time.sleep(RETRY_S)
+
+
+@contextmanager
+def _signals_held() -> Iterator[None]:
+    """INT and TERM wait until the block is done (delivered after it)."""
+    held = {signal.SIGINT, signal.SIGTERM}
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, held)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)

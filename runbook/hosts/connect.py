@@ -9,6 +9,7 @@ is how the lab's VPC addresses reach its loopback servers, and no check ever see
 
 from __future__ import annotations
 
+import dataclasses
 import fnmatch
 import os
 import socket
@@ -68,7 +69,8 @@ def resolve(hosts: Hosts, name: str) -> Destination:
         identity_files=tuple(os.path.expanduser(f) for f in got.get("identityfile", [])),
         known_hosts=known,
         strict=str(got.get("stricthostkeychecking", "ask")).lower(),
-        proxy_jump=None if jump in (None, "none") else str(jump).split(",")[0],
+        # A chain a,b: the last hop reaches the target, through the hops before it.
+        proxy_jump=None if jump in (None, "none") else str(jump),
     )
 
 
@@ -81,9 +83,26 @@ class Connections:
 
     def client(self, name: str) -> paramiko.SSHClient:
         """A connected client for ``name``; a failure is a CollectionError naming the cause."""
-        if name not in self._open:
-            self._open[name] = self._connect(resolve(self.hosts, name))
+        known = self._open.get(name)
+        transport = known.get_transport() if known else None
+        if transport is None or not transport.is_active():
+            self._open[name] = self._connect(self._destination(name))
         return self._open[name]
+
+    def _destination(self, spec: str) -> Destination:
+        """An alias of the SSH config, or ProxyJump's ``[user@]host[:port]`` form."""
+        d = resolve(self.hosts, spec)
+        user, at, rest = spec.rpartition("@")
+        host, colon, port = rest.partition(":")
+        if not (at or colon):
+            return d
+        base = resolve(self.hosts, host)
+        return dataclasses.replace(
+            base,
+            name=spec,
+            user=user or base.user,
+            port=int(port) if port.isdigit() else base.port,
+        )
 
     def tunnel(self, via: str, host: str, port: int) -> paramiko.Channel:
         """A TCP connection to ``host:port`` made by the host ``via`` (ssh -W)."""
@@ -107,16 +126,35 @@ class Connections:
         try:
             sock: Any
             if d.proxy_jump:
-                sock = self.tunnel(d.proxy_jump, d.hostname, d.port)
+                *before, last = d.proxy_jump.split(",")
+                if before:  # the last hop is reached through the ones before it
+                    self._open.setdefault(
+                        last,
+                        self._connect(
+                            dataclasses.replace(
+                                self._destination(last), proxy_jump=",".join(before)
+                            )
+                        ),
+                    )
+                sock = self.tunnel(last, d.hostname, d.port)
             else:
                 sock = socket.create_connection(mapped(self.hosts, d.hostname, d.port), timeout)
             client = paramiko.SSHClient()
             for path in d.known_hosts:
                 if os.path.isfile(path):
-                    client.load_host_keys(path)
+                    try:
+                        client.load_host_keys(path)
+                    except Exception as exc:  # paramiko raises bare InvalidHostKey
+                        raise CollectionError(
+                            "host-key", f"cannot read known hosts {path}: {exc}"
+                        ) from None
             accept_new = d.strict in ("accept-new", "no", "off")
             client.set_missing_host_key_policy(
-                paramiko.AutoAddPolicy() if accept_new else paramiko.RejectPolicy()
+                _AppendNew(d.known_hosts[0])
+                if accept_new and d.known_hosts
+                else paramiko.AutoAddPolicy()
+                if accept_new
+                else paramiko.RejectPolicy()
             )
             client.connect(
                 d.hostname,
@@ -129,8 +167,6 @@ class Connections:
                 auth_timeout=timeout,
                 channel_timeout=timeout,
             )
-            if accept_new and d.known_hosts:
-                client.save_host_keys(d.known_hosts[0])
             return client
         except CollectionError:
             raise
@@ -156,6 +192,18 @@ class Connections:
             raise _unreachable(where, exc) from None
         except (OSError, EOFError) as exc:
             raise _unreachable(where, exc) from None
+
+
+class _AppendNew(paramiko.MissingHostKeyPolicy):
+    """accept-new as OpenSSH does it: record an unknown host's key by appending one line."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    def missing_host_key(self, client: paramiko.SSHClient, hostname: str, key: Any) -> None:
+        Path(self.path).parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        with open(self.path, "a", encoding="utf-8") as known:
+            known.write(f"{hostname} {key.get_name()} {key.get_base64()}\n")
 
 
 def _unreachable(where: str, exc: BaseException) -> CollectionError:

@@ -20,6 +20,7 @@ from runbook.hosts.access import HostAccess
 from runbook.hosts.connect import mapped
 
 SERVER_PROCESSES = ("mysqld", "mariadbd")
+CONNECT_FAILED = 2  # SSH_OPEN_CONNECT_FAILED: the access host's own connect() failed
 ACCESS_DENIED = 1045
 
 
@@ -64,8 +65,11 @@ class HostsCollector:
             installed = package.is_installed
             service = host.service(h.mysql_service)
             running = [p.comm for p in host.process.filter() if p.comm in SERVER_PROCESSES]
-            address = access.database_address(self)
-            port = mapped(h, address, access.profile.database.mysql_port)[1]
+            address, port = mapped(
+                h, access.database_address(self), access.profile.database.mysql_port
+            )
+            # Reachable from the VPC: on every address, or on the one the others dial.
+            wanted = {f"tcp://{a}:{port}" for a in ("0.0.0.0", "::", address)}
             return {
                 "host": name,
                 "package": h.mysql_package,
@@ -74,10 +78,7 @@ class HostsCollector:
                 "service": h.mysql_service,
                 "enabled": service.is_enabled,
                 "processes": sorted(set(running)),
-                "listening": any(
-                    s.startswith("tcp://") and s.endswith(f":{port}")
-                    for s in host.socket.get_listening_sockets()
-                ),
+                "listening": bool(wanted & set(host.socket.get_listening_sockets())),
             }
         except (OSError, EOFError, paramiko.SSHException) as exc:
             raise CollectionError(
@@ -89,18 +90,25 @@ class HostsCollector:
         """TCP 3306 from the access host, then a login with the notifier's credentials."""
         access = self._access()
         via = access.access_destination(self)
+        access.database_running(self)
         db, port = access.database_address(self), access.profile.database.mysql_port
         facts: dict[str, Any] = {"access_host": via, "database": f"{db}:{port}"}
+        user, password = access.notifier_credentials()
         try:
             channel = access.connections.tunnel(via, db, port)
         except paramiko.ChannelException as exc:
+            if exc.code != CONNECT_FAILED:  # the access host refuses to forward: not the network
+                raise CollectionError(
+                    "ssh-forwarding",
+                    f"SSH to {via}: TCP forwarding refused ({exc.text}); allow it "
+                    "(AllowTcpForwarding, PermitOpen) for the check to go through this host",
+                ) from None
             return {**facts, "reachable": False, "reach_error": f"{exc.text} (code {exc.code})"}
-        except (OSError, paramiko.SSHException) as exc:
-            if isinstance(exc, CollectionError):
-                raise
-            return {**facts, "reachable": False, "reach_error": str(exc) or type(exc).__name__}
+        except paramiko.SSHException as exc:
+            if "Timeout opening channel" not in str(exc):  # a dead session, not the network
+                raise CollectionError("unreachable", f"SSH to {via}: {exc}") from None
+            return {**facts, "reachable": False, "reach_error": "timed out (no answer)"}
         facts["reachable"] = True
-        user, password = access.notifier_credentials()
         facts["user"] = user
         try:
             facts.update(_mysql_facts(channel, db, port, user, password, access))
@@ -123,6 +131,7 @@ def _mysql_facts(
         defer_connect=True,
         connect_timeout=access.profile.hosts.timeout_s,
         read_timeout=access.profile.hosts.timeout_s,
+        write_timeout=access.profile.hosts.timeout_s,
     )
     conn.connect(sock=channel)
     try:
@@ -151,5 +160,5 @@ def _mysql_facts(
 
 def _without(text: str, secret: str) -> str:
     """SHOW GRANTS may print a password hash, errors may echo input: keep neither."""
-    text = re.sub(r"IDENTIFIED BY (PASSWORD )?'[^']*'", "IDENTIFIED BY <redacted>", text)
+    text = re.sub(r"IDENTIFIED (BY|VIA|WITH) .*", r"IDENTIFIED \1 <redacted>", text)
     return text.replace(secret, "<redacted>") if secret else text

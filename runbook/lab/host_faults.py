@@ -93,6 +93,24 @@ class mysql_stopped:
         hosts.start_mariadb(lab.state_dir, lab.profile)
 
 
+@host_fault(
+    breaks={"database_host_mysql_active_and_listening", REACH}, errors=AS_NOTIFIER | {LOGIN}
+)
+class mysql_on_another_address:
+    """MySQL listens only on an address the others do not dial (bind-address = 127.0.0.1 on
+    a real host): running, but the access host's connection is refused."""
+
+    @staticmethod
+    def apply(lab: HostLab) -> None:
+        hosts.stop_mariadb(lab.state_dir)
+        hosts.start_mariadb(lab.state_dir, lab.profile, bind="127.0.0.2")
+
+    @staticmethod
+    def undo(lab: HostLab, _: Any) -> None:
+        hosts.stop_mariadb(lab.state_dir)
+        hosts.start_mariadb(lab.state_dir, lab.profile)
+
+
 @host_fault(breaks={"notifier_user_host_is_profile_network"})
 class user_for_any_host:
     """The notifier's user was created for host '%' instead of the VPC's network."""
@@ -177,9 +195,9 @@ class access_key_refused:
         (lab.folder / "authorized_keys").write_bytes(saved)
 
 
-@host_fault(breaks={REACH}, errors=AS_NOTIFIER | {LOGIN})
-class port_blocked:
-    """The access host cannot open TCP connections to the database's port."""
+@host_fault(errors=ACCESS)
+class forwarding_refused:
+    """The access host's sshd refuses TCP forwarding: the checker cannot go through it."""
 
     @staticmethod
     def apply(lab: HostLab) -> None:

@@ -97,8 +97,8 @@ def stop_mariadb(state_dir: Path) -> None:
         _kill(pid)
 
 
-def start_mariadb(state_dir: Path, profile: Profile) -> None:
-    _start_mariadb(folder(state_dir), port_for(profile, profile.database.mysql_port))
+def start_mariadb(state_dir: Path, profile: Profile, bind: str = "127.0.0.1") -> None:
+    _start_mariadb(folder(state_dir), port_for(profile, profile.database.mysql_port), bind)
 
 
 def admin_sql(state_dir: Path, *statements: str) -> None:
@@ -133,6 +133,7 @@ def _start_sshd(d: Path, port: int) -> None:
         f"  UserKnownHostsFile {d / 'known_hosts'}\n"
         "  StrictHostKeyChecking accept-new\n"
     )
+    _port_free(port, "sshd")
     _write_sshd_config(d, port)
     Path("/run/sshd").mkdir(exist_ok=True)
     _spawn([SSHD, "-D", "-f", str(d / "sshd_config"), "-E", str(d / "sshd.log")], d / "sshd.out")
@@ -168,7 +169,7 @@ def _sshd_port(d: Path) -> int:
     raise LabError("the lab's sshd_config names no port")
 
 
-def _start_mariadb(d: Path, port: int) -> None:
+def _start_mariadb(d: Path, port: int, bind: str = "127.0.0.1") -> None:
     data = d / "mysql"
     if _pid(d / SERVERS["mariadbd"], "mariadbd", d) is not None:
         return
@@ -179,13 +180,14 @@ def _start_mariadb(d: Path, port: int) -> None:
             check=True,
             capture_output=True,
         )
+    _port_free(port, "MariaDB", bind)
     _spawn(
         [
             "mariadbd",
             "--no-defaults",
             "--user=root",
             f"--datadir={data}",
-            "--bind-address=127.0.0.1",
+            f"--bind-address={bind}",
             f"--port={port}",
             f"--socket={data / 'mysqld.sock'}",
             f"--pid-file={d / SERVERS['mariadbd']}",
@@ -194,7 +196,7 @@ def _start_mariadb(d: Path, port: int) -> None:
         ],
         d / "mariadb.out",
     )
-    _wait_port(port, what="MariaDB", log=d / "mariadb.log")
+    _wait_port(port, what="MariaDB", log=d / "mariadb.log", host=bind)
     password = (d / "admin-password").read_text().strip()
     admin = f"'{ADMIN_USER}'@'127.0.0.0/255.0.0.0'"
     admin_sql(
@@ -215,13 +217,24 @@ def _spawn(command: list[str], out: Path) -> None:
         )
 
 
-def _wait_port(port: int, what: str = "server", log: Path | None = None) -> None:
+def _port_free(port: int, what: str, host: str = "127.0.0.1") -> None:
+    """Another lab's server on the port would be taken for this one's: refuse to start."""
+    with suppress(OSError), socket.create_connection((host, port), timeout=1):
+        raise LabError(
+            f"the lab's {what} port {host}:{port} is in use (another lab? stop it with "
+            "`notifier-runbook lab down --lab-dir DIR`, or change hosts.address_map)"
+        )
+
+
+def _wait_port(
+    port: int, what: str = "server", log: Path | None = None, host: str = "127.0.0.1"
+) -> None:
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
-        with suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=1):
+        with suppress(OSError), socket.create_connection((host, port), timeout=1):
             return
         time.sleep(0.1)
-    raise LabError(f"the lab's {what} did not listen on 127.0.0.1:{port}; see {log}")
+    raise LabError(f"the lab's {what} did not listen on {host}:{port}; see {log}")
 
 
 def _pid(pid_file: Path, name: str, d: Path) -> int | None:

@@ -77,7 +77,14 @@ class RunbookPlugin:
 
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
         if self.run is not None:
-            self.run.close()  # interrupted or not: a database this run started is stopped
+            try:
+                self.run.close()  # interrupted or not: a database this run started is stopped
+            except Exception as exc:
+                session.config.get_terminal_writer().line(
+                    f"WARNING: could not stop the database instance this run started ({exc}); "
+                    "stop it by hand",
+                    red=True,
+                )
         skip = (pytest.ExitCode.USAGE_ERROR, pytest.ExitCode.INTERRUPTED)
         if self.run is None or self.config.option.collectonly or exitstatus in skip:
             return

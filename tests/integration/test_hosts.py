@@ -87,11 +87,11 @@ def test_wrong_version_expected_fails_the_version_checks(
     assert all(after[c].status == Status.FAIL for c in changed)
 
 
-def test_stopped_database_is_skipped_without_the_start_option(
+def test_stopped_database_skips_every_host_check_without_the_start_option(
     built_lab: Run, lab_profile: Profile
 ) -> None:
     run = verify(lab_profile, start=False)
-    for cid in DB_HOST:
+    for cid in HOST_CHECKS:
         assert run.findings[cid].status == Status.SKIP
         assert "--start-database" in run.findings[cid].summary
     assert run.mutating_calls() == {}
