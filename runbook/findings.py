@@ -54,14 +54,14 @@ def failed(
     advisories: tuple[str, ...] = (),
     **details: Any,
 ) -> Outcome:
-    return Outcome(
-        Status.FAIL,
+    return judged(
+        False,
         summary,
         expected=expected,
         actual=actual,
         evidence=evidence,
         advisories=advisories,
-        details=details,
+        **details,
     )
 
 

@@ -88,8 +88,12 @@ def classify(service: str, exc: Exception) -> CollectionError:
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-def collected(service: str) -> Callable[[F], F]:
-    """Collect once per run; a failure is cached and re-raised as CollectionError."""
+def collected(service: str, absent: tuple[str, ...] = ()) -> Callable[[F], F]:
+    """Collect once per run; a failure is cached and re-raised as CollectionError.
+
+    An AWS error whose code is in ``absent`` says the resource does not exist: a fact, so the
+    collection is None and the checks judge it (never an error).
+    """
 
     def decorate(fn: F) -> F:
         @functools.wraps(fn)
@@ -102,7 +106,9 @@ def collected(service: str) -> Callable[[F], F]:
                 else:
                     try:
                         cache[key] = fn(self, *args)
-                    except (ClientError, BotoCoreError) as exc:
+                    except ClientError as exc:
+                        cache[key] = None if error_code(exc) in absent else classify(service, exc)
+                    except BotoCoreError as exc:
                         cache[key] = classify(service, exc)
                     except CollectionError as exc:
                         cache[key] = exc
@@ -118,8 +124,3 @@ def collected(service: str) -> Callable[[F], F]:
 
 def error_code(exc: ClientError) -> str:
     return str(exc.response.get("Error", {}).get("Code", ""))
-
-
-def not_found(exc: ClientError, *codes: str) -> bool:
-    """Whether the error says the resource is absent (a fact, not a failure to collect)."""
-    return error_code(exc) in codes

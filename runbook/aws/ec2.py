@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from botocore.exceptions import ClientError
-
-from runbook.aws.collected import collected, not_found
+from runbook.aws.collected import collected
 
 
 def _pages(client: Any, operation: str, key: str, **kwargs: Any) -> list[dict[str, Any]]:
@@ -78,12 +76,10 @@ class Ec2Collector:
         )
         return specs[0].get("CpuCredits") if specs else None
 
-    @collected("ec2")
+    @collected(
+        "ec2",
+        absent=("InvalidAMIID.NotFound", "InvalidAMIID.Unavailable"),
+    )
     def image(self, image_id: str) -> dict[str, Any] | None:
-        try:
-            images = self._ec2.describe_images(ImageIds=[image_id]).get("Images", [])
-        except ClientError as exc:
-            if not_found(exc, "InvalidAMIID.NotFound", "InvalidAMIID.Unavailable"):
-                return None
-            raise
+        images = self._ec2.describe_images(ImageIds=[image_id]).get("Images", [])
         return images[0] if images else None

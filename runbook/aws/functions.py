@@ -6,9 +6,7 @@ import json
 import time
 from typing import Any
 
-from botocore.exceptions import ClientError
-
-from runbook.aws.collected import collected, not_found
+from runbook.aws.collected import collected
 
 
 class FunctionsCollector:
@@ -19,14 +17,9 @@ class FunctionsCollector:
     def _lambda(self) -> Any:
         return self.session.client("lambda")
 
-    @collected("lambda")
+    @collected("lambda", absent=("ResourceNotFoundException",))
     def function(self, name: str) -> dict[str, Any] | None:
-        try:
-            got = self._lambda.get_function(FunctionName=name)
-        except ClientError as exc:
-            if not_found(exc, "ResourceNotFoundException"):
-                return None
-            raise
+        got = self._lambda.get_function(FunctionName=name)
         return _without_secrets(
             {k: got[k] for k in ("Configuration", "Code", "Concurrency", "Tags") if k in got}
         )
@@ -36,67 +29,43 @@ class FunctionsCollector:
         got = self._lambda.get_function_concurrency(FunctionName=name)
         return got.get("ReservedConcurrentExecutions")
 
-    @collected("lambda")
+    @collected("lambda", absent=("ResourceNotFoundException",))
     def event_invoke_config(self, name: str) -> dict[str, Any] | None:
-        try:
-            got = self._lambda.get_function_event_invoke_config(FunctionName=name)
-        except ClientError as exc:
-            if not_found(exc, "ResourceNotFoundException"):
-                return None
-            raise
+        got = self._lambda.get_function_event_invoke_config(FunctionName=name)
         got.pop("ResponseMetadata", None)
         return got
 
-    @collected("lambda")
+    @collected("lambda", absent=("ResourceNotFoundException",))
     def function_policy(self, name: str) -> dict[str, Any] | None:
-        try:
-            got = self._lambda.get_policy(FunctionName=name)
-        except ClientError as exc:
-            if not_found(exc, "ResourceNotFoundException"):
-                return None
-            raise
+        got = self._lambda.get_policy(FunctionName=name)
         return json.loads(got["Policy"])
 
-    @collected("ecr")
+    @collected("ecr", absent=("RepositoryNotFoundException",))
     def repository(self, name: str) -> dict[str, Any] | None:
-        try:
-            repos = self.session.client("ecr").describe_repositories(repositoryNames=[name])
-        except ClientError as exc:
-            if not_found(exc, "RepositoryNotFoundException"):
-                return None
-            raise
+        repos = self.session.client("ecr").describe_repositories(repositoryNames=[name])
         return repos["repositories"][0]
 
-    @collected("ecr")
+    @collected(
+        "ecr",
+        absent=("ImageNotFoundException", "RepositoryNotFoundException"),
+    )
     def image_digest(self, repository: str, tag: str) -> str | None:
-        try:
-            got = self.session.client("ecr").describe_images(
-                repositoryName=repository, imageIds=[{"imageTag": tag}]
-            )
-        except ClientError as exc:
-            if not_found(exc, "ImageNotFoundException", "RepositoryNotFoundException"):
-                return None
-            raise
+        got = self.session.client("ecr").describe_images(
+            repositoryName=repository, imageIds=[{"imageTag": tag}]
+        )
         details = got.get("imageDetails", [])
         return details[0]["imageDigest"] if details else None
 
-    @collected("logs")
+    @collected("logs", absent=("ResourceNotFoundException",))
     def log_matches(self, group: str, term: str, hours: str) -> list[str] | None:
         """Messages of the last ``hours`` hours containing ``term``; None without a log group."""
         start = int((time.time() - float(hours) * 3600) * 1000)
         logs = self.session.client("logs")
         out: list[str] = []
-        try:
-            for page in logs.get_paginator("filter_log_events").paginate(
-                logGroupName=group, filterPattern=json.dumps(term), startTime=start
-            ):
-                out.extend(
-                    e["message"][:300] for e in page.get("events", []) if term in e["message"]
-                )
-        except ClientError as exc:
-            if not_found(exc, "ResourceNotFoundException"):
-                return None
-            raise
+        for page in logs.get_paginator("filter_log_events").paginate(
+            logGroupName=group, filterPattern=json.dumps(term), startTime=start
+        ):
+            out.extend(e["message"][:300] for e in page.get("events", []) if term in e["message"])
         return out
 
 

@@ -8,7 +8,7 @@ from urllib.parse import unquote
 
 from botocore.exceptions import ClientError
 
-from runbook.aws.collected import collected, not_found
+from runbook.aws.collected import collected, error_code
 
 
 def _document(doc: Any) -> dict[str, Any]:
@@ -26,31 +26,21 @@ class IamCollector:
     def _iam(self) -> Any:
         return self.session.client("iam")
 
-    @collected("iam")
+    @collected("iam", absent=("NoSuchEntity",))
     def group(self, name: str) -> dict[str, Any] | None:
-        try:
-            got = self._iam.get_group(GroupName=name)
-        except ClientError as exc:
-            if not_found(exc, "NoSuchEntity"):
-                return None
-            raise
+        got = self._iam.get_group(GroupName=name)
         attached = self._iam.list_attached_group_policies(GroupName=name)["AttachedPolicies"]
         return {"Group": got["Group"], "Users": got.get("Users", []), "AttachedPolicies": attached}
 
-    @collected("iam")
+    @collected("iam", absent=("NoSuchEntity",))
     def user(self, name: str) -> dict[str, Any] | None:
-        try:
-            user = self._iam.get_user(UserName=name)["User"]
-        except ClientError as exc:
-            if not_found(exc, "NoSuchEntity"):
-                return None
-            raise
+        user = self._iam.get_user(UserName=name)["User"]
         groups = self._iam.list_groups_for_user(UserName=name)["Groups"]
         try:
             self._iam.get_login_profile(UserName=name)
             login_profile = True
         except ClientError as exc:
-            if not not_found(exc, "NoSuchEntity"):
+            if error_code(exc) != "NoSuchEntity":
                 raise
             login_profile = False
         mfa = self._iam.list_mfa_devices(UserName=name)["MFADevices"]
@@ -65,14 +55,9 @@ class IamCollector:
     def account_summary(self) -> dict[str, int]:
         return self._iam.get_account_summary()["SummaryMap"]
 
-    @collected("iam")
+    @collected("iam", absent=("NoSuchEntity",))
     def role(self, name: str) -> dict[str, Any] | None:
-        try:
-            role = self._iam.get_role(RoleName=name)["Role"]
-        except ClientError as exc:
-            if not_found(exc, "NoSuchEntity"):
-                return None
-            raise
+        role = self._iam.get_role(RoleName=name)["Role"]
         attached = self._iam.list_attached_role_policies(RoleName=name)["AttachedPolicies"]
         inline = {}
         for policy in self._iam.list_role_policies(RoleName=name)["PolicyNames"]:

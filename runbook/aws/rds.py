@@ -4,23 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from botocore.exceptions import ClientError
-
-from runbook.aws.collected import collected, not_found
+from runbook.aws.collected import collected
 
 
 class RdsCollector:
     session: Any
     _cache: dict[str, Any]
 
-    @collected("rds")
+    @collected("rds", absent=("DBClusterNotFoundFault",))
     def db_cluster(self, identifier: str) -> dict[str, Any] | None:
-        try:
-            got = self.session.client("rds").describe_db_clusters(DBClusterIdentifier=identifier)
-        except ClientError as exc:
-            if not_found(exc, "DBClusterNotFoundFault"):
-                return None
-            raise
+        got = self.session.client("rds").describe_db_clusters(DBClusterIdentifier=identifier)
         clusters = got.get("DBClusters", [])
         return (
             {k: str(v) if "Time" in k else v for k, v in clusters[0].items()} if clusters else None
@@ -33,13 +26,8 @@ class RdsCollector:
         )
         return [{k: v for k, v in i.items() if "Time" not in k} for i in got.get("DBInstances", [])]
 
-    @collected("rds")
+    @collected("rds", absent=("DBSubnetGroupNotFoundFault",))
     def db_subnet_group(self, name: str) -> dict[str, Any] | None:
-        try:
-            got = self.session.client("rds").describe_db_subnet_groups(DBSubnetGroupName=name)
-        except ClientError as exc:
-            if not_found(exc, "DBSubnetGroupNotFoundFault"):
-                return None
-            raise
+        got = self.session.client("rds").describe_db_subnet_groups(DBSubnetGroupName=name)
         groups = got.get("DBSubnetGroups", [])
         return groups[0] if groups else None

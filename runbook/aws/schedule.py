@@ -4,23 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from botocore.exceptions import ClientError
-
-from runbook.aws.collected import collected, not_found
+from runbook.aws.collected import collected
 
 
 class ScheduleCollector:
     session: Any
     _cache: dict[str, Any]
 
-    @collected("events")
+    @collected("events", absent=("ResourceNotFoundException",))
     def rule(self, name: str) -> dict[str, Any] | None:
-        try:
-            got = self.session.client("events").describe_rule(Name=name)
-        except ClientError as exc:
-            if not_found(exc, "ResourceNotFoundException"):
-                return None
-            raise
+        got = self.session.client("events").describe_rule(Name=name)
         got.pop("ResponseMetadata", None)
         return got
 
@@ -29,20 +22,13 @@ class ScheduleCollector:
         client = self.session.client("events")
         return client.list_targets_by_rule(Rule=name).get("Targets", [])
 
-    @collected("stepfunctions")
+    @collected("stepfunctions", absent=("StateMachineDoesNotExist",))
     def state_machine(self, name: str) -> dict[str, Any] | None:
         client = self.session.client("stepfunctions")
         for page in client.get_paginator("list_state_machines").paginate():
             for machine in page["stateMachines"]:
                 if machine["name"] == name:
-                    try:
-                        got = client.describe_state_machine(
-                            stateMachineArn=machine["stateMachineArn"]
-                        )
-                    except ClientError as exc:
-                        if not_found(exc, "StateMachineDoesNotExist"):
-                            return None
-                        raise
+                    got = client.describe_state_machine(stateMachineArn=machine["stateMachineArn"])
                     got.pop("ResponseMetadata", None)
                     return {k: str(v) if k == "creationDate" else v for k, v in got.items()}
         return None

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from botocore.exceptions import ClientError
-
-from runbook.aws.collected import collected, not_found
+from runbook.aws.collected import collected
 from runbook.redact import shape_of
 
 
@@ -18,22 +16,12 @@ class SecretsCollector:
     def _sm(self) -> Any:
         return self.session.client("secretsmanager")
 
-    @collected("secretsmanager")
+    @collected("secretsmanager", absent=("ResourceNotFoundException",))
     def secret(self, name: str) -> dict[str, Any] | None:
-        try:
-            got = self._sm.describe_secret(SecretId=name)
-        except ClientError as exc:
-            if not_found(exc, "ResourceNotFoundException"):
-                return None
-            raise
+        got = self._sm.describe_secret(SecretId=name)
         return {k: got.get(k) for k in ("ARN", "Name", "Tags", "DeletedDate") if got.get(k)}
 
-    @collected("secretsmanager")
+    @collected("secretsmanager", absent=("ResourceNotFoundException",))
     def secret_shape(self, name: str) -> dict[str, Any] | None:
-        try:
-            got = self._sm.get_secret_value(SecretId=name)
-        except ClientError as exc:
-            if not_found(exc, "ResourceNotFoundException"):
-                return None
-            raise
+        got = self._sm.get_secret_value(SecretId=name)
         return shape_of(got.get("SecretString"))

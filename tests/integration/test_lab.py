@@ -50,25 +50,10 @@ def test_second_perform_makes_no_mutating_call(built_lab: Run, lab_profile: Prof
 
 def test_pytest_verify_run_writes_the_report(lab_env: dict[str, str], tmp_path: Path) -> None:
     out = tmp_path / "reports"
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pytest",
-            "--profile",
-            "profiles/lab.toml",
-            f"--reports-dir={out}",
-        ],
-        cwd=ROOT,
-        env=lab_env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
-    assert "notifier deployment health" in proc.stdout
-    assert "verdict: healthy (exit status 0)" in proc.stdout
-    summary = json.loads((out / "summary.json").read_text())
+    code, output, summary = _runbook([], lab_env, out)
+    assert code == 0, output[-5000:]
+    assert "notifier deployment health" in output
+    assert "verdict: healthy (exit status 0)" in output
     assert [s["id"] for s in summary["sections"]][:3] == ["costs", "iam", "vpc"]
     statuses = {s["id"]: s["status"] for s in summary["sections"]}
     assert statuses["database_aurora"] == "skip"

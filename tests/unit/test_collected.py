@@ -1,0 +1,49 @@
+"""The collection cache: absence is a fact (None), any other AWS error a cached could-not-check."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from botocore.exceptions import ClientError
+
+from runbook.aws.collected import CollectionError, collected
+
+
+def _error(code: str) -> ClientError:
+    return ClientError({"Error": {"Code": code, "Message": "m"}}, "GetThing")
+
+
+class Collector:
+    session = object()
+
+    def __init__(self, code: str) -> None:
+        self._cache: dict[str, Any] = {}
+        self.code = code
+        self.calls = 0
+
+    @collected("lambda", absent=("ResourceNotFoundException",))
+    def thing(self, name: str) -> dict[str, Any] | None:
+        self.calls += 1
+        raise _error(self.code)
+
+
+def test_an_absent_resource_is_none_and_asked_once() -> None:
+    c = Collector("ResourceNotFoundException")
+    assert c.thing("x") is None
+    assert c.thing("x") is None
+    assert c.calls == 1
+
+
+@pytest.mark.parametrize(
+    ("code", "kind"), [("AccessDeniedException", "access-denied"), ("Boom", "aws-error")]
+)
+def test_other_errors_are_cached_could_not_check(code: str, kind: str) -> None:
+    c = Collector(code)
+    for _ in range(2):
+        with pytest.raises(CollectionError) as got:
+            c.thing("x")
+        assert got.value.kind == kind
+    assert c.calls == 1
+    if kind == "access-denied":
+        assert got.value.permission == "lambda:GetThing"
