@@ -85,31 +85,38 @@ class HostsCollector:
                 "unreachable", f"SSH to {name}: the connection failed mid-check ({exc})"
             ) from None
 
-    @collected("mysql")
-    def database_from_access_host(self) -> dict[str, Any]:
-        """TCP 3306 from the access host, then a login with the notifier's credentials."""
+    @collected("ssh")
+    def database_port_from_access_host(self) -> dict[str, Any]:
+        """TCP to the database's port from the access host: a forwarded channel, opened and
+        closed (the access host's own connect() decides)."""
         access = self._access()
         via = access.access_destination(self)
         access.database_running(self)
         db, port = access.database_address(self), access.profile.database.mysql_port
         facts: dict[str, Any] = {"access_host": via, "database": f"{db}:{port}"}
-        user, password = access.notifier_credentials()
         try:
-            channel = access.connections.tunnel(via, db, port)
-        except paramiko.ChannelException as exc:
-            if exc.code != CONNECT_FAILED:  # the access host refuses to forward: not the network
-                raise CollectionError(
-                    "ssh-forwarding",
-                    f"SSH to {via}: TCP forwarding refused ({exc.text}); allow it "
-                    "(AllowTcpForwarding, PermitOpen) for the check to go through this host",
-                ) from None
-            return {**facts, "reachable": False, "reach_error": f"{exc.text} (code {exc.code})"}
-        except paramiko.SSHException as exc:
-            if "Timeout opening channel" not in str(exc):  # a dead session, not the network
-                raise CollectionError("unreachable", f"SSH to {via}: {exc}") from None
-            return {**facts, "reachable": False, "reach_error": "timed out (no answer)"}
-        facts["reachable"] = True
-        facts["user"] = user
+            _tunnel(access, via, db, port).close()
+        except _NotReached as exc:
+            return {**facts, "reachable": False, "reach_error": str(exc)}
+        return {**facts, "reachable": True}
+
+    @collected("mysql", reads=("secretsmanager:GetSecretValue",))
+    def database_from_access_host(self) -> dict[str, Any]:
+        """A login with the notifier's credentials, through the access host."""
+        reach = self.database_port_from_access_host()
+        if not reach["reachable"]:
+            raise CollectionError(
+                "unreachable",
+                f"MySQL at {reach['database']} is not reachable from {reach['access_host']}",
+            )
+        access = self._access()
+        user, password = access.notifier_credentials()
+        db, port = access.database_address(self), access.profile.database.mysql_port
+        try:
+            channel = _tunnel(access, reach["access_host"], db, port)
+        except _NotReached as exc:
+            raise CollectionError("unreachable", f"MySQL at {db}:{port}: {exc}") from None
+        facts: dict[str, Any] = {**reach, "user": user}
         try:
             facts.update(_mysql_facts(channel, db, port, user, password, access))
         except pymysql.err.OperationalError as exc:
@@ -118,6 +125,28 @@ class HostsCollector:
         finally:
             channel.close()
         return facts
+
+
+class _NotReached(Exception):
+    """The access host could not connect to the database (refused or no answer)."""
+
+
+def _tunnel(access: HostAccess, via: str, db: str, port: int) -> paramiko.Channel:
+    """A channel from the access host to the database; _NotReached when the network says no."""
+    try:
+        return access.connections.tunnel(via, db, port)
+    except paramiko.ChannelException as exc:
+        if exc.code != CONNECT_FAILED:  # the access host refuses to forward: not the network
+            raise CollectionError(
+                "ssh-forwarding",
+                f"SSH to {via}: TCP forwarding refused ({exc.text}); allow it "
+                "(AllowTcpForwarding, PermitOpen) for the check to go through this host",
+            ) from None
+        raise _NotReached(f"{exc.text} (code {exc.code})") from None
+    except paramiko.SSHException as exc:
+        if "Timeout opening channel" not in str(exc):  # a dead session, not the network
+            raise CollectionError("unreachable", f"SSH to {via}: {exc}") from None
+        raise _NotReached("timed out (no answer)") from None
 
 
 def _mysql_facts(

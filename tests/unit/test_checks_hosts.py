@@ -18,6 +18,7 @@ from .test_checks_recorded import PROFILE, changed_by, recorded
 
 HOST = "database_host()"
 ACCESS = "database_from_access_host()"
+PORT = "database_port_from_access_host()"
 ACCESS_CHECKS = {
     "access_host_reaches_database_port",
     "notifier_logs_in_through_access_host_at_profile_version",
@@ -157,11 +158,8 @@ def _login_refused(snap: dict) -> None:
 
 
 def _port_blocked(snap: dict) -> None:
-    snap[ACCESS] = {
-        **{k: snap[ACCESS][k] for k in ("access_host", "database")},
-        "reachable": False,
-        "reach_error": "Connect failed (code 2)",
-    }
+    snap[PORT] = {**snap[PORT], "reachable": False, "reach_error": "Connect failed (code 2)"}
+    snap[ACCESS] = {"collection_error": "unreachable", "message": "MySQL is not reachable"}
 
 
 def test_login_refused_fails_the_login_and_leaves_the_rest_uncheckable() -> None:
@@ -183,7 +181,8 @@ def test_port_blocked_fails_reachability_only() -> None:
 @pytest.mark.parametrize("kind", ["unreachable", "ssh-auth", "host-key"])
 def test_host_not_reached_is_could_not_check_for_its_checks_only(kind: str) -> None:
     def not_reached(snap: dict) -> None:
-        snap[ACCESS] = {"collection_error": kind, "message": f"SSH to 10.0.0.5: {kind}"}
+        for key in (PORT, ACCESS):
+            snap[key] = {"collection_error": kind, "message": f"SSH to 10.0.0.5: {kind}"}
 
     assert changed_by(not_reached) == dict.fromkeys(ACCESS_CHECKS, Status.ERROR)
 
