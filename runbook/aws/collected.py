@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import json
+import re
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -26,9 +27,17 @@ ACCESS_DENIED = frozenset(
         "AccessDeniedException",
         "UnauthorizedOperation",
         "403",
+    }
+)
+# The credentials themselves were refused: no permission would help.
+CREDENTIALS_REFUSED = frozenset(
+    {
         "UnrecognizedClientException",
         "InvalidClientTokenId",
         "AuthFailure",
+        "SignatureDoesNotMatch",
+        "ExpiredToken",
+        "ExpiredTokenException",
     }
 )
 THROTTLED = frozenset(
@@ -44,6 +53,8 @@ THROTTLED = frozenset(
 )
 # The IAM action prefix differs from the SDK's service name for a few services.
 IAM_PREFIX = {"stepfunctions": "states"}
+# Every IAM action a collection declares it reads: the checker's least-privilege policy.
+DECLARED_READS: set[str] = set()
 
 
 class CollectionError(Exception):
@@ -58,9 +69,13 @@ class CollectionError(Exception):
 def classify(service: str, exc: Exception) -> CollectionError:
     """One line that says why the data could not be read and what to do."""
     if isinstance(exc, ClientError):
-        code = str(exc.response.get("Error", {}).get("Code", ""))
-        op = exc.operation_name
-        action = f"{IAM_PREFIX.get(service, service)}:{op}"
+        code = error_code(exc)
+        action = iam_action(service, exc.operation_name)
+        if code in CREDENTIALS_REFUSED:
+            return CollectionError(
+                "credentials-refused",
+                f"{action}: the AWS credentials were refused ({code}): renew or fix them",
+            )
         if code in ACCESS_DENIED:
             return CollectionError(
                 "access-denied",
@@ -88,12 +103,23 @@ def classify(service: str, exc: Exception) -> CollectionError:
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-def collected(service: str, absent: tuple[str, ...] = ()) -> Callable[[F], F]:
+def iam_action(service: str, operation: str) -> str:
+    """The IAM action of an SDK call (``stepfunctions``, ``DescribeStateMachine`` →
+    ``states:DescribeStateMachine``)."""
+    return f"{IAM_PREFIX.get(service, service)}:{operation}"
+
+
+def collected(
+    service: str, absent: tuple[str, ...] = (), reads: tuple[str, ...] = ()
+) -> Callable[[F], F]:
     """Collect once per run; a failure is cached and re-raised as CollectionError.
 
     An AWS error whose code is in ``absent`` says the resource does not exist: a fact, so the
-    collection is None and the checks judge it (never an error).
+    collection is None and the checks judge it (never an error). ``reads`` declares the AWS
+    operations the collection calls (``Op`` of ``service``, or ``service:Op`` of another):
+    the checker's IAM policy is generated from them.
     """
+    DECLARED_READS.update(r if ":" in r else iam_action(service, r) for r in reads)
 
     def decorate(fn: F) -> F:
         @functools.wraps(fn)
@@ -122,5 +148,13 @@ def collected(service: str, absent: tuple[str, ...] = ()) -> Callable[[F], F]:
     return decorate
 
 
+_INNER_CODE = re.compile(r"<Code>([\w.]+)</Code>")
+
+
 def error_code(exc: ClientError) -> str:
-    return str(exc.response.get("Error", {}).get("Code", ""))
+    """The error's code; an HTTP status with an XML error inside (moto's REST answers to
+    IAM denials) gives the inner code."""
+    error = exc.response.get("Error", {})
+    code = str(error.get("Code", ""))
+    inner = _INNER_CODE.search(str(error.get("Message", ""))) if code.isdigit() else None
+    return inner[1] if inner else code

@@ -22,31 +22,31 @@ class Ec2Collector:
     def _ec2(self) -> Any:
         return self.session.client("ec2")
 
-    @collected("ec2")
+    @collected("ec2", reads=("DescribeVpcs",))
     def vpcs(self) -> list[dict[str, Any]]:
         return _pages(self._ec2, "describe_vpcs", "Vpcs")
 
-    @collected("ec2")
+    @collected("ec2", reads=("DescribeSubnets",))
     def subnets(self) -> list[dict[str, Any]]:
         return _pages(self._ec2, "describe_subnets", "Subnets")
 
-    @collected("ec2")
+    @collected("ec2", reads=("DescribeRouteTables",))
     def route_tables(self) -> list[dict[str, Any]]:
         return _pages(self._ec2, "describe_route_tables", "RouteTables")
 
-    @collected("ec2")
+    @collected("ec2", reads=("DescribeInternetGateways",))
     def internet_gateways(self) -> list[dict[str, Any]]:
         return _pages(self._ec2, "describe_internet_gateways", "InternetGateways")
 
-    @collected("ec2")
+    @collected("ec2", reads=("DescribeNatGateways",))
     def nat_gateways(self) -> list[dict[str, Any]]:
         return _pages(self._ec2, "describe_nat_gateways", "NatGateways")
 
-    @collected("ec2")
+    @collected("ec2", reads=("DescribeSecurityGroups",))
     def security_groups(self) -> list[dict[str, Any]]:
         return _pages(self._ec2, "describe_security_groups", "SecurityGroups")
 
-    @collected("ec2")
+    @collected("ec2", reads=("DescribeInstances",))
     def instances(self) -> list[dict[str, Any]]:
         reservations = _pages(self._ec2, "describe_instances", "Reservations")
         return [
@@ -56,19 +56,19 @@ class Ec2Collector:
             if i.get("State", {}).get("Name") not in ("terminated", "shutting-down")
         ]
 
-    @collected("ec2")
+    @collected("ec2", reads=("DescribeAddresses",))
     def addresses(self) -> list[dict[str, Any]]:
         return self._ec2.describe_addresses().get("Addresses", [])
 
-    @collected("ec2")
+    @collected("ec2", reads=("DescribeNetworkInterfaces",))
     def network_interfaces(self) -> list[dict[str, Any]]:
         return _pages(self._ec2, "describe_network_interfaces", "NetworkInterfaces")
 
-    @collected("ec2")
+    @collected("ec2", reads=("DescribeVolumes",))
     def volumes(self) -> list[dict[str, Any]]:
         return _pages(self._ec2, "describe_volumes", "Volumes")
 
-    @collected("ec2")
+    @collected("ec2", reads=("DescribeInstanceCreditSpecifications",))
     def credit_specification(self, instance_id: str) -> str | None:
         """CpuCredits of a burstable instance ('standard' or 'unlimited')."""
         specs = self._ec2.describe_instance_credit_specifications(InstanceIds=[instance_id]).get(
@@ -79,6 +79,7 @@ class Ec2Collector:
     @collected(
         "ec2",
         absent=("InvalidAMIID.NotFound", "InvalidAMIID.Unavailable"),
+        reads=("DescribeImages",),
     )
     def image(self, image_id: str) -> dict[str, Any] | None:
         images = self._ec2.describe_images(ImageIds=[image_id]).get("Images", [])

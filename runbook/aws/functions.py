@@ -17,30 +17,32 @@ class FunctionsCollector:
     def _lambda(self) -> Any:
         return self.session.client("lambda")
 
-    @collected("lambda", absent=("ResourceNotFoundException",))
+    @collected("lambda", absent=("ResourceNotFoundException",), reads=("GetFunction",))
     def function(self, name: str) -> dict[str, Any] | None:
         got = self._lambda.get_function(FunctionName=name)
         return _without_secrets(
             {k: got[k] for k in ("Configuration", "Code", "Concurrency", "Tags") if k in got}
         )
 
-    @collected("lambda")
+    @collected("lambda", reads=("GetFunctionConcurrency",))
     def function_concurrency(self, name: str) -> int | None:
         got = self._lambda.get_function_concurrency(FunctionName=name)
         return got.get("ReservedConcurrentExecutions")
 
-    @collected("lambda", absent=("ResourceNotFoundException",))
+    @collected(
+        "lambda", absent=("ResourceNotFoundException",), reads=("GetFunctionEventInvokeConfig",)
+    )
     def event_invoke_config(self, name: str) -> dict[str, Any] | None:
         got = self._lambda.get_function_event_invoke_config(FunctionName=name)
         got.pop("ResponseMetadata", None)
         return got
 
-    @collected("lambda", absent=("ResourceNotFoundException",))
+    @collected("lambda", absent=("ResourceNotFoundException",), reads=("GetPolicy",))
     def function_policy(self, name: str) -> dict[str, Any] | None:
         got = self._lambda.get_policy(FunctionName=name)
         return json.loads(got["Policy"])
 
-    @collected("ecr", absent=("RepositoryNotFoundException",))
+    @collected("ecr", absent=("RepositoryNotFoundException",), reads=("DescribeRepositories",))
     def repository(self, name: str) -> dict[str, Any] | None:
         repos = self.session.client("ecr").describe_repositories(repositoryNames=[name])
         return repos["repositories"][0]
@@ -48,6 +50,7 @@ class FunctionsCollector:
     @collected(
         "ecr",
         absent=("ImageNotFoundException", "RepositoryNotFoundException"),
+        reads=("DescribeImages",),
     )
     def image_digest(self, repository: str, tag: str) -> str | None:
         got = self.session.client("ecr").describe_images(
@@ -56,7 +59,7 @@ class FunctionsCollector:
         details = got.get("imageDetails", [])
         return details[0]["imageDigest"] if details else None
 
-    @collected("logs", absent=("ResourceNotFoundException",))
+    @collected("logs", absent=("ResourceNotFoundException",), reads=("FilterLogEvents",))
     def log_matches(self, group: str, term: str, hours: str) -> list[str] | None:
         """Messages of the last ``hours`` hours containing ``term``; None without a log group."""
         start = int((time.time() - float(hours) * 3600) * 1000)

@@ -26,13 +26,17 @@ class IamCollector:
     def _iam(self) -> Any:
         return self.session.client("iam")
 
-    @collected("iam", absent=("NoSuchEntity",))
+    @collected("iam", absent=("NoSuchEntity",), reads=("GetGroup", "ListAttachedGroupPolicies"))
     def group(self, name: str) -> dict[str, Any] | None:
         got = self._iam.get_group(GroupName=name)
         attached = self._iam.list_attached_group_policies(GroupName=name)["AttachedPolicies"]
         return {"Group": got["Group"], "Users": got.get("Users", []), "AttachedPolicies": attached}
 
-    @collected("iam", absent=("NoSuchEntity",))
+    @collected(
+        "iam",
+        absent=("NoSuchEntity",),
+        reads=("GetUser", "ListGroupsForUser", "GetLoginProfile", "ListMFADevices"),
+    )
     def user(self, name: str) -> dict[str, Any] | None:
         user = self._iam.get_user(UserName=name)["User"]
         groups = self._iam.list_groups_for_user(UserName=name)["Groups"]
@@ -51,11 +55,15 @@ class IamCollector:
             "MFADevices": [d["SerialNumber"] for d in mfa],
         }
 
-    @collected("iam")
+    @collected("iam", reads=("GetAccountSummary",))
     def account_summary(self) -> dict[str, int]:
         return self._iam.get_account_summary()["SummaryMap"]
 
-    @collected("iam", absent=("NoSuchEntity",))
+    @collected(
+        "iam",
+        absent=("NoSuchEntity",),
+        reads=("GetRole", "ListAttachedRolePolicies", "ListRolePolicies", "GetRolePolicy"),
+    )
     def role(self, name: str) -> dict[str, Any] | None:
         role = self._iam.get_role(RoleName=name)["Role"]
         attached = self._iam.list_attached_role_policies(RoleName=name)["AttachedPolicies"]
@@ -66,7 +74,7 @@ class IamCollector:
         role["AssumeRolePolicyDocument"] = _document(role.get("AssumeRolePolicyDocument", {}))
         return {"Role": role, "AttachedPolicies": attached, "InlinePolicies": inline}
 
-    @collected("iam")
+    @collected("iam", reads=("ListPolicies", "GetPolicyVersion"))
     def local_policy(self, name: str) -> dict[str, Any] | None:
         """A customer-managed policy by name, with its default version's document."""
         for page in self._iam.get_paginator("list_policies").paginate(Scope="Local"):
@@ -78,7 +86,7 @@ class IamCollector:
                     return {"Policy": policy, "Document": _document(version["Document"])}
         return None
 
-    @collected("iam")
+    @collected("iam", reads=("GetPolicy", "GetPolicyVersion"))
     def managed_policy_document(self, arn: str) -> dict[str, Any]:
         """The default version's document of an attached (AWS- or customer-managed) policy."""
         policy = self._iam.get_policy(PolicyArn=arn)["Policy"]

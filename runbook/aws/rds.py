@@ -11,7 +11,7 @@ class RdsCollector:
     session: Any
     _cache: dict[str, Any]
 
-    @collected("rds", absent=("DBClusterNotFoundFault",))
+    @collected("rds", absent=("DBClusterNotFoundFault",), reads=("DescribeDBClusters",))
     def db_cluster(self, identifier: str) -> dict[str, Any] | None:
         got = self.session.client("rds").describe_db_clusters(DBClusterIdentifier=identifier)
         clusters = got.get("DBClusters", [])
@@ -19,14 +19,14 @@ class RdsCollector:
             {k: str(v) if "Time" in k else v for k, v in clusters[0].items()} if clusters else None
         )
 
-    @collected("rds")
+    @collected("rds", reads=("DescribeDBInstances",))
     def db_cluster_instances(self, identifier: str) -> list[dict[str, Any]]:
         got = self.session.client("rds").describe_db_instances(
             Filters=[{"Name": "db-cluster-id", "Values": [identifier]}]
         )
         return [{k: v for k, v in i.items() if "Time" not in k} for i in got.get("DBInstances", [])]
 
-    @collected("rds", absent=("DBSubnetGroupNotFoundFault",))
+    @collected("rds", absent=("DBSubnetGroupNotFoundFault",), reads=("DescribeDBSubnetGroups",))
     def db_subnet_group(self, name: str) -> dict[str, Any] | None:
         got = self.session.client("rds").describe_db_subnet_groups(DBSubnetGroupName=name)
         groups = got.get("DBSubnetGroups", [])

@@ -11,18 +11,22 @@ class ScheduleCollector:
     session: Any
     _cache: dict[str, Any]
 
-    @collected("events", absent=("ResourceNotFoundException",))
+    @collected("events", absent=("ResourceNotFoundException",), reads=("DescribeRule",))
     def rule(self, name: str) -> dict[str, Any] | None:
         got = self.session.client("events").describe_rule(Name=name)
         got.pop("ResponseMetadata", None)
         return got
 
-    @collected("events")
+    @collected("events", reads=("ListTargetsByRule",))
     def rule_targets(self, name: str) -> list[dict[str, Any]]:
         client = self.session.client("events")
         return client.list_targets_by_rule(Rule=name).get("Targets", [])
 
-    @collected("stepfunctions", absent=("StateMachineDoesNotExist",))
+    @collected(
+        "stepfunctions",
+        absent=("StateMachineDoesNotExist",),
+        reads=("ListStateMachines", "DescribeStateMachine"),
+    )
     def state_machine(self, name: str) -> dict[str, Any] | None:
         client = self.session.client("stepfunctions")
         for page in client.get_paginator("list_state_machines").paginate():

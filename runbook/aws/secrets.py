@@ -16,12 +16,12 @@ class SecretsCollector:
     def _sm(self) -> Any:
         return self.session.client("secretsmanager")
 
-    @collected("secretsmanager", absent=("ResourceNotFoundException",))
+    @collected("secretsmanager", absent=("ResourceNotFoundException",), reads=("DescribeSecret",))
     def secret(self, name: str) -> dict[str, Any] | None:
         got = self._sm.describe_secret(SecretId=name)
         return {k: got.get(k) for k in ("ARN", "Name", "Tags", "DeletedDate") if got.get(k)}
 
-    @collected("secretsmanager", absent=("ResourceNotFoundException",))
+    @collected("secretsmanager", absent=("ResourceNotFoundException",), reads=("GetSecretValue",))
     def secret_shape(self, name: str) -> dict[str, Any] | None:
         got = self._sm.get_secret_value(SecretId=name)
         return shape_of(got.get("SecretString"))

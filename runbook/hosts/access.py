@@ -17,15 +17,17 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
 from checks import lookup as L
-from runbook.aws.collected import CollectionError
+from runbook.aws.collected import CollectionError, classify
 from runbook.aws.session import AwsSession
 from runbook.hosts.connect import Connections
 from runbook.profile import Profile
 
 RETRY_S = 2.0
+# The only writes a verify run may make, and only with --start-database (see _start).
+START_STOP = ("ec2:StartInstances", "ec2:StopInstances")
 
 
 @dataclass
@@ -92,6 +94,8 @@ class HostAccess:
         try:
             value = json.loads(sm.get_secret_value(SecretId=name)["SecretString"])
             return str(value["mysql_username"]), str(value["mysql_password"])
+        except (ClientError, BotoCoreError) as exc:  # judged as the secret's read, not MySQL's
+            raise classify("secretsmanager", exc) from None
         except (KeyError, TypeError, ValueError):
             raise CollectionError(
                 "missing", f"secret {name!r} holds no mysql_username/mysql_password"
@@ -133,8 +137,8 @@ class HostAccess:
         def only_this(params: dict[str, Any]) -> bool:
             return params.get("InstanceIds") == [instance_id]
 
-        self.session.permit("ec2:StartInstances", only_this)
-        self.session.permit("ec2:StopInstances", only_this)
+        for action in START_STOP:
+            self.session.permit(action, only_this)
         ec2 = self.session.client("ec2")
         self.started = instance_id  # before the call: an interrupt inside it still stops it
         got = ec2.start_instances(InstanceIds=[instance_id])["StartingInstances"]

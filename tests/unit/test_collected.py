@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from runbook.aws.collected import CollectionError, collected
+from runbook.aws.collected import CollectionError, classify, collected
 
 
 def _error(code: str) -> ClientError:
@@ -47,3 +47,34 @@ def test_other_errors_are_cached_could_not_check(code: str, kind: str) -> None:
     assert c.calls == 1
     if kind == "access-denied":
         assert got.value.permission == "lambda:GetThing"
+
+
+MOTO_REST_DENIAL = (
+    '<?xml version="1.0" encoding="utf-8"?>\n<ErrorResponse><Errors><Error><Code>AccessDenied'
+    "</Code><Message>User: arn:aws:iam::123456789012:user/checker is not authorized to perform:"
+    " lambda:GetPolicy</Message></Error></Errors></ErrorResponse>"
+)
+
+
+@pytest.mark.parametrize(
+    ("code", "message", "kind"),
+    [
+        ("403", MOTO_REST_DENIAL, "access-denied"),
+        (
+            "403",
+            MOTO_REST_DENIAL.replace("AccessDenied", "SignatureDoesNotMatch"),
+            "credentials-refused",
+        ),
+        ("AuthFailure", "m", "credentials-refused"),
+        ("InvalidClientTokenId", "m", "credentials-refused"),
+        ("UnauthorizedOperation", "m", "access-denied"),
+    ],
+)
+def test_denials_and_refused_credentials_are_told_apart(code: str, message: str, kind: str) -> None:
+    error = classify(
+        "lambda", ClientError({"Error": {"Code": code, "Message": message}}, "GetPolicy")
+    )
+    assert error.kind == kind
+    assert ("lambda:GetPolicy" in str(error)) and (error.permission is not None) == (
+        kind == "access-denied"
+    )

@@ -1,0 +1,62 @@
+"""The checker's IAM policy in the repository is the one the collections' declarations make,
+and every declared action is a real read of its service."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import botocore.session
+import pytest
+
+from runbook.aws.collected import IAM_PREFIX
+from runbook.aws.policy import DECLARED_READS, checker_policy, policy_json
+from runbook.aws.session import is_read
+from runbook.hosts.access import START_STOP
+from runbook.profile import load_profile
+
+ROOT = Path(__file__).resolve().parents[2]
+POLICY_FILE = ROOT / "policies" / "notifier-checker.json"
+SDK_NAME = {prefix: sdk for sdk, prefix in IAM_PREFIX.items()}
+
+
+def test_committed_policy_is_the_generated_one() -> None:
+    generated = policy_json(load_profile(ROOT / "profiles" / "notifier.toml"))
+    assert POLICY_FILE.read_text() == generated, (
+        "policies/notifier-checker.json is stale: regenerate it with `notifier-runbook "
+        "policy --profile profiles/notifier.toml > policies/notifier-checker.json`"
+    )
+
+
+def test_the_lab_runs_under_the_same_policy() -> None:
+    """The lab proves the committed file itself (tests/integration/test_iam_enforcement.py)."""
+    lab = checker_policy(load_profile(ROOT / "profiles" / "lab.toml"))
+    assert lab == json.loads(POLICY_FILE.read_text())
+
+
+def test_every_collection_declares_what_it_reads() -> None:
+    assert len(DECLARED_READS) >= 40
+
+
+@pytest.mark.parametrize("action", sorted(DECLARED_READS | set(START_STOP)))
+def test_every_action_is_an_operation_of_its_service(action: str) -> None:
+    prefix, operation = action.split(":")
+    service = SDK_NAME.get(prefix, prefix)
+    model = botocore.session.get_session().get_service_model(service)
+    assert operation in model.operation_names
+    assert is_read(service, operation) == (action not in START_STOP)
+
+
+def test_secret_values_only_for_the_profiles_secret() -> None:
+    statements = checker_policy(load_profile(ROOT / "profiles" / "notifier.toml"))["Statement"]
+    holding = [s for s in statements if "secretsmanager:GetSecretValue" in s["Action"]]
+    assert [s["Resource"] for s in holding] == [
+        "arn:aws:secretsmanager:*:*:secret:WikidotNotifier/auth-??????"
+    ]
+    assert all(not a.startswith(("ec2:Start", "ec2:Stop")) for a in statements[0]["Action"])
+
+
+def test_aurora_variant_needs_no_instance_start() -> None:
+    profile = load_profile(ROOT / "profiles" / "example-aurora-serverless-v2.toml")
+    actions = {a for s in checker_policy(profile)["Statement"] for a in s["Action"]}
+    assert actions.isdisjoint(START_STOP)
