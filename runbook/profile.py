@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import ipaddress
+import os
 import tomllib
 from pathlib import Path
 from typing import Annotated, Literal
@@ -256,9 +257,18 @@ class Hosts(_Strict):
 
 
 class Timeouts(_Strict):
+    """How long AWS may take: per attempt, attempts per call (retries included), whole run.
+
+    Once a run has used ``run_s``, every check not yet made ends in *error* without calling
+    AWS; a check already under way still finishes its calls, each within
+    ``max_attempts`` x (``connect_s`` + ``read_s``) plus back-off. The default leaves room for
+    ``--start-database`` and for perform's waits (a NAT gateway takes minutes).
+    """
+
     connect_s: float = Field(default=5, gt=0)
     read_s: float = Field(default=20, gt=0)
     max_attempts: int = Field(default=5, ge=1)
+    run_s: float = Field(default=1800, gt=0)
 
 
 class Profile(_Strict):
@@ -340,9 +350,37 @@ def load_profile(path: str | Path) -> Profile:
         raise UsageError(f"{path}: not valid TOML ({exc})") from None
     _relative_to(path.parent, data)
     try:
-        return Profile.model_validate({**data, "source": str(path)})
+        profile = Profile.model_validate({**data, "source": str(path)})
     except ValidationError as exc:
         raise UsageError(f"{path}: {_first_error(exc)}") from None
+    _local_files_readable(path, profile)
+    return profile
+
+
+def _local_files_readable(source: Path, profile: Profile) -> None:
+    """A file the profile names that is there but cannot be read (a directory, a broken link)
+    is a typo: refused now rather than met by one check (zip) or silently ignored (SSH).
+    A file not there at all is left to the check that needs it."""
+    named = {"redeployment.zip_path": profile.redeployment.zip_path}
+    if "ssh_config" in profile.hosts.model_fields_set:
+        named["hosts.ssh_config"] = os.path.expanduser(profile.hosts.ssh_config)
+    for key, value in named.items():
+        why = _unreadable(value) if value and os.path.lexists(value) else None
+        if why:
+            raise UsageError(
+                f"{source}: key '{key}': {value} is {why}; point it at a readable file"
+            )
+
+
+def _unreadable(path: str) -> str | None:
+    """Why ``path``, which exists as a name, cannot be read as a file (None if it can)."""
+    if not os.path.exists(path):
+        return "a broken symbolic link"
+    if os.path.isdir(path):
+        return "a directory"
+    if not os.path.isfile(path):
+        return "not a regular file"
+    return None if os.access(path, os.R_OK) else "not readable"
 
 
 def _relative_to(folder: Path, data: dict) -> None:

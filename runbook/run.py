@@ -14,8 +14,8 @@ from typing import Any, Literal
 
 from runbook.aws.inventory import Inventory
 from runbook.aws.session import AwsSession, open_session
-from runbook.engine import evaluate
-from runbook.findings import Finding, Status
+from runbook.engine import evaluate, finding, not_applicable
+from runbook.findings import Finding, Outcome, Status
 from runbook.hosts.access import HostAccess
 from runbook.profile import Profile
 from runbook.registry import Check
@@ -57,8 +57,24 @@ class Run:
             self.inventory.hosts.close()
 
     def check(self, check: Check) -> Finding:
-        """Evaluate one check; in perform mode fix what fails and evaluate it again."""
-        found = evaluate(check, self.inventory, self.profile)
+        """Evaluate one check; in perform mode fix what fails and evaluate it again.
+
+        Once the run has used ``timeouts.run_s``, the check ends in *error* without calling
+        AWS (a check already under way is not cut short: its calls have their own bounds).
+        """
+        limit = self.profile.timeouts.run_s
+        if time.monotonic() - self._t0 >= limit and not not_applicable(check, self.profile):
+            found = finding(
+                check,
+                Outcome(
+                    Status.ERROR,
+                    f"could not check: run time limit of {limit:g} s reached; raise "
+                    "timeouts.run_s in the profile or select fewer sections (-m)",
+                    evidence={"cause": "run-time-limit"},
+                ),
+            )
+        else:
+            found = evaluate(check, self.inventory, self.profile)
         if self.mode == "perform" and found.status == Status.FAIL:
             found = self.performer.fix(check, found)
         self.findings[check.id] = found

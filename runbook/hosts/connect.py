@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import fnmatch
+import logging
 import os
 import socket
 from dataclasses import dataclass, field
@@ -23,6 +24,12 @@ from runbook.aws.collected import CollectionError
 from runbook.profile import Hosts
 
 SSH_CONFIG_ENV = "RUNBOOK_SSH_CONFIG"
+# paramiko's transport thread logs every failed negotiation with a traceback; the failure is
+# reported once, as the checks' one-line error, so our transports log only what is critical.
+PARAMIKO_LOG = "runbook.hosts.paramiko"
+logging.getLogger(PARAMIKO_LOG).setLevel(logging.CRITICAL)
+# What paramiko raises when the host accepted TCP but said nothing within the time-out.
+_SILENT = ("No existing session", "Error reading SSH protocol banner")
 
 
 def mapped(hosts: Hosts, host: str, port: int) -> tuple[str, int]:
@@ -140,6 +147,7 @@ class Connections:
             else:
                 sock = socket.create_connection(mapped(self.hosts, d.hostname, d.port), timeout)
             client = paramiko.SSHClient()
+            client.set_log_channel(PARAMIKO_LOG)
             for path in d.known_hosts:
                 if os.path.isfile(path):
                     try:
@@ -189,6 +197,8 @@ class Connections:
                     f"SSH to {where}: host key unknown; add it to known_hosts (ssh-keyscan) or "
                     "set StrictHostKeyChecking accept-new for it",
                 ) from None
+            if str(exc) in _SILENT:
+                raise _unreachable(where, f"no SSH answer within {timeout:g} s") from None
             raise _unreachable(where, exc) from None
         except (OSError, EOFError) as exc:
             raise _unreachable(where, exc) from None
@@ -206,8 +216,8 @@ class _AppendNew(paramiko.MissingHostKeyPolicy):
             known.write(f"{hostname} {key.get_name()} {key.get_base64()}\n")
 
 
-def _unreachable(where: str, exc: BaseException) -> CollectionError:
-    cause = str(exc) or type(exc).__name__
+def _unreachable(where: str, exc: BaseException | str) -> CollectionError:
+    cause = exc if isinstance(exc, str) else str(exc) or type(exc).__name__
     return CollectionError(
         "unreachable",
         f"SSH to {where}: host unreachable ({cause}); check that it runs, the network path "

@@ -15,7 +15,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
@@ -127,6 +127,46 @@ def set_config(url: str, config: dict[str, Any]) -> None:
     Set Lambda's ``use_docker`` before creating functions: moto keeps them per setting.
     """
     _post(url, "/moto-api/config", json.dumps(config).encode())
+
+
+THROTTLE_PATH = "/lab-api/throttle"
+
+
+def throttle(
+    url: str, fraction: float | None = None, operations: Sequence[str] = ()
+) -> dict[str, Any]:
+    """Make the lab server answer AWS requests with throttling errors, as AWS does; its state.
+
+    ``fraction`` of the requests (deterministic: evenly spread, none twice in a row up to 0.5),
+    of every signed request or of ``operations`` only (``service:Operation`` as the report
+    names them; all of theirs unless a fraction is given); ``throttle(url, 0)`` turns it off.
+    The state counts, since this call, the requests eligible and those refused.
+    """
+    setting: dict[str, Any] = {"operations": list(operations)}
+    if fraction is not None:
+        setting["fraction"] = fraction
+    return _json(url, THROTTLE_PATH, json.dumps(setting).encode())
+
+
+def throttling(url: str) -> dict[str, Any]:
+    """The lab server's throttling state: fraction, operations, requests and throttled."""
+    return _json(url, THROTTLE_PATH)
+
+
+def _json(url: str, path: str, body: bytes | None = None) -> dict[str, Any]:
+    """GET (or POST ``body`` to) a lab-api endpoint; its JSON answer, or LabError with why."""
+    request = urllib.request.Request(
+        f"{url}{path}", data=body, headers={"Content-Type": "application/json"}
+    )
+    try:
+        with _OPENER.open(request, timeout=30) as response:
+            answer: dict[str, Any] = json.loads(response.read())
+            return answer
+    except urllib.error.HTTPError as error:
+        why = json.loads(error.read() or b"{}").get("error") or str(error)
+        raise LabError(f"{request.get_method()} {url}{path} refused: {why}") from None
+    except (OSError, ValueError) as error:
+        raise LabError(f"{request.get_method()} {url}{path} failed: {error}") from error
 
 
 def _stop_unlocked(state_dir: Path, timeout: float) -> bool:

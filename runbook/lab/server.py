@@ -12,18 +12,26 @@ from __future__ import annotations
 
 import argparse
 import functools
+import io
+import json
+import math
 import os
 import re
 import signal
 import sys
 import threading
 import time
+import urllib.parse
+import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
+from fnmatch import fnmatchcase
+from fractions import Fraction
 from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from runbook.lab.control import HOST, PID_FILE, URL_FILE, answers
+from runbook.lab.control import HOST, PID_FILE, THROTTLE_PATH, URL_FILE, answers
 
 LAMBDA_ENI_PREFIX = "AWS Lambda VPC ENI-"
 # What AWS shows as RequesterId on Lambda's ENIs: the Lambda service role's id and a session.
@@ -235,6 +243,238 @@ def apply_lab_patches() -> None:
     patch_lambda_vpc_enis()
     patch_cpu_credits()
     patch_lambda_image_digest()
+    from runbook.lab.iam_patches import apply_iam_patches
+
+    apply_iam_patches()
+
+
+# --- Throttling, in front of moto ---------------------------------------------------------------
+
+# SigV4 credential scope: Credential=<key>/<date>/<region>/<service>/aws4_request.
+_SCOPE = re.compile(r"Credential=[^/,\s]+/\d{8}/[^/,\s]+/(?P<service>[^/,\s]+)/aws4_request")
+# The signing name where it differs from the SDK's service name (the names the report uses).
+_SDK_NAME = {"monitoring": "cloudwatch", "states": "stepfunctions"}
+_RATE = "Rate exceeded"
+
+
+@dataclass(frozen=True)
+class AwsRequest:
+    """What the throttle needs to know of a request: whose it is and how to refuse it."""
+
+    service: str
+    operation: str  # "?" when a REST path matches none of the service's operations
+    protocol: str  # botocore's name: query, ec2, json, rest-json, rest-xml
+
+    @property
+    def name(self) -> str:
+        return f"{self.service}:{self.operation}"
+
+
+@dataclass(frozen=True)
+class _Route:
+    method: str
+    path: re.Pattern[str]
+    query: frozenset[str]
+    literal: int  # the template's literal characters: the most specific match wins
+    operation: str
+
+
+def _route(operation: str, method: str, template: str) -> _Route:
+    path, _, query = template.partition("?")
+    pattern, literal = "", 0
+    for text, label in re.findall(r"([^{]*)(?:\{([^}]*)\})?", path):
+        pattern += re.escape(text) + ("" if not label else ".+" if label.endswith("+") else "[^/]+")
+        literal += len(text)
+    keys = frozenset(k for k in urllib.parse.parse_qs(query, keep_blank_values=True))
+    return _Route(method, re.compile(pattern), keys, literal + len(query), operation)
+
+
+@functools.cache
+def _rest_service(service: str) -> tuple[str, tuple[_Route, ...]]:
+    """A REST service's protocol and routes, from botocore's model (the SDK's own map)."""
+    import botocore.session
+    from botocore.exceptions import UnknownServiceError
+
+    try:
+        model = botocore.session.get_session().get_service_model(service)
+    except UnknownServiceError:
+        return "rest-json", ()
+    routes = []
+    for name in model.operation_names:
+        http = model.operation_model(name).http
+        routes.append(_route(name, http.get("method", "POST"), http.get("requestUri", "/")))
+    return model.protocol, tuple(routes)
+
+
+def _rest_operation(routes: tuple[_Route, ...], method: str, path: str, query: str) -> str:
+    keys = set(urllib.parse.parse_qs(query, keep_blank_values=True))
+    found = [
+        r
+        for r in routes
+        if r.method == method and r.query <= keys and r.path.fullmatch(path) is not None
+    ]
+    return max(found, key=lambda r: r.literal).operation if found else "?"
+
+
+def _form_action(environ: dict[str, Any]) -> str | None:
+    """``Action=`` of a query-protocol request; a body read here is put back for moto."""
+    query = urllib.parse.parse_qs(environ.get("QUERY_STRING", ""))
+    if "Action" in query:
+        return query["Action"][0]
+    if not environ.get("CONTENT_TYPE", "").startswith("application/x-www-form-urlencoded"):
+        return None
+    length = int(environ.get("CONTENT_LENGTH") or 0)
+    body = environ["wsgi.input"].read(length) if length else b""
+    environ["wsgi.input"] = io.BytesIO(body)
+    form = urllib.parse.parse_qs(body.decode("utf-8", "replace"))
+    return form["Action"][0] if "Action" in form else None
+
+
+def identify(environ: dict[str, Any]) -> AwsRequest | None:
+    """The service, operation and protocol of a signed AWS request (None: not one)."""
+    scope = _SCOPE.search(environ.get("HTTP_AUTHORIZATION", ""))
+    if scope is None:
+        return None
+    service = _SDK_NAME.get(scope["service"], scope["service"])
+    path = environ.get("PATH_INFO", "")
+    target = environ.get("HTTP_X_AMZ_TARGET")
+    if target:
+        return AwsRequest(service, target.rsplit(".", 1)[-1], "json")
+    action = _form_action(environ)
+    if action:
+        return AwsRequest(service, action, "ec2" if service == "ec2" else "query")
+    protocol, routes = _rest_service(service)
+    method = environ.get("REQUEST_METHOD", "GET")
+    operation = _rest_operation(routes, method, path, environ.get("QUERY_STRING", ""))
+    return AwsRequest(service, operation, protocol)
+
+
+def throttling_error(request: AwsRequest) -> tuple[str, list[tuple[str, str]], bytes]:
+    """AWS's own throttling answer in the request's protocol: status, headers, body."""
+    request_id = str(uuid.uuid4())
+    ids = [("x-amzn-RequestId", request_id)]
+    if request.protocol == "ec2":
+        body = (
+            '<?xml version="1.0" encoding="UTF-8"?>\n<Response><Errors><Error>'
+            "<Code>RequestLimitExceeded</Code><Message>Request limit exceeded.</Message>"
+            f"</Error></Errors><RequestID>{request_id}</RequestID></Response>"
+        )
+        return "503 Service Unavailable", [("Content-Type", "text/xml"), *ids], body.encode()
+    if request.protocol in ("query", "rest-xml"):
+        body = (
+            "<ErrorResponse><Error><Type>Sender</Type><Code>Throttling</Code>"
+            f"<Message>{_RATE}</Message></Error><RequestId>{request_id}</RequestId></ErrorResponse>"
+        )
+        return "400 Bad Request", [("Content-Type", "text/xml"), *ids], body.encode()
+    if request.protocol == "json":  # also CloudWatch's: botocore speaks JSON to it now
+        body = json.dumps({"__type": "ThrottlingException", "message": _RATE}).encode()
+        return "400 Bad Request", [("Content-Type", "application/x-amz-json-1.1"), *ids], body
+    # REST-JSON (Lambda, ...): the code travels in a header.
+    body = json.dumps({"Type": "User", "message": _RATE, "Reason": "CallerRateLimitExceeded"})
+    code = ("x-amzn-ErrorType", "TooManyRequestsException")
+    return (
+        "429 Too Many Requests",
+        [("Content-Type", "application/json"), code, *ids],
+        body.encode(),
+    )
+
+
+def throttled_at(index: int, fraction: Fraction) -> bool:
+    """Whether the ``index``-th eligible request (from 0) is refused: exactly ``fraction`` of
+    them, spread evenly and without chance, so no two in a row are refused while
+    ``fraction`` <= 1/2 (a retry always goes through) and every one is at 1."""
+    return math.floor((index + 1) * fraction) > math.floor(index * fraction)
+
+
+class Throttle:
+    """WSGI middleware in front of moto: refuses a share of AWS requests as AWS does when
+    throttling, so that clients retry exactly as they do against AWS.
+
+    Set at run time by ``POST /lab-api/throttle`` with JSON ``{"fraction": 0.3}`` (that share
+    of every signed request) or ``{"operations": ["secretsmanager:GetSecretValue"]}`` (those
+    calls always: ``fraction`` defaults to 1 then, and applies among them when given);
+    ``{"fraction": 0}`` turns it off. ``GET`` answers the setting and, since it was set, the
+    eligible requests seen and those refused. Operations are named as the report names them
+    (botocore's ``service:Operation``; ``fnmatch`` patterns such as ``lambda:*`` allowed):
+    from ``X-Amz-Target``, ``Action=``, or a REST request's method and path matched against
+    botocore's model of the service (its ``requestUri`` templates).
+    """
+
+    def __init__(self, app: Callable[..., Any]) -> None:
+        self.app = app
+        self._lock = threading.Lock()
+        self.fraction = Fraction(0)
+        self.operations: tuple[str, ...] = ()
+        self.requests = 0
+        self.throttled = 0
+
+    def state(self) -> dict[str, Any]:
+        return {
+            "fraction": float(self.fraction),
+            "operations": list(self.operations),
+            "requests": self.requests,
+            "throttled": self.throttled,
+        }
+
+    def configure(self, setting: Any) -> None:
+        """Apply a setting (the endpoint's JSON); ValueError says what is wrong with it."""
+        if not isinstance(setting, dict) or set(setting) - {"fraction", "operations"}:
+            raise ValueError('expected {"fraction": 0..1, "operations": ["service:Operation"]}')
+        operations = setting.get("operations", [])
+        if not isinstance(operations, list) or not all(
+            isinstance(o, str) and ":" in o for o in operations
+        ):
+            raise ValueError('"operations" must be a list of "service:Operation" names')
+        fraction = setting.get("fraction", 1 if operations else 0)
+        if isinstance(fraction, bool) or not isinstance(fraction, int | float):
+            raise ValueError('"fraction" must be a number from 0 to 1')
+        if not 0 <= fraction <= 1:
+            raise ValueError(f'"fraction" must be from 0 to 1, not {fraction}')
+        with self._lock:
+            self.fraction = Fraction(str(fraction))
+            self.operations = tuple(operations)
+            self.requests = self.throttled = 0
+
+    def _refuses(self, request: AwsRequest) -> bool:
+        if self.operations and not any(fnmatchcase(request.name, p) for p in self.operations):
+            return False
+        with self._lock:
+            index, self.requests = self.requests, self.requests + 1
+            refused = throttled_at(index, self.fraction)
+            self.throttled += refused
+        return refused
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+        if environ.get("PATH_INFO") == THROTTLE_PATH:
+            return self._endpoint(environ, start_response)
+        if self.fraction:
+            request = identify(environ)
+            if request is not None and self._refuses(request):
+                status, headers, body = throttling_error(request)
+                start_response(status, [*headers, ("Content-Length", str(len(body)))])
+                return [body]
+        return self.app(environ, start_response)
+
+    def _endpoint(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+        status, answer = "200 OK", None
+        if environ.get("REQUEST_METHOD") == "POST":
+            length = int(environ.get("CONTENT_LENGTH") or 0)
+            try:
+                self.configure(json.loads(environ["wsgi.input"].read(length) or b"{}"))
+            except ValueError as error:  # JSONDecodeError is one
+                status, answer = "400 Bad Request", {"error": str(error)}
+        body = json.dumps(answer or self.state()).encode()
+        start_response(
+            status, [("Content-Type", "application/json"), ("Content-Length", str(len(body)))]
+        )
+        return [body]
+
+
+def lab_app() -> Callable[..., Any]:
+    """moto's WSGI application as its server builds it, behind the lab's throttle."""
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+
+    return Throttle(DomainDispatcherApplication(create_backend_app))
 
 
 def _parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -273,7 +513,9 @@ def main(argv: list[str] | None = None) -> int:
         # Read by moto when its IAM backend is created: AWS-managed policies must exist.
         os.environ["MOTO_IAM_LOAD_MANAGED_POLICIES"] = "true"
         from moto.moto_api._internal.models import moto_api_backend
+        from moto.moto_server.werkzeug_app import MotoRequestHandler
         from moto.server import ThreadedMotoServer
+        from werkzeug.serving import make_server
 
         apply_lab_patches()
         # Same as POST /moto-api/config; Lambda's must be set before any function exists.
@@ -282,13 +524,24 @@ def main(argv: list[str] | None = None) -> int:
         )
 
         class LabMotoServer(ThreadedMotoServer):
-            """moto's ``start()`` waits forever when the bind fails; record it and go on."""
+            """moto's server entry with its app behind the lab's throttle (``lab_app``).
+
+            moto's ``start()`` waits forever when the bind fails; record it and go on.
+            """
 
             error: BaseException | None = None
 
             def _server_entry(self) -> None:
                 try:
-                    super()._server_entry()
+                    self._server = make_server(
+                        self._ip_address,
+                        self._port,
+                        lab_app(),
+                        True,
+                        request_handler=MotoRequestHandler,
+                    )
+                    self._server_ready_event.set()
+                    self._server.serve_forever()
                 except BaseException as error:
                     self.error = error
                     self._server_ready_event.set()

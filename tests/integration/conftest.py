@@ -62,3 +62,13 @@ def verify(profile: Profile, *, start_database: bool = False) -> Run:
     finally:
         run.close()
     return run
+
+
+def outside_policy(run: Run) -> set[str]:
+    """IAM actions the run's AWS calls needed that the checker's generated policy lacks."""
+    from runbook.aws.collected import iam_action
+    from runbook.aws.policy import checker_policy
+
+    allowed = {a for s in checker_policy(run.profile)["Statement"] for a in s["Action"]}
+    allowed.add("sts:GetCallerIdentity")  # needs no permission
+    return {iam_action(*call.split(":")) for call in run.aws_calls()} - allowed

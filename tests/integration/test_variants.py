@@ -15,7 +15,7 @@ from runbook.profile import load_profile
 from runbook.registry import checks_in_guide_order
 from runbook.run import Run
 
-from .conftest import ROOT, verify
+from .conftest import ROOT, outside_policy, verify
 
 pytestmark = pytest.mark.lab
 
@@ -48,7 +48,9 @@ def test_variant_builds_healthy_and_its_faults_are_caught(
     )
     try:
         build.build(profile, lab_url)
-        healthy = verify(profile, start_database=True).findings
+        run = verify(profile, start_database=True)
+        assert outside_policy(run) == set()
+        healthy = run.findings
         bad = {c: f.summary for c, f in healthy.items() if f.status in (Status.FAIL, Status.ERROR)}
         assert bad == {}
         for check in checks_in_guide_order():

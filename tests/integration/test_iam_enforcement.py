@@ -1,0 +1,134 @@
+"""Verify as a real IAM principal, with the lab's moto enforcing IAM (``/moto-api/reset-auth``).
+
+The checker's generated policy is enough (no denial, same verdicts, host checks included),
+and a principal missing some reads gets *could not check* naming the permission exactly where
+those reads were needed: every other check keeps its verdict.
+"""
+
+from __future__ import annotations
+
+import json
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import boto3
+import pytest
+
+from runbook.findings import Status
+from runbook.profile import Profile
+from runbook.run import Run
+
+from .conftest import ROOT, outside_policy, verify
+
+pytestmark = pytest.mark.lab
+
+POLICY_FILE = ROOT / "policies" / "notifier-checker.json"
+
+# Reads taken away from the checker, and the checks that need each (from checks/*.py).
+DENIED = {
+    "ec2:DescribeVolumes": {
+        "database_root_volume_is_gp3_of_profile_size",
+        "monthly_cost_estimate_within_budget",
+    },
+    "secretsmanager:GetSecretValue": {
+        "secret_holds_exactly_the_five_keys",
+        "secret_mysql_host_is_the_database",
+        # the notifier's login reads its password from the secret
+        "notifier_logs_in_through_access_host_at_profile_version",
+        "notifier_databases_exist_utf8mb4_bin",
+        "notifier_user_host_is_profile_network",
+        "notifier_user_has_all_privileges_on_both_databases",
+    },
+    "lambda:GetFunctionEventInvokeConfig": {"function_concurrency_one_without_async_retries"},
+    "logs:FilterLogEvents": {"function_logs_show_no_timeouts"},
+    "iam:GetAccountSummary": {"root_account_has_no_access_keys"},
+}
+
+
+def _set_enforcement(url: str, free_calls: str) -> None:
+    request = urllib.request.Request(
+        f"{url}/moto-api/reset-auth",
+        data=free_calls.encode(),
+        method="POST",
+        headers={"Content-Type": "text/plain"},  # moto reads the raw body
+    )
+    with urllib.request.build_opener(urllib.request.ProxyHandler({})).open(request) as answer:
+        assert answer.status == 200
+
+
+@contextmanager
+def principal(
+    url: str, name: str, document: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> Iterator[None]:
+    """An IAM user holding exactly ``document``; its keys are the run's credentials while IAM
+    is enforced. Everything is removed again afterwards."""
+    iam = boto3.client("iam", endpoint_url=url, region_name="us-east-1")
+    iam.create_user(UserName=name)
+    arn = iam.create_policy(PolicyName=name, PolicyDocument=json.dumps(document))["Policy"]["Arn"]
+    iam.attach_user_policy(UserName=name, PolicyArn=arn)
+    key = iam.create_access_key(UserName=name)["AccessKey"]
+    try:
+        with monkeypatch.context() as env:
+            env.setenv("AWS_ACCESS_KEY_ID", key["AccessKeyId"])
+            env.setenv("AWS_SECRET_ACCESS_KEY", key["SecretAccessKey"])
+            _set_enforcement(url, "0")
+            try:
+                yield
+            finally:
+                _set_enforcement(url, "inf")
+    finally:
+        iam.delete_access_key(UserName=name, AccessKeyId=key["AccessKeyId"])
+        iam.detach_user_policy(UserName=name, PolicyArn=arn)
+        iam.delete_policy(PolicyArn=arn)
+        iam.delete_user(UserName=name)
+
+
+def _statuses(run: Run) -> dict[str, Status]:
+    return {cid: f.status for cid, f in run.findings.items()}
+
+
+@pytest.fixture(scope="module")
+def baseline(built_lab: Run, lab_profile: Profile) -> dict[str, Status]:
+    """The lab's verdicts with the host checks made (the database started and stopped)."""
+    return _statuses(verify(lab_profile, start_database=True))
+
+
+def test_the_generated_policy_is_enough(
+    lab_url: str,
+    lab_profile: Profile,
+    baseline: dict[str, Status],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    document = json.loads(POLICY_FILE.read_text())
+    with principal(lab_url, "checker", document, monkeypatch):
+        run = verify(lab_profile, start_database=True)
+    errors = {cid: f.summary for cid, f in run.findings.items() if f.status == Status.ERROR}
+    assert errors == {}
+    assert _statuses(run) == baseline
+    assert outside_policy(run) == set()
+    assert run.mutating_calls() == {"ec2:StartInstances": 1, "ec2:StopInstances": 1}
+
+
+def test_missing_reads_end_in_could_not_check_where_needed(
+    lab_url: str,
+    lab_profile: Profile,
+    baseline: dict[str, Status],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    document = json.loads(POLICY_FILE.read_text())
+    for statement in document["Statement"]:
+        statement["Action"] = [a for a in statement["Action"] if a not in DENIED]
+    document["Statement"] = [s for s in document["Statement"] if s["Action"]]
+    with principal(lab_url, "checker-partial", document, monkeypatch):
+        run = verify(lab_profile, start_database=True)
+    changed = {cid for cid, status in _statuses(run).items() if status != baseline[cid]}
+    assert changed == set().union(*DENIED.values())
+    for cid in changed:
+        finding = run.findings[cid]
+        assert finding.status == Status.ERROR, (cid, finding.summary)
+        assert finding.evidence["cause"] == "access-denied", (cid, finding.summary)
+        assert finding.evidence["permission"] in DENIED, (cid, finding.summary)
+        assert cid in DENIED[finding.evidence["permission"]]
+        assert finding.evidence["permission"] in finding.summary
