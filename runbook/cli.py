@@ -12,9 +12,11 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import NoReturn
 
 from runbook.errors import ExitStatus, UsageError
 from runbook.lab.control import LabError
+from runbook.redact import install_log_redaction
 
 ROOT = Path(__file__).resolve().parent.parent
 LAB_PROFILE = ROOT / "profiles" / "lab.toml"
@@ -26,7 +28,12 @@ def _pytest(args: list[str], env: dict[str, str] | None = None) -> int:
 
 
 def cmd_run(ns: argparse.Namespace, extra: list[str]) -> int:
-    args = ["--profile", ns.profile, "--mode", ns.command]
+    # pytest runs in the checkout: a profile given here is found from where the user is, and
+    # "--profile=" keeps pytest from taking a file outside the checkout for a test path (it
+    # would then lose the checkout's pytest.ini and conftest.py).
+    args = ["--mode", ns.command]
+    if ns.profile:
+        args.insert(0, f"--profile={Path(ns.profile).absolute()}")
     if ns.section:
         args += ["-m", ns.section]
     if getattr(ns, "dry_run", False):
@@ -98,17 +105,25 @@ def cmd_checks(ns: argparse.Namespace, extra: list[str]) -> int:
     return 0
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a bad invocation is one line and the documented usage-error status."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(
+            int(ExitStatus.USAGE_ERROR),
+            f"usage error: {self.prog}: {message} (see {self.prog} --help)\n",
+        )
+
+
 def parser() -> argparse.ArgumentParser:
-    top = argparse.ArgumentParser(prog="notifier-runbook", description=__doc__.splitlines()[0])
+    top = _Parser(prog="notifier-runbook", description=__doc__.splitlines()[0])
     sub = top.add_subparsers(dest="command", required=True)
     for name, help_ in (
         ("verify", "check the deployment, read-only (pytest run)"),
         ("perform", "fix what fails, then verify (pytest run)"),
     ):
         p = sub.add_parser(name, help=help_)
-        p.add_argument(
-            "--profile", default=os.environ.get("RUNBOOK_PROFILE", "profiles/notifier.toml")
-        )
+        p.add_argument("--profile", help="default: $RUNBOOK_PROFILE, then profiles/notifier.toml")
         p.add_argument("-m", dest="section", help="marker expression, e.g. 'vpc or trigger'")
         if name == "perform":
             p.add_argument("--dry-run", action="store_true", help="show the plan only")
@@ -127,6 +142,7 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    install_log_redaction(dict(os.environ))
     ns, extra = parser().parse_known_args(argv)
     try:
         return ns.fn(ns, extra)

@@ -18,5 +18,13 @@ class UsageError(Exception):
     """Bad input from the user: a malformed profile, an unknown option value."""
 
 
+class CouldNotCheck(Exception):
+    """The run cannot check anything (the AWS endpoint is unreachable): exit status 2."""
+
+
 class ReadOnlyViolation(Exception):
     """A verify run tried an AWS call that is not a read."""
+
+
+class DeletionRefused(Exception):
+    """A perform run tried to delete, detach or release something: perform never deletes."""

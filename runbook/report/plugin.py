@@ -1,26 +1,40 @@
 """The pytest plugin: options, the run shared by all scenarios, the report at the end.
 
-It only activates when runbook scenarios are collected, so the project's own tests (or a
-plain ``pytest --help``) never load a profile or touch AWS.
+Bad input is refused before anything is written: options, the ``-m`` expression, the reports
+directory, the profile and the AWS credentials and endpoint (the preflight) are all checked
+in our ``pytest_configure``, which runs before allure cleans its results directory and before
+JUnit is set up; a refusal is one line and the documented exit status. Listings (``--help``,
+``--markers``, ``--fixtures``) load no profile and touch no AWS; ``--collect-only`` loads the
+profile but makes no AWS call. The report is written only when runbook scenarios ran.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import signal
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import pytest
+from _pytest.mark.expression import Expression
 
-from runbook.errors import ExitStatus, UsageError
+from runbook.errors import CouldNotCheck, ExitStatus, UsageError
+from runbook.preflight import aws_identity
 from runbook.profile import load_profile
+from runbook.redact import install_log_redaction
 from runbook.report import model, writers
 from runbook.run import Run
 from runbook.sections import SECTIONS
 
 DEFAULT_PROFILE = "profiles/notifier.toml"
+MODES = ("verify", "perform")
+# Markers besides the section ids.
+EXTRA_MARKERS = {"hosts": "checks made inside the hosts, over SSH"}
+# An identifier of a -m expression, as pytest's grammar spells it.
+MARKER_NAME = re.compile(r"[\w:+\-.\[\]\\/]+")
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -32,8 +46,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
     group.addoption(
         "--mode",
-        choices=("verify", "perform"),
-        default="verify",
+        default="verify",  # checked in start(): argparse's refusal is several lines
         help="verify (read-only, default) or perform (fix what fails, then verify)",
     )
     group.addoption(
@@ -52,28 +65,31 @@ class RunbookPlugin:
         self.config = config
         self.run: Run | None = None
         self.report: dict[str, Any] | None = None
+        self.scenarios = False  # any runbook scenario left after selection
 
     def start(self) -> Run:
+        """Check the invocation, load the profile, and (unless only collecting) ask AWS who
+        the run is; UsageError or CouldNotCheck before anything is written."""
         opt = self.config.option
+        if opt.mode not in MODES:
+            raise UsageError(f"--mode {opt.mode!r}: expected one of {', '.join(MODES)}")
         if opt.dry_run and opt.mode != "perform":
             raise UsageError("--dry-run needs --mode perform")
+        check_markers(opt.markexpr, [*SECTION_RANK, *EXTRA_MARKERS])
+        check_reports_dir(Path(opt.reports_dir))
         profile = load_profile(opt.profile)
-        self.run = Run(
-            profile, mode=opt.mode, dry_run=opt.dry_run, start_database=opt.start_database
-        )
+        run = Run(profile, mode=opt.mode, dry_run=opt.dry_run, start_database=opt.start_database)
+        if not opt.collectonly:
+            aws_identity(run.session)
+        self.run = run
         if opt.start_database:  # a TERM (cron, CI time-out) must still stop the database
             signal.signal(signal.SIGTERM, _interrupt)
         return self.run
 
     @pytest.hookimpl(trylast=True)
     def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
-        if not any(_is_scenario(i) for i in items):
-            return
+        self.scenarios = any(_is_scenario(i) for i in items)
         items.sort(key=_guide_rank)  # stable: scenarios keep their order within a feature
-        try:
-            self.start()
-        except UsageError as exc:
-            pytest.exit(f"usage error: {exc}", returncode=int(ExitStatus.USAGE_ERROR))
 
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
         if self.run is not None:
@@ -86,7 +102,8 @@ class RunbookPlugin:
                     red=True,
                 )
         skip = (pytest.ExitCode.USAGE_ERROR, pytest.ExitCode.INTERRUPTED)
-        if self.run is None or self.config.option.collectonly or exitstatus in skip:
+        opt = self.config.option
+        if self.run is None or not self.scenarios or opt.collectonly or exitstatus in skip:
             return
         report = model.build(self.run, exit_status=0)
         status = writers.exit_status(report["totals"])
@@ -137,19 +154,73 @@ def _guide_rank(item: pytest.Item) -> int:
     return ranks[0] if ranks else len(SECTION_RANK)
 
 
+def check_markers(expression: str, known: Sequence[str]) -> None:
+    """``-m`` must parse and name only known markers: pytest would run nothing and exit 5."""
+    if not expression:
+        return
+    valid = ", ".join(known)
+    try:
+        Expression.compile(expression)  # pytest's own parser: the same verdict as pytest's
+    except SyntaxError as exc:
+        raise UsageError(
+            f"-m {expression!r} is not a marker expression ({exc.msg} at column {exc.offset}); "
+            f'e.g. -m "vpc or trigger" with markers {valid}'
+        ) from None
+    names = [n for n in MARKER_NAME.findall(expression) if n not in ("and", "or", "not")]
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        raise UsageError(
+            f"-m {expression!r}: unknown section marker {unknown[0]!r}; valid: {valid}"
+        )
+
+
+def check_reports_dir(path: Path) -> None:
+    """The reports directory, or the nearest parent that exists, must be a writable directory;
+    checked without creating anything."""
+    existing = next(p for p in (path.absolute(), *path.absolute().parents) if os.path.lexists(p))
+    if not existing.is_dir():
+        raise UsageError(
+            f"--reports-dir {path}: {existing} is not a directory; pass a directory you can write"
+        )
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise UsageError(
+            f"--reports-dir {path}: {existing} is not writable; pass a directory you can write"
+        )
+
+
+def _listing_only(config: pytest.Config) -> bool:
+    """Invocations that only print pytest's help or listings: no run to start."""
+    opt = config.option
+    names = ("help", "version", "markers", "showfixtures", "show_fixtures_per_test")
+    return any(getattr(opt, name, False) for name in names)
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_configure(config: pytest.Config) -> None:
-    """Point JUnit and allure into the reports directory unless told otherwise."""
+    """Refuse bad input first, then point JUnit and allure into the reports directory.
+
+    tryfirst: this runs before allure's pytest_configure cleans its results directory and
+    before JUnit's registers its writer, so a refused run leaves the reports untouched.
+    """
+    install_log_redaction(dict(os.environ))  # before anything can log a secret
+    markers = {**{s.id: s.title for s in SECTIONS}, **EXTRA_MARKERS}
+    for name, says in markers.items():
+        config.addinivalue_line("markers", f"{name}: {says}")
+    runbook = RunbookPlugin(config)
+    if not _listing_only(config):
+        try:
+            runbook.start()
+        except UsageError as exc:
+            pytest.exit(f"usage error: {exc}", returncode=int(ExitStatus.USAGE_ERROR))
+        except CouldNotCheck as exc:
+            pytest.exit(f"could not check: {exc}", returncode=int(ExitStatus.COULD_NOT_CHECK))
+    config.pluginmanager.register(runbook, "runbook-report")
     out = Path(config.option.reports_dir)
     if getattr(config.option, "xmlpath", "missing") is None:
         config.option.xmlpath = str(out / "junit.xml")
     if getattr(config.option, "allure_report_dir", "missing") is None:
         config.option.allure_report_dir = str(out / "allure-results")
         config.option.clean_alluredir = True
-    config.pluginmanager.register(RunbookPlugin(config), "runbook-report")
-    for section in SECTIONS:
-        config.addinivalue_line("markers", f"{section.id}: {section.title}")
-    config.addinivalue_line("markers", "hosts: checks made inside the hosts, over SSH")
 
 
 def plugin(config: pytest.Config) -> RunbookPlugin:

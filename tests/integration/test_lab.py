@@ -97,6 +97,7 @@ def test_one_section_by_marker(lab_env: dict[str, str], tmp_path: Path) -> None:
     assert counts["vpc"]["pass"] == 5
     assert counts["iam"] == {"pass": 0, "fail": 0, "error": 0, "skip": 3}
     assert set(summary["aws_calls"]) <= {
+        "sts:GetCallerIdentity",  # the preflight: who the run is, before any check
         "ec2:DescribeVpcs",
         "ec2:DescribeSubnets",
         "ec2:DescribeRouteTables",

@@ -1,0 +1,92 @@
+"""Before any check: does AWS answer, and does it accept the run's credentials?
+
+Without this, missing credentials or a dead endpoint end every check in *error*, one line per
+check. One ``sts:GetCallerIdentity`` (a read the verify guard allows, needing no permission)
+through the run's own session, so it has exactly the profile's time-outs and attempts and
+appears in the call log like any other call.
+"""
+
+from __future__ import annotations
+
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    ConfigParseError,
+    HTTPClientError,
+    NoCredentialsError,
+    PartialCredentialsError,
+    ProfileNotFound,
+)
+from botocore.exceptions import ConnectionError as EndpointError
+
+from runbook.aws.session import AwsSession
+from runbook.errors import CouldNotCheck, UsageError
+
+SET_CREDENTIALS = "set AWS_PROFILE, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"
+# Error codes with which AWS (and moto) refuse the credentials themselves.
+REJECTED = frozenset(
+    {
+        "InvalidClientTokenId",
+        "UnrecognizedClientException",
+        "SignatureDoesNotMatch",
+        "IncompleteSignature",
+        "InvalidAccessKeyId",
+        "AuthFailure",
+        "ExpiredToken",
+        "ExpiredTokenException",
+        "RequestExpired",
+    }
+)
+
+
+def aws_identity(session: AwsSession) -> str:
+    """The ARN the run acts as.
+
+    Raises UsageError (exit 4) when the credentials are missing, unknown or rejected, and
+    CouldNotCheck (exit 2) when the endpoint cannot be reached in the profile's bounds; each
+    message is one line with the cause and the variable or key to fix, never a secret.
+    """
+    try:
+        return str(session.client("sts").get_caller_identity()["Arn"])
+    except ValueError as exc:  # botocore's "Invalid endpoint: ..." for a malformed URL
+        raise UsageError(
+            f"{exc}: set AWS_ENDPOINT_URL to a URL (http://host:port), or unset it for AWS"
+        ) from None
+    except ClientError as exc:
+        code = str(exc.response.get("Error", {}).get("Code", ""))
+        if code in REJECTED:
+            raise UsageError(
+                f"AWS rejected the run's credentials ({code}): {SET_CREDENTIALS} "
+                "(and AWS_SESSION_TOKEN for temporary ones) to valid, current credentials"
+            ) from None
+        raise CouldNotCheck(
+            f"sts:GetCallerIdentity failed ({code}): check the account and AWS_ENDPOINT_URL"
+        ) from None
+    except ProfileNotFound as exc:
+        raise UsageError(
+            f"AWS profile {exc.kwargs.get('profile')!r} is not in the AWS config files "
+            "(AWS_CONFIG_FILE, AWS_SHARED_CREDENTIALS_FILE): set AWS_PROFILE to one that "
+            "`aws configure list-profiles` shows"
+        ) from None
+    except NoCredentialsError:
+        raise UsageError(f"no AWS credentials found: {SET_CREDENTIALS}") from None
+    except PartialCredentialsError as exc:
+        raise UsageError(
+            f"incomplete AWS credentials (missing {exc.kwargs.get('cred_var')}): {SET_CREDENTIALS}"
+        ) from None
+    except (EndpointError, HTTPClientError) as exc:
+        raise CouldNotCheck(
+            f"{exc}: check AWS_ENDPOINT_URL and the network (the profile's [timeouts] bound "
+            f"the wait: connect_s = {session.connect_timeout:g}, read_s = "
+            f"{session.read_timeout:g}, max_attempts = {session.max_attempts})"
+        ) from None
+    except ConfigParseError as exc:
+        raise UsageError(
+            f"cannot parse the AWS config file {exc.kwargs.get('path')}: fix it, or set "
+            "AWS_CONFIG_FILE / AWS_SHARED_CREDENTIALS_FILE to well-formed files"
+        ) from None
+    except BotoCoreError as exc:  # SSO, credential_process...
+        raise UsageError(
+            f"AWS credentials could not be loaded ({type(exc).__name__}): fix the "
+            "configuration AWS_PROFILE names (or `aws sso login`)"
+        ) from None
