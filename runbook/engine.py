@@ -6,6 +6,7 @@ from runbook.aws.collected import CollectionError
 from runbook.aws.inventory import Inventory
 from runbook.findings import Finding, Outcome, Status
 from runbook.profile import Profile
+from runbook.redact import scrub, scrub_data
 from runbook.registry import Check
 from runbook.sections import SECTION_BY_ID
 
@@ -42,17 +43,18 @@ def evaluate(check: Check, inventory: Inventory, profile: Profile) -> Finding:
 
 
 def finding(check: Check, outcome: Outcome, actions: tuple[str, ...] = ()) -> Finding:
+    """The finding of one check; no secret value met in the run survives in what it says."""
     return Finding(
         check_id=check.id,
         section=check.section,
         says=check.says,
         status=outcome.status,
-        summary=outcome.summary,
+        summary=scrub(outcome.summary),
         guide=f"{SECTION_BY_ID[check.section].guide}: {check.guide}",
-        expected=outcome.expected,
-        actual=outcome.actual,
-        evidence=outcome.evidence,
-        advisories=outcome.advisories,
-        details=outcome.details,
+        expected=scrub_data(outcome.expected),
+        actual=scrub_data(outcome.actual),
+        evidence=scrub_data(outcome.evidence),
+        advisories=tuple(scrub(a) for a in outcome.advisories),
+        details=scrub_data(outcome.details),
         actions=actions,
     )

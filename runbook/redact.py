@@ -1,4 +1,5 @@
-"""Secret values are reduced at the source to what checks need: keys, types, keyed digests.
+"""Secret values are reduced at the source to what checks need: keys, types, keyed digests;
+and no log record, finding or report can carry a secret value met during the run.
 
 The digest key lives only in this process, so a check can ask "is mysql_host this IP?"
 without anything being able to print, store or brute-force the value later.
@@ -9,7 +10,9 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import logging
 import secrets
+from collections.abc import Callable
 from typing import Any
 
 _RUN_KEY = secrets.token_bytes(32)
@@ -36,4 +39,89 @@ def shape_of(secret_string: str | None) -> dict[str, Any]:
         for k, v in value.items()
     }
     digests = {k: digest(v) for k, v in value.items() if isinstance(v, str)}
+    for k, v in value.items():
+        if isinstance(v, str) and is_secret_key(k):
+            remember(v)
     return {"is_json_object": True, "keys": keys, "digests": digests, "fingerprint": fingerprint}
+
+
+# --- Values that must never be written anywhere -------------------------------------------
+
+REDACTED = "<redacted>"
+SECRET_WORDS = ("password", "secret", "token", "key")
+ADMIN_PASSWORD_ENV = "RUNBOOK_MYSQL_ADMIN_PASSWORD"
+_KNOWN: set[str] = set()
+# botocore's DEBUG records that carry whole request and response bodies: a GetSecretValue
+# answer or a PutSecretValue request holds every secret value.
+_BODIES = {
+    ("botocore.parsers", "Response body:\n%r"),
+    ("botocore.endpoint", "Making request for %s with params: %s"),
+}
+
+
+def is_secret_key(key: str) -> bool:
+    """Whether a secret's key (or RUNBOOK_SECRET_<KEY>) names a credential, not e.g. a host."""
+    return any(word in key.lower() for word in SECRET_WORDS)
+
+
+def remember(value: str | None) -> None:
+    """A secret value met at run time: from now on no log record can carry it."""
+    if value and len(value) >= 4:
+        _KNOWN.add(value)
+
+
+def scrub(text: str) -> str:
+    """``text`` with every remembered secret value, raw or JSON-escaped, replaced."""
+    for value in sorted(_KNOWN, key=len, reverse=True):
+        for form in {value, json.dumps(value)[1:-1]}:
+            text = text.replace(form, REDACTED)
+    return text
+
+
+def scrub_data(data: Any) -> Any:
+    """``data`` itself, or its JSON form with the remembered secret values replaced."""
+    if not _KNOWN:
+        return data
+    text = json.dumps(data, default=str)
+    clean = scrub(text)
+    return data if clean == text else json.loads(clean)
+
+
+def install_log_redaction(environ: dict[str, str]) -> None:
+    """Make every log record of this process free of secrets, whoever logs and handles it.
+
+    The values given at run time (RUNBOOK_SECRET_<...PASSWORD...>, the MySQL administrator's
+    password) are known from the start; values read from AWS are remembered when read. AWS
+    bodies are never logged, since a secret's value is in them before anything can learn it.
+    """
+    for key, value in environ.items():
+        if key == ADMIN_PASSWORD_ENV or (key.startswith("RUNBOOK_SECRET_") and is_secret_key(key)):
+            remember(value)
+    factory = logging.getLogRecordFactory()
+    if not isinstance(factory, _RedactingFactory):
+        logging.setLogRecordFactory(_RedactingFactory(factory))
+
+
+class _RedactingFactory:
+    def __init__(self, base: Callable[..., logging.LogRecord]) -> None:
+        self.base = base
+
+    def __call__(self, *args: Any, **kwargs: Any) -> logging.LogRecord:
+        record = self.base(*args, **kwargs)
+        if (record.name, record.msg) in _BODIES:
+            record.args = tuple(_without_body(a) for a in record.args or ())
+        message = record.getMessage()
+        clean = scrub(message)
+        if clean != message:
+            record.msg, record.args = clean, ()
+        if record.exc_info and not record.exc_text:
+            record.exc_text = scrub(logging.Formatter().formatException(record.exc_info))
+        return record
+
+
+def _without_body(arg: Any) -> Any:
+    if isinstance(arg, bytes | bytearray | str):
+        return f"<{len(arg)} bytes, not logged: AWS bodies may hold secrets>"
+    if isinstance(arg, dict) and "body" in arg:
+        return {**arg, "body": "<not logged: AWS bodies may hold secrets>"}
+    return arg

@@ -17,6 +17,7 @@ from runbook.actions.base import Action, Ctx, Manual, fixes, manual
 from runbook.aws.inventory import Inventory
 from runbook.errors import UsageError
 from runbook.profile import Profile
+from runbook.redact import remember
 
 ADMIN_USER_ENV = "RUNBOOK_MYSQL_ADMIN_USER"
 ADMIN_PASSWORD_ENV = "RUNBOOK_MYSQL_ADMIN_PASSWORD"
@@ -41,6 +42,7 @@ def admin_credentials() -> tuple[str, str]:
     password = os.environ.get(ADMIN_PASSWORD_ENV)
     if password is None and _terminal():  # getpass asks on /dev/tty, past pytest's capture
         password = getpass.getpass(f"MySQL password of {user} (not stored): ")
+    remember(password)
     if password is None:
         raise UsageError(
             f"perform needs the MySQL administrator's password: set {ADMIN_PASSWORD_ENV} "

@@ -24,6 +24,7 @@ from runbook.aws.collected import CollectionError, classify
 from runbook.aws.session import AwsSession
 from runbook.hosts.connect import Connections
 from runbook.profile import Profile
+from runbook.redact import remember
 
 RETRY_S = 2.0
 # The only writes a verify run may make, and only with --start-database (see _start).
@@ -93,6 +94,7 @@ class HostAccess:
         sm = self.session.client("secretsmanager")
         try:
             value = json.loads(sm.get_secret_value(SecretId=name)["SecretString"])
+            remember(str(value["mysql_password"]))
             return str(value["mysql_username"]), str(value["mysql_password"])
         except (ClientError, BotoCoreError) as exc:  # judged as the secret's read, not MySQL's
             raise classify("secretsmanager", exc) from None
