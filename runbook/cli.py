@@ -105,6 +105,16 @@ def cmd_checks(ns: argparse.Namespace, extra: list[str]) -> int:
     return 0
 
 
+def cmd_policy(ns: argparse.Namespace, extra: list[str]) -> int:
+    """The IAM policy the checking principal needs for this profile (verify, read-only)."""
+    from runbook.aws.policy import policy_json
+    from runbook.profile import load_profile
+
+    profile = ns.profile or os.environ.get("RUNBOOK_PROFILE", "profiles/notifier.toml")
+    print(policy_json(load_profile(profile)), end="")
+    return 0
+
+
 class _Parser(argparse.ArgumentParser):
     """argparse, but a bad invocation is one line and the documented usage-error status."""
 
@@ -138,6 +148,9 @@ def parser() -> argparse.ArgumentParser:
     demo.set_defaults(fn=cmd_demo)
     checks = sub.add_parser("checks", help="list every check in guide order")
     checks.set_defaults(fn=cmd_checks)
+    policy = sub.add_parser("policy", help="print the checker's least-privilege IAM policy")
+    policy.add_argument("--profile", help="default: $RUNBOOK_PROFILE, then profiles/notifier.toml")
+    policy.set_defaults(fn=cmd_policy)
     return top
 
 

@@ -4,6 +4,8 @@ and every declared action is a real read of its service."""
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import botocore.session
@@ -60,3 +62,14 @@ def test_aurora_variant_needs_no_instance_start() -> None:
     profile = load_profile(ROOT / "profiles" / "example-aurora-serverless-v2.toml")
     actions = {a for s in checker_policy(profile)["Statement"] for a in s["Action"]}
     assert actions.isdisjoint(START_STOP)
+
+
+def test_the_cli_prints_it() -> None:
+    printed = subprocess.run(
+        [sys.executable, "-m", "runbook.cli", "policy", "--profile", "profiles/notifier.toml"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert printed == POLICY_FILE.read_text()
