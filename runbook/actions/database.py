@@ -179,6 +179,7 @@ def aurora(inv: Inventory, p: Profile) -> list[Action | Manual]:
                 DBClusterIdentifier=p.database.cluster,
                 DBInstanceClass="db.serverless",
                 Engine="aurora-mysql",
+                Tags=ctx.tag_list(),
             )
 
     return [

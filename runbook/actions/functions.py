@@ -92,20 +92,25 @@ def _placeholder_zip() -> bytes:
     return buf.getvalue()
 
 
+BASIC_EXECUTION = "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"
+
+
 def _function_role(ctx: Ctx) -> str:
-    role = ctx.inv.role(ctx.p.function.role)
-    if role is not None:
-        return role["Role"]["Arn"]
     iam = ctx.client("iam")
-    arn = iam.create_role(
-        RoleName=ctx.p.function.role,
-        Tags=ctx.tag_list(),
-        AssumeRolePolicyDocument=trust_policy("lambda.amazonaws.com"),
-    )["Role"]["Arn"]
-    iam.attach_role_policy(
-        RoleName=ctx.p.function.role,
-        PolicyArn="arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole",
-    )
+    role = ctx.inv.role(ctx.p.function.role)
+    if role is None:
+        arn = iam.create_role(
+            RoleName=ctx.p.function.role,
+            Tags=ctx.tag_list(),
+            AssumeRolePolicyDocument=trust_policy("lambda.amazonaws.com"),
+        )["Role"]["Arn"]
+        attached: set[str] = set()
+    else:
+        arn = role["Role"]["Arn"]
+        attached = {a["PolicyArn"] for a in role.get("AttachedPolicies", [])}
+    # Also when a perform was interrupted between creating the role and this attach.
+    if BASIC_EXECUTION not in attached:
+        iam.attach_role_policy(RoleName=ctx.p.function.role, PolicyArn=BASIC_EXECUTION)
     return arn
 
 

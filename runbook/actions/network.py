@@ -83,14 +83,34 @@ fixes("subnets_in_different_zones")(
 def attach_igw(inv: Inventory, p: Profile) -> list[Action | Manual]:
     def apply(ctx: Ctx) -> None:
         ec2 = ctx.client("ec2")
-        igw = ec2.create_internet_gateway(
-            TagSpecifications=ctx.ec2_tags("internet-gateway", p.vpc.internet_gateway)
-        )["InternetGateway"]
+        # One created by a perform interrupted before the attach is attached, not doubled.
+        detached = [
+            g
+            for g in ctx.inv.internet_gateways()
+            if L.tag(g) == p.vpc.internet_gateway
+            and not any(
+                a.get("State") in ("attaching", "available", "attached")
+                for a in g.get("Attachments", [])
+            )
+        ]
+        igw = (
+            detached[0]
+            if detached
+            else ec2.create_internet_gateway(
+                TagSpecifications=ctx.ec2_tags("internet-gateway", p.vpc.internet_gateway)
+            )["InternetGateway"]
+        )
         ec2.attach_internet_gateway(
             InternetGatewayId=igw["InternetGatewayId"], VpcId=L.vpc_id(ctx.inv, p)
         )
 
-    return [Action(f"create internet gateway {p.vpc.internet_gateway} and attach it", apply)]
+    return [
+        Action(
+            f"create internet gateway {p.vpc.internet_gateway} (or take the detached one of "
+            "that name) and attach it",
+            apply,
+        )
+    ]
 
 
 @fixes("public_subnets_route_to_internet_gateway")
@@ -122,10 +142,20 @@ def route_default_to(subnet_name: str, target_key: str, target_id: str | None = 
             a.get("SubnetId") == subnet["SubnetId"] for a in table.get("Associations", [])
         )
         if not explicit:
-            table = ec2.create_route_table(
-                VpcId=subnet["VpcId"],
-                TagSpecifications=ctx.ec2_tags("route-table", f"{subnet_name} routes"),
-            )["RouteTable"]
+            name = f"{subnet_name} routes"
+            # One created by a perform interrupted before the association is used, not doubled.
+            unused = [
+                t
+                for t in ctx.inv.route_tables()
+                if t["VpcId"] == subnet["VpcId"] and L.tag(t) == name and not t.get("Associations")
+            ]
+            table = (
+                unused[0]
+                if unused
+                else ec2.create_route_table(
+                    VpcId=subnet["VpcId"], TagSpecifications=ctx.ec2_tags("route-table", name)
+                )["RouteTable"]
+            )
             ec2.associate_route_table(
                 RouteTableId=table["RouteTableId"], SubnetId=subnet["SubnetId"]
             )
@@ -310,6 +340,24 @@ def lambda_eips(inv: Inventory, p: Profile) -> list[Action | Manual]:
     ]
 
 
+@fixes("region_has_no_idle_elastic_ip")
+def reuse_idle_eips(inv: Inventory, p: Profile) -> list[Action | Manual]:
+    """The guide's 'reuse old unused Elastic IPs': an idle address goes to a Lambda ENI that
+    lacks one (e.g. allocated by a perform killed before the association); the rest are the
+    user's to release."""
+    idle = [a for a in inv.addresses() if not a.get("AssociationId")]
+    needed = lambda_eips(inv, p) if p.variants.egress == "eip" else []
+    steps: list[Action | Manual] = [s for s in needed if isinstance(s, Action)][: len(idle)]
+    if len(idle) > len(steps):
+        steps.append(
+            Manual(
+                f"release the {len(idle) - len(steps)} unassociated Elastic IP(s) nothing "
+                "needs (EC2 > Elastic IPs; perform never releases)"
+            )
+        )
+    return steps
+
+
 @fixes("lambda_subnets_route_to_available_nat_gateway")
 def nat_gateway(inv: Inventory, p: Profile) -> list[Action | Manual]:
     public = [s for s in p.vpc.subnets if s.role == "public"]
@@ -326,10 +374,20 @@ def nat_gateway(inv: Inventory, p: Profile) -> list[Action | Manual]:
         if live:
             nat_id = live[0]["NatGatewayId"]
         else:
-            allocation = ec2.allocate_address(
-                Domain="vpc",
-                TagSpecifications=ctx.ec2_tags("elastic-ip", p.egress.nat_gateway_name),
-            )["AllocationId"]
+            # An address allocated by a perform interrupted before the gateway is used first.
+            idle = [
+                a
+                for a in ctx.inv.addresses()
+                if L.tag(a) == p.egress.nat_gateway_name and not a.get("AssociationId")
+            ]
+            allocation = (
+                idle[0]["AllocationId"]
+                if idle
+                else ec2.allocate_address(
+                    Domain="vpc",
+                    TagSpecifications=ctx.ec2_tags("elastic-ip", p.egress.nat_gateway_name),
+                )["AllocationId"]
+            )
             nat_id = ec2.create_nat_gateway(
                 SubnetId=subnet["SubnetId"],
                 AllocationId=allocation,

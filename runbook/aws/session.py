@@ -1,5 +1,9 @@
 """The one place AWS sessions are made: read-only guard, retries, time-outs and the call log.
 
+Two guards, both below every caller: a verify session refuses every call that is not a read;
+a perform (writable) session refuses every call that deletes, detaches or releases, unless it
+was opened for the lab's own hand (``may_delete``) or holds a permit for that one call.
+
 Credentials come from boto3's standard chain and the endpoint from ``AWS_ENDPOINT_URL``, so
 the same code runs against the lab or a real account.
 """
@@ -17,7 +21,7 @@ import botocore.loaders
 import botocore.session
 from botocore.config import Config
 
-from runbook.errors import ReadOnlyViolation
+from runbook.errors import DeletionRefused, ReadOnlyViolation
 
 READ_PREFIXES = ("Describe", "Get", "List", "BatchGet", "Filter", "Lookup", "Search")
 # Reads whose names don't say so. Kept short on purpose: anything else must be a clear read.
@@ -28,12 +32,44 @@ READ_DENY = frozenset(
 )
 
 
+# Calls that destroy what exists or undo what a person configured: resources deleted,
+# terminated or released; policies, gateways, addresses or tables detached or disassociated;
+# users, permissions, rules or targets removed or revoked. Perform only creates, adds and sets;
+# what must go is a manual step of its plan.
+DESTRUCTIVE_PREFIXES = (
+    "Delete",
+    "BatchDelete",
+    "Terminate",
+    "Release",
+    "Deregister",
+    "Detach",
+    "Disassociate",
+    "Remove",
+    "Revoke",
+    "Purge",
+    "Unassign",
+)
+DESTRUCTIVE_DENY = frozenset({"kms:ScheduleKeyDeletion"})
+# Removals that are configuration steps of the guide, not deletions of a resource: the internet
+# group's outbound rules other than HTTP and HTTPS (the default all-traffic rule among them),
+# and a trigger rule's duplicate targets of the same runner. Kept short on purpose.
+FIX_ALLOW = frozenset({"ec2:RevokeSecurityGroupEgress", "events:RemoveTargets"})
+
+
 def is_read(service: str, operation: str) -> bool:
     """Whether ``service:Operation`` only reads."""
     name = f"{service}:{operation}"
     if name in READ_DENY:
         return False
     return name in READ_ALLOW or operation.startswith(READ_PREFIXES)
+
+
+def is_destructive(service: str, operation: str) -> bool:
+    """Whether ``service:Operation`` deletes, detaches or releases (what perform never does)."""
+    name = f"{service}:{operation}"
+    if name in FIX_ALLOW:
+        return False
+    return name in DESTRUCTIVE_DENY or operation.startswith(DESTRUCTIVE_PREFIXES)
 
 
 @dataclass
@@ -60,6 +96,8 @@ class AwsSession:
     connect_timeout: float = 5.0
     read_timeout: float = 20.0
     max_attempts: int = 5
+    # The lab's own hand (fault injection): a writable session that may also delete.
+    may_delete: bool = False
     log: CallLog = field(default_factory=CallLog)
     # Writes a read-only session may still make, each with the test its parameters must pass.
     permits: dict[str, Any] = field(default_factory=dict, repr=False)
@@ -91,23 +129,38 @@ class AwsSession:
         return self._clients[service]
 
     def permit(self, operation: str, allows: Any) -> None:
-        """Let a read-only session make one write, when ``allows(params)`` says so."""
+        """Let one call the guard refuses go ahead, when ``allows(params)`` says so: a verify
+        session's start/stop of its database, or perform deleting the egress probe it made."""
         self.permits[operation] = allows
 
+    def _refusal(self, service: str, operation: str) -> tuple[type[Exception], str] | None:
+        """Why the guard stops ``service:operation`` (before any permit), or None."""
+        if not self.writable and not is_read(service, operation):
+            return ReadOnlyViolation, "verify is read-only"
+        if self.writable and not self.may_delete and is_destructive(service, operation):
+            return DeletionRefused, "perform never deletes"
+        return None
+
     def _check_permit(self, service: str, model: Any, params: Any, **_: Any) -> None:
-        """A permitted write goes ahead only with the parameters its permit allows."""
+        """A permitted call goes ahead only with the parameters its permit allows."""
         name = f"{service}:{model.name}"
         allows = self.permits.get(name)
-        if not self.writable and allows is not None and not allows(params):
-            raise ReadOnlyViolation(f"verify is read-only: refused {name} with these parameters")
+        refusal = self._refusal(service, model.name)
+        if refusal is not None and allows is not None and not allows(params):
+            error, why = refusal
+            raise error(f"{why}: refused {name} with these parameters")
 
     def _before_call(self, service: str, model: Any, **_: Any) -> None:
         name = f"{service}:{model.name}"
-        if not self.writable and not is_read(service, model.name) and name not in self.permits:
-            raise ReadOnlyViolation(
-                f"verify is read-only: refused {service}:{model.name} "
-                "(run with --mode perform to change the deployment)"
+        refusal = self._refusal(service, model.name)
+        if refusal is not None and name not in self.permits:
+            error, why = refusal
+            hint = (
+                "run with --mode perform to change the deployment"
+                if error is ReadOnlyViolation
+                else "remove it by hand if it must go"
             )
+            raise error(f"{why}: refused {name} ({hint})")
         self.log.calls[name] += 1
 
     def _before_send(self, service: str, event_name: str, **_: Any) -> None:
@@ -124,14 +177,17 @@ def open_session(
     region: str,
     *,
     writable: bool = False,
+    may_delete: bool = False,
     connect_timeout: float = 5.0,
     read_timeout: float = 20.0,
     max_attempts: int = 5,
 ) -> AwsSession:
-    """A read-only session unless ``writable``; only perform code asks for writable."""
+    """A read-only session unless ``writable``; only perform code asks for writable, and only
+    the lab's own code (which breaks and resets the lab) for ``may_delete``."""
     return AwsSession(
         region=region,
         writable=writable,
+        may_delete=may_delete,
         connect_timeout=connect_timeout,
         read_timeout=read_timeout,
         max_attempts=max_attempts,

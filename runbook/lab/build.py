@@ -36,12 +36,15 @@ def perform(run: Run, sections: Iterable[str] | None = None) -> list[str]:
     return failing
 
 
-def build(profile: Profile, url: str) -> Run:
-    """Reset the lab's moto server and build the profile's deployment into it."""
+def build(profile: Profile, url: str, *, reset: bool = True) -> Run:
+    """Reset the lab's moto server and build the profile's deployment into it. Without
+    ``reset`` the build goes on from what is there: an interrupted build, run again."""
     os.environ.update(lab_environment(url))
     os.environ.update(world.secret_environment(profile))
-    control.reset(url)
-    control.set_config(url, {"lambda": {"use_docker": False}})
+    if reset:
+        control.reset(url)
+        # Before any function exists: moto drops the functions made before this setting.
+        control.set_config(url, {"lambda": {"use_docker": False}})
     # The database instance is stopped between runs: perform starts it for the work inside
     # MySQL, and stops it again when the build is done.
     run = Run(profile, mode="perform", start_database=True)
@@ -49,6 +52,9 @@ def build(profile: Profile, url: str) -> Run:
         _build(run, profile)
     finally:
         run.close()
+    # A database this run found running (a killed build started it) is not the run's to stop.
+    run.inventory.invalidate()
+    world.database_stopped(open_session(profile.region, writable=True), run.inventory, profile)
     return run
 
 

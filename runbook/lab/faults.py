@@ -30,6 +30,11 @@ class World:
     inv: Inventory
     p: Profile
 
+    def __post_init__(self) -> None:
+        # The lab's own hand: breaking a healthy lab deletes, detaches and releases, which the
+        # guard refuses to any other writable session (perform never deletes).
+        self.session.may_delete = True
+
     def client(self, service: str) -> Any:
         return self.session.client(service)
 

@@ -32,13 +32,23 @@ def cloud9_environment(session: AwsSession, inv: Inventory, p: Profile) -> None:
     if L.cloud9_instance(inv, p) is not None:
         return
     ec2 = session.client("ec2")
-    env_id = uuid.uuid4().hex
-    base = f"aws-cloud9-{p.access_host.cloud9_environment}-{env_id}"
-    group = ec2.create_security_group(
-        GroupName=f"{base}-InstanceSecurityGroup-{uuid.uuid4().hex[:12].upper()}",
-        Description="Security group for AWS Cloud9 environment",
-        VpcId=L.vpc_id(inv, p),
-    )
+    prefix = f"aws-cloud9-{p.access_host.cloud9_environment}-"
+    # A group made by a build interrupted before the instance belongs to that environment.
+    made = [
+        g
+        for g in inv.security_groups()
+        if g["GroupName"].startswith(prefix) and g["VpcId"] == L.vpc_id(inv, p)
+    ]
+    if made:
+        group = made[0]
+        base = group["GroupName"].split("-InstanceSecurityGroup-")[0]
+    else:
+        base = prefix + uuid.uuid4().hex
+        group = ec2.create_security_group(
+            GroupName=f"{base}-InstanceSecurityGroup-{uuid.uuid4().hex[:12].upper()}",
+            Description="Security group for AWS Cloud9 environment",
+            VpcId=L.vpc_id(inv, p),
+        )
     image = ec2.describe_images(
         Owners=["amazon"], Filters=[{"Name": "name", "Values": ["amzn2-ami-hvm-*"]}]
     )["Images"][0]["ImageId"]
@@ -133,10 +143,26 @@ def nat_instance(session: AwsSession, inv: Inventory, p: Profile) -> None:
         )["Instances"][0]["InstanceId"]
         ec2.modify_instance_attribute(InstanceId=instance, SourceDestCheck={"Value": False})
         inv.invalidate()
-    nat_id = L.instance_named(inv, p.egress.nat_instance_name)["InstanceId"]
+    nat = L.instance_named(inv, p.egress.nat_instance_name)
+    nat_id = nat["InstanceId"]
+    if nat.get("SourceDestCheck", True):  # a build interrupted before the attribute was set
+        session.client("ec2").modify_instance_attribute(
+            InstanceId=nat_id, SourceDestCheck={"Value": False}
+        )
     for subnet in p.vpc.lambda_subnets:
         route_default_to(subnet.name, "InstanceId", nat_id)(Ctx(session, inv, p))
         inv.invalidate()
+
+
+def database_stopped(session: AwsSession, inv: Inventory, p: Profile) -> None:
+    """The end of every hourly Step Functions run, which the lab never runs: the database
+    instance stopped, e.g. when a build was killed while its checks had the database started."""
+    inst = None if p.variants.aurora else L.db_instance(inv, p)
+    if inst is None or inst["State"]["Name"] not in ("pending", "running"):
+        return
+    ec2 = session.client("ec2")
+    ec2.get_waiter("instance_running").wait(InstanceIds=[inst["InstanceId"]])  # pending: wait
+    ec2.stop_instances(InstanceIds=[inst["InstanceId"]])
 
 
 def secret_environment(p: Profile) -> dict[str, Any]:

@@ -1,11 +1,17 @@
-"""Verify is read-only by construction: the session refuses writes before they leave."""
+"""Verify is read-only by construction: the session refuses writes before they leave.
+Perform never deletes, by the same construction: its session refuses deletions."""
 
 from __future__ import annotations
 
+import ast
+from pathlib import Path
+
 import pytest
 
-from runbook.aws.session import is_read, open_session
-from runbook.errors import ReadOnlyViolation
+from runbook.aws.session import FIX_ALLOW, is_destructive, is_read, open_session
+from runbook.errors import DeletionRefused, ReadOnlyViolation
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.mark.parametrize(
@@ -63,3 +69,134 @@ def test_writable_session_lets_writes_through(dead_endpoint: None) -> None:
     with pytest.raises(EndpointConnectionError):
         session.client("ec2").create_vpc(CidrBlock="10.0.0.0/16")
     assert session.log.mutating() == {"ec2:CreateVpc": 1}
+
+
+@pytest.mark.parametrize(
+    ("op", "destructive"),
+    [
+        ("ec2:DeleteVpc", True),
+        ("ec2:TerminateInstances", True),
+        ("ec2:ReleaseAddress", True),
+        ("ec2:DisassociateAddress", True),
+        ("ec2:DetachInternetGateway", True),
+        ("ec2:RevokeSecurityGroupIngress", True),
+        ("iam:DetachGroupPolicy", True),
+        ("iam:RemoveUserFromGroup", True),
+        ("lambda:RemovePermission", True),
+        ("ecr:BatchDeleteImage", True),
+        ("kms:ScheduleKeyDeletion", True),
+        # configuration steps of the guide, not deletions (see FIX_ALLOW)
+        ("ec2:RevokeSecurityGroupEgress", False),
+        ("events:RemoveTargets", False),
+        # creating, adding, setting and the database's stop are not deletions
+        ("ec2:CreateRoute", False),
+        ("ec2:ReplaceRoute", False),
+        ("ec2:StopInstances", False),
+        ("lambda:UpdateFunctionConfiguration", False),
+        ("iam:CreatePolicyVersion", False),
+        ("ec2:DescribeAddresses", False),
+    ],
+)
+def test_destructive_classification(op: str, destructive: bool) -> None:
+    assert is_destructive(*op.split(":")) is destructive
+
+
+def test_perform_session_refuses_deletions_before_sending(dead_endpoint: None) -> None:
+    session = open_session("eu-west-2", writable=True, max_attempts=1, connect_timeout=1)
+    ec2 = session.client("ec2")
+    with pytest.raises(DeletionRefused, match=r"^perform never deletes: refused ec2:DeleteVpc \("):
+        ec2.delete_vpc(VpcId="vpc-1")
+    with pytest.raises(DeletionRefused, match="refused ec2:ReleaseAddress"):
+        ec2.release_address(AllocationId="eipalloc-1")
+    with pytest.raises(DeletionRefused, match="refused iam:DetachGroupPolicy"):
+        session.client("iam").detach_group_policy(
+            GroupName="g", PolicyArn="arn:aws:iam::aws:policy/AmazonEC2FullAccess"
+        )
+    assert session.log.attempts == {}  # nothing was sent
+    assert session.log.calls == {}
+
+
+def test_perform_session_makes_the_guides_removals(dead_endpoint: None) -> None:
+    from botocore.exceptions import EndpointConnectionError
+
+    session = open_session("eu-west-2", writable=True, max_attempts=1, connect_timeout=1)
+    with pytest.raises(EndpointConnectionError):  # past the guard, to the (dead) endpoint
+        session.client("ec2").revoke_security_group_egress(
+            GroupId="sg-1", SecurityGroupRuleIds=["sgr-1"]
+        )
+    with pytest.raises(EndpointConnectionError):
+        session.client("events").remove_targets(Rule="r", Ids=["old"])
+    assert set(session.log.attempts) == FIX_ALLOW
+
+
+def test_lab_session_may_delete(dead_endpoint: None) -> None:
+    from botocore.exceptions import EndpointConnectionError
+
+    from runbook.aws.inventory import Inventory
+    from runbook.lab.faults import World
+    from runbook.profile import Profile
+
+    lab = open_session(
+        "eu-west-2", writable=True, may_delete=True, max_attempts=1, connect_timeout=1
+    )
+    with pytest.raises(EndpointConnectionError):
+        lab.client("ec2").terminate_instances(InstanceIds=["i-1"])
+    assert lab.log.attempts == {"ec2:TerminateInstances": 1}
+    # a fault's World is the lab's hand whatever writable session it is given
+    world = World(open_session("eu-west-2", writable=True), Inventory(None), Profile())
+    with pytest.raises(EndpointConnectionError):
+        world.client("iam").delete_login_profile(UserName="notifier")
+    # a verify session stays read-only: the allowance only widens a writable session
+    reader = open_session("eu-west-2", may_delete=True, max_attempts=1, connect_timeout=1)
+    with pytest.raises(ReadOnlyViolation):
+        reader.client("ec2").terminate_instances(InstanceIds=["i-1"])
+
+
+def test_permit_lets_perform_delete_only_what_it_names(dead_endpoint: None) -> None:
+    """The egress probe's allowance: its own function, by name, and nothing else."""
+    from botocore.exceptions import EndpointConnectionError
+
+    session = open_session("eu-west-2", writable=True, max_attempts=1, connect_timeout=1)
+    session.permit("lambda:DeleteFunction", lambda params: params["FunctionName"] == "probe-1")
+    lam = session.client("lambda")
+    with pytest.raises(DeletionRefused, match="refused lambda:DeleteFunction with these param"):
+        lam.delete_function(FunctionName="WikidotNotifier")
+    with pytest.raises(DeletionRefused, match="refused lambda:DeleteAlias"):
+        lam.delete_alias(FunctionName="probe-1", Name="live")
+    with pytest.raises(EndpointConnectionError):
+        lam.delete_function(FunctionName="probe-1")
+    assert session.log.attempts == {"lambda:DeleteFunction": 1}
+
+
+def destructive_calls(source: str) -> list[str]:
+    """The API calls in ``source`` (``client.snake_name(...)``) that name a destructive
+    operation, whatever the client: the service is not known statically."""
+    allowed = {name.split(":", 1)[1] for name in FIX_ALLOW}
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
+            op = "".join(w.capitalize() for w in node.func.attr.split("_"))
+            if op not in allowed and is_destructive("any", op):
+                found.append(op)
+    return found
+
+
+def test_destructive_call_scan_finds_deletions() -> None:
+    source = "ec2.delete_route(RouteTableId=t)\nctx.client('iam').detach_role_policy()\nx.get()"
+    assert destructive_calls(source) == ["DeleteRoute", "DetachRolePolicy"]
+    assert destructive_calls("ec2.revoke_security_group_egress(GroupId=g)") == []
+
+
+def test_perform_code_names_no_deletion() -> None:
+    """Belt and braces beside the guard: no action even asks for a deletion."""
+    actions = sorted((ROOT / "runbook" / "actions").glob("*.py"))
+    assert actions
+    found = {p.name: destructive_calls(p.read_text()) for p in actions}
+    assert {name: calls for name, calls in found.items() if calls} == {}
+    # the allowance to delete is the lab's own: no other code opens such a session
+    users = {
+        str(p.relative_to(ROOT))
+        for p in (ROOT / "runbook").rglob("*.py")
+        if "may_delete" in p.read_text()
+    }
+    assert users == {"runbook/aws/session.py", "runbook/lab/faults.py"}
