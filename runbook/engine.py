@@ -35,7 +35,7 @@ def evaluate(check: Check, inventory: Inventory, profile: Profile) -> Finding:
     except Exception as exc:  # a defect in the check: never a pass, a fail or a silent skip
         outcome = Outcome(
             Status.ERROR,
-            f"could not check: the check crashed ({type(exc).__name__}: {str(exc)[:200]}); "
+            f"could not check: the check crashed ({type(exc).__name__}: {scrub(str(exc))[:200]}); "
             "please report it",
             evidence={"cause": "check-crashed"},
         )

@@ -19,24 +19,11 @@ from botocore.exceptions import (
 )
 from botocore.exceptions import ConnectionError as EndpointError
 
+from runbook.aws.collected import CREDENTIALS_REFUSED, error_code
 from runbook.aws.session import AwsSession
 from runbook.errors import CouldNotCheck, UsageError
 
 SET_CREDENTIALS = "set AWS_PROFILE, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"
-# Error codes with which AWS (and moto) refuse the credentials themselves.
-REJECTED = frozenset(
-    {
-        "InvalidClientTokenId",
-        "UnrecognizedClientException",
-        "SignatureDoesNotMatch",
-        "IncompleteSignature",
-        "InvalidAccessKeyId",
-        "AuthFailure",
-        "ExpiredToken",
-        "ExpiredTokenException",
-        "RequestExpired",
-    }
-)
 
 
 def aws_identity(session: AwsSession) -> str:
@@ -53,8 +40,8 @@ def aws_identity(session: AwsSession) -> str:
             f"{exc}: set AWS_ENDPOINT_URL to a URL (http://host:port), or unset it for AWS"
         ) from None
     except ClientError as exc:
-        code = str(exc.response.get("Error", {}).get("Code", ""))
-        if code in REJECTED:
+        code = error_code(exc)
+        if code in CREDENTIALS_REFUSED:
             raise UsageError(
                 f"AWS rejected the run's credentials ({code}): {SET_CREDENTIALS} "
                 "(and AWS_SESSION_TOKEN for temporary ones) to valid, current credentials"

@@ -13,6 +13,8 @@ import tomllib
 from pathlib import Path
 from typing import Annotated, Literal
 
+import botocore.loaders
+from botocore.regions import EndpointResolver
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -44,16 +46,26 @@ SECRET_KEYS = (
 
 
 @functools.cache
-def known_regions() -> frozenset[str]:
-    """EC2's regions in every partition, from botocore's endpoint data (kept current upstream)."""
-    import botocore.session
+def _endpoints() -> EndpointResolver:
+    """botocore's endpoint data (kept current upstream), read without the user's AWS config:
+    a broken config or an unknown AWS_PROFILE is the preflight's to report, in one line."""
+    return EndpointResolver(botocore.loaders.create_loader().load_data("endpoints"))
 
-    session = botocore.session.get_session()
+
+@functools.cache
+def known_regions() -> frozenset[str]:
+    """EC2's regions in every partition."""
+    resolver = _endpoints()
     return frozenset(
         region
-        for partition in session.get_available_partitions()
-        for region in session.get_available_regions("ec2", partition_name=partition)
+        for partition in resolver.get_available_partitions()
+        for region in resolver.get_available_endpoints("ec2", partition)
     )
+
+
+def partition_of(region: str) -> str:
+    """The ARN partition of a region (aws, aws-cn, aws-us-gov, ...)."""
+    return _endpoints().get_partition_for_region(region)
 
 
 class _Strict(BaseModel):
@@ -344,6 +356,8 @@ def load_profile(path: str | Path) -> Profile:
         ) from None
     except OSError as exc:
         raise UsageError(f"{path}: cannot read the profile ({exc.strerror})") from None
+    except UnicodeDecodeError as exc:
+        raise UsageError(f"{path}: not UTF-8 text (byte {exc.start}): save it as UTF-8") from None
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:

@@ -49,6 +49,7 @@ def shape_of(secret_string: str | None) -> dict[str, Any]:
 
 REDACTED = "<redacted>"
 SECRET_WORDS = ("password", "secret", "token", "key")
+SECRET_ENV = "RUNBOOK_SECRET_"  # + a key of the secret, e.g. RUNBOOK_SECRET_GMAIL_PASSWORD
 ADMIN_PASSWORD_ENV = "RUNBOOK_MYSQL_ADMIN_PASSWORD"
 _KNOWN: set[str] = set()
 # botocore's DEBUG records that carry whole request and response bodies: a GetSecretValue
@@ -73,18 +74,23 @@ def remember(value: str | None) -> None:
 def scrub(text: str) -> str:
     """``text`` with every remembered secret value, raw or JSON-escaped, replaced."""
     for value in sorted(_KNOWN, key=len, reverse=True):
-        for form in {value, json.dumps(value)[1:-1]}:
+        once = json.dumps(value)[1:-1]
+        for form in {value, once, json.dumps(once)[1:-1], repr(value)[1:-1]}:
             text = text.replace(form, REDACTED)
     return text
 
 
 def scrub_data(data: Any) -> Any:
-    """``data`` itself, or its JSON form with the remembered secret values replaced."""
+    """``data`` with the remembered secret values replaced in its strings (keys included)."""
     if not _KNOWN:
         return data
-    text = json.dumps(data, default=str)
-    clean = scrub(text)
-    return data if clean == text else json.loads(clean)
+    if isinstance(data, str):
+        return scrub(data)
+    if isinstance(data, dict):
+        return {scrub_data(k): scrub_data(v) for k, v in data.items()}
+    if isinstance(data, list | tuple):
+        return type(data)(scrub_data(v) for v in data)
+    return data
 
 
 def install_log_redaction(environ: dict[str, str]) -> None:
@@ -95,7 +101,8 @@ def install_log_redaction(environ: dict[str, str]) -> None:
     bodies are never logged, since a secret's value is in them before anything can learn it.
     """
     for key, value in environ.items():
-        if key == ADMIN_PASSWORD_ENV or (key.startswith("RUNBOOK_SECRET_") and is_secret_key(key)):
+        secret_key = key.removeprefix(SECRET_ENV)
+        if key == ADMIN_PASSWORD_ENV or (secret_key != key and is_secret_key(secret_key)):
             remember(value)
     factory = logging.getLogRecordFactory()
     if not isinstance(factory, _RedactingFactory):
@@ -110,12 +117,17 @@ class _RedactingFactory:
         record = self.base(*args, **kwargs)
         if (record.name, record.msg) in _BODIES:
             record.args = tuple(_without_body(a) for a in record.args or ())
-        message = record.getMessage()
+        try:
+            message = record.getMessage()
+        except Exception:  # a malformed call: logging reports it when the record is handled
+            return record
         clean = scrub(message)
         if clean != message:
             record.msg, record.args = clean, ()
         if record.exc_info and not record.exc_text:
             record.exc_text = scrub(logging.Formatter().formatException(record.exc_info))
+        if record.stack_info:
+            record.stack_info = scrub(record.stack_info)
         return record
 
 

@@ -17,6 +17,7 @@ from runbook.aws.collected import CollectionError, classify
 from runbook.aws.session import open_session
 from runbook.engine import evaluate
 from runbook.findings import Finding, Status
+from runbook.redact import scrub
 from runbook.registry import Check
 
 if TYPE_CHECKING:
@@ -79,7 +80,7 @@ class Performer:
 def _cause(exc: Exception) -> str:
     """One line: AWS errors classified as collections are, anything else by its type."""
     if isinstance(exc, ClientError | BotoCoreError):
-        return str(classify("aws", exc))
+        return scrub(str(classify("aws", exc)))
     if isinstance(exc, CollectionError):
-        return str(exc)
-    return f"{type(exc).__name__}: {str(exc)[:200]}"
+        return scrub(str(exc))
+    return f"{type(exc).__name__}: {scrub(str(exc))[:200]}"

@@ -11,6 +11,7 @@ from typing import Any
 
 from checks import lookup as L
 from checks.functions import VPC_ACCESS_POLICY
+from runbook import redact
 from runbook.actions.base import (
     Action,
     Ctx,
@@ -23,7 +24,7 @@ from runbook.actions.base import (
 from runbook.aws.inventory import Inventory
 from runbook.profile import SECRET_KEYS, Profile
 
-SECRET_ENV = "RUNBOOK_SECRET_"  # + key in upper case, e.g. RUNBOOK_SECRET_GMAIL_PASSWORD
+SECRET_ENV = redact.SECRET_ENV
 
 
 def _database_address(inv: Inventory, p: Profile) -> str | None:

@@ -13,6 +13,7 @@ import os
 
 import pymysql
 
+from runbook import redact
 from runbook.actions.base import Action, Ctx, Manual, fixes, manual
 from runbook.aws.inventory import Inventory
 from runbook.errors import UsageError
@@ -20,7 +21,7 @@ from runbook.profile import Profile
 from runbook.redact import remember
 
 ADMIN_USER_ENV = "RUNBOOK_MYSQL_ADMIN_USER"
-ADMIN_PASSWORD_ENV = "RUNBOOK_MYSQL_ADMIN_PASSWORD"
+ADMIN_PASSWORD_ENV = redact.ADMIN_PASSWORD_ENV
 
 INSTALL = (
     "on the database host (the guide, 'Creating the database > On an EC2'): "

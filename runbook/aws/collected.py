@@ -36,8 +36,11 @@ CREDENTIALS_REFUSED = frozenset(
         "InvalidClientTokenId",
         "AuthFailure",
         "SignatureDoesNotMatch",
+        "IncompleteSignature",
+        "InvalidAccessKeyId",
         "ExpiredToken",
         "ExpiredTokenException",
+        "RequestExpired",
     }
 )
 THROTTLED = frozenset(

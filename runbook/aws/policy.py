@@ -10,19 +10,17 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import boto3
-
 import runbook.aws.inventory  # noqa: F401  (every collection declares its reads on import)
 from runbook.aws.collected import DECLARED_READS
 from runbook.hosts.access import START_STOP
-from runbook.profile import Profile
+from runbook.profile import Profile, partition_of
 
 SECRET_VALUE = "secretsmanager:GetSecretValue"
 
 
 def checker_policy(profile: Profile) -> dict[str, Any]:
     """The policy a principal needs to run verify on this profile's deployment."""
-    partition = boto3.session.Session().get_partition_for_region(profile.region)
+    partition = partition_of(profile.region)
     statements: list[dict[str, Any]] = [
         {
             "Sid": "ReadTheDeployment",

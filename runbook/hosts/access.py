@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import BotoCoreError, ClientError, WaiterError
 
 from checks import lookup as L
 from runbook.aws.collected import CollectionError, classify
@@ -38,6 +38,7 @@ class HostAccess:
     start_database: bool = False
     connections: Connections = field(init=False)
     started: str | None = None  # the instance this run started, to stop again
+    start_failure: CollectionError | None = None  # why it could not be started
 
     def __post_init__(self) -> None:
         self.connections = Connections(self.profile.hosts)
@@ -65,6 +66,8 @@ class HostAccess:
             return
         inst = self._instance(inv)
         state = inst["State"]["Name"]
+        if self.start_failure is not None:  # check needing it ends in the same error, tried once
+            raise self.start_failure
         if state == "running" or self.started == inst["InstanceId"]:
             return
         if not self.start_database:
@@ -143,15 +146,27 @@ class HostAccess:
             self.session.permit(action, only_this)
         ec2 = self.session.client("ec2")
         self.started = instance_id  # before the call: an interrupt inside it still stops it
-        got = ec2.start_instances(InstanceIds=[instance_id])["StartingInstances"]
+        try:
+            got = ec2.start_instances(InstanceIds=[instance_id])["StartingInstances"]
+        except (ClientError, BotoCoreError) as exc:  # e.g. ec2:StartInstances denied
+            self.started = None
+            self.start_failure = classify("ec2", exc)
+            raise self.start_failure from None
         if got and got[0].get("PreviousState", {}).get("Name") not in ("stopped", "stopping"):
             self.started = None  # it was already starting (the hourly run): not ours to stop
         wait = self.profile.hosts.start_wait_s
         deadline = time.monotonic() + wait
-        ec2.get_waiter("instance_running").wait(
-            InstanceIds=[instance_id],
-            WaiterConfig={"Delay": 5, "MaxAttempts": max(1, math.ceil(wait / 5))},
-        )
+        try:
+            ec2.get_waiter("instance_running").wait(
+                InstanceIds=[instance_id],
+                WaiterConfig={"Delay": 5, "MaxAttempts": max(1, math.ceil(wait / 5))},
+            )
+        except WaiterError as exc:  # still started: close() stops it
+            self.start_failure = CollectionError(
+                "unreachable",
+                f"database instance {instance_id} not running after {wait:g} s ({exc})",
+            )
+            raise self.start_failure from None
         while True:  # running is not yet answering SSH: sshd starts late in the boot
             try:
                 self.connections.client(name)

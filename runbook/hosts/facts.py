@@ -21,7 +21,8 @@ from runbook.hosts.connect import mapped
 
 SERVER_PROCESSES = ("mysqld", "mariadbd")
 CONNECT_FAILED = 2  # SSH_OPEN_CONNECT_FAILED: the access host's own connect() failed
-ACCESS_DENIED = 1045
+# MySQL refusing the notifier's credentials (1045) or its database (1044): a fail of the login.
+LOGIN_REFUSED = (1045, 1044)
 
 
 class _Connected(ParamikoBackend):
@@ -121,6 +122,10 @@ class HostsCollector:
             facts.update(_mysql_facts(channel, db, port, user, password, access))
         except pymysql.err.OperationalError as exc:
             code = exc.args[0] if exc.args else None
+            if code not in LOGIN_REFUSED:  # lost, timed out, overloaded: not the notifier's fault
+                raise CollectionError(
+                    "unreachable", f"MySQL at {db}:{port}: {_without(str(exc), password)}"
+                ) from None
             facts["login"] = {"ok": False, "code": code, "error": _without(str(exc), password)}
         finally:
             channel.close()

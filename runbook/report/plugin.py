@@ -24,7 +24,7 @@ from _pytest.mark.expression import Expression
 from runbook.errors import CouldNotCheck, ExitStatus, UsageError
 from runbook.preflight import aws_identity
 from runbook.profile import load_profile
-from runbook.redact import install_log_redaction
+from runbook.redact import install_log_redaction, scrub_data
 from runbook.report import model, writers
 from runbook.run import Run
 from runbook.sections import SECTIONS
@@ -113,7 +113,7 @@ class RunbookPlugin:
         out = Path(self.config.option.reports_dir)
         writers.write_json(out / "summary.json", report)
         (out / "summary.md").write_text(writers.markdown(report), encoding="utf-8")
-        writers.write_json(out / "inventory.json", self.run.inventory.snapshot())
+        writers.write_json(out / "inventory.json", scrub_data(self.run.inventory.snapshot()))
         self.report = report
         session.exitstatus = int(status)
 

@@ -17,6 +17,7 @@ import boto3
 import pytest
 
 from runbook.findings import Status
+from runbook.lab.host_faults import ACCESS, DB_HOST
 from runbook.profile import Profile
 from runbook.run import Run
 
@@ -132,3 +133,23 @@ def test_missing_reads_end_in_could_not_check_where_needed(
         assert finding.evidence["permission"] in DENIED, (cid, finding.summary)
         assert cid in DENIED[finding.evidence["permission"]]
         assert finding.evidence["permission"] in finding.summary
+
+
+def test_a_database_that_may_not_be_started_is_could_not_check_for_the_host_checks(
+    lab_url: str,
+    lab_profile: Profile,
+    baseline: dict[str, Status],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    document = json.loads(POLICY_FILE.read_text())
+    document["Statement"] = [
+        s for s in document["Statement"] if "ec2:StartInstances" not in s["Action"]
+    ]
+    with principal(lab_url, "checker-no-start", document, monkeypatch):
+        run = verify(lab_profile, start_database=True)
+    changed = {cid for cid, status in _statuses(run).items() if status != baseline[cid]}
+    assert changed == DB_HOST | ACCESS
+    for cid in changed:
+        assert run.findings[cid].status == Status.ERROR
+        assert run.findings[cid].evidence["permission"] == "ec2:StartInstances", cid
+    assert "ec2:StopInstances" not in run.aws_calls()  # nothing started, nothing to stop

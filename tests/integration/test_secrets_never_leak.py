@@ -98,7 +98,17 @@ def test_no_canary_in_any_output_report_or_log(
         out / "c.txt",
     )
     outputs["cli verify"] = _run(
-        [sys.executable, "-m", "runbook.cli", "verify", lab, "-m", "secrets"],
+        [
+            sys.executable,
+            "-m",
+            "runbook.cli",
+            "verify",
+            lab,
+            "-m",
+            "secrets",
+            f"--reports-dir={out / 'cli'}",
+            *LOUD,
+        ],
         lab_env,
         out / "d.txt",
     )

@@ -126,6 +126,14 @@ CASES = {
     "unknown AWS_PROFILE": Case(
         (PROFILE,), USAGE, ("'nosuch'", "AWS_PROFILE"), env={"AWS_PROFILE": "nosuch"}
     ),
+    # the region is validated from botocore's data, never through the user's AWS config
+    "unknown AWS_PROFILE, profile with a region": Case(
+        (PROFILE,),
+        USAGE,
+        ("'nosuch'", "AWS_PROFILE"),
+        QUICK + '[deployment]\nregion = "eu-west-2"\n',
+        env={"AWS_PROFILE": "nosuch"},
+    ),
     "endpoint not a URL": Case(
         (PROFILE,),
         USAGE,

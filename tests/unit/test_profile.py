@@ -83,3 +83,10 @@ def test_zip_path_is_relative_to_the_profile_not_the_working_directory(tmp_path:
         folder / "build" / "lambda.zip"
     )
     assert load_profile(folder / "abs.toml").redeployment.zip_path == "/srv/lambda.zip"
+
+
+def test_a_profile_not_in_utf8_is_refused_in_one_line(tmp_path: Path) -> None:
+    bad = tmp_path / "latin1.toml"
+    bad.write_bytes('name = "café"\n'.encode("latin-1"))
+    with pytest.raises(UsageError, match=r"latin1.toml: not UTF-8 text .*save it as UTF-8"):
+        load_profile(bad)

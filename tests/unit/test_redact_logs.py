@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 
 import pytest
@@ -13,7 +14,13 @@ CANARY = "canary-unit-9f8e7d6c"
 
 @pytest.fixture(autouse=True)
 def redaction(caplog: pytest.LogCaptureFixture) -> None:
-    redact.install_log_redaction({"RUNBOOK_SECRET_GMAIL_PASSWORD": CANARY})
+    redact.install_log_redaction(
+        {
+            "RUNBOOK_SECRET_GMAIL_PASSWORD": CANARY,
+            "RUNBOOK_SECRET_MYSQL_USERNAME": "notifier",  # not credentials: still shown
+            "RUNBOOK_SECRET_MYSQL_HOST": "10.0.0.4",
+        }
+    )
     caplog.set_level(logging.DEBUG)
 
 
@@ -44,3 +51,35 @@ def test_values_read_from_a_secret_are_remembered(caplog: pytest.LogCaptureFixtu
     assert "read-at-run-time-77" not in caplog.text
     assert "10.0.0.4" in caplog.text  # not a credential: still shown
     assert redact.scrub_data({"a": ["read-at-run-time-77"]}) == {"a": [redact.REDACTED]}
+
+
+def test_names_and_hosts_given_for_the_secret_are_not_hidden(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    logging.getLogger("x").info("notifier at 10.0.0.4")
+    assert "notifier at 10.0.0.4" in caplog.text
+
+
+def test_every_written_form_of_a_value_is_scrubbed() -> None:
+    tricky = "pa\"ss\\wo'rd-é-1234"
+    redact.remember(tricky)
+    forms = [
+        tricky,
+        json.dumps(tricky),
+        json.dumps(json.dumps(tricky)),
+        repr(tricky),
+        repr({"k": tricky}),
+    ]
+    assert [tricky in redact.scrub(f) or tricky[:6] in redact.scrub(f) for f in forms] == [
+        False
+    ] * 5
+    assert redact.scrub_data({"port": 3306, "v": [tricky]}) == {
+        "port": 3306,
+        "v": [redact.REDACTED],
+    }
+
+
+def test_a_malformed_library_call_is_left_to_logging() -> None:
+    make = logging.getLogRecordFactory()
+    record = make("lib", logging.WARNING, __file__, 1, "%d", ("not a number",), None)
+    assert (record.msg, record.args) == ("%d", ("not a number",))  # logging reports it later
