@@ -81,6 +81,17 @@ def json_policy(statements: list[dict[str, Any]]) -> str:
     return json.dumps({"Version": "2012-10-17", "Statement": statements})
 
 
+def ensure_role(ctx: Ctx, name: str, service: str) -> dict[str, Any]:
+    """The role as the inventory shows it; created (tagged, trusted by ``service``) if missing."""
+    role = ctx.inv.role(name)
+    if role is not None:
+        return role
+    created = ctx.client("iam").create_role(
+        RoleName=name, Tags=ctx.tag_list(), AssumeRolePolicyDocument=trust_policy(service)
+    )["Role"]
+    return {"Role": created, "AttachedPolicies": [], "InlinePolicies": {}}
+
+
 def trust_policy(service: str) -> str:
     return json_policy(
         [{"Effect": "Allow", "Principal": {"Service": service}, "Action": "sts:AssumeRole"}]

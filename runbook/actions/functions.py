@@ -16,9 +16,9 @@ from runbook.actions.base import (
     Action,
     Ctx,
     Manual,
+    ensure_role,
     fixes,
     json_policy,
-    trust_policy,
     with_new_role,
 )
 from runbook.aws.inventory import Inventory
@@ -97,22 +97,14 @@ BASIC_EXECUTION = "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionR
 
 
 def _function_role(ctx: Ctx) -> str:
-    iam = ctx.client("iam")
-    role = ctx.inv.role(ctx.p.function.role)
-    if role is None:
-        arn = iam.create_role(
-            RoleName=ctx.p.function.role,
-            Tags=ctx.tag_list(),
-            AssumeRolePolicyDocument=trust_policy("lambda.amazonaws.com"),
-        )["Role"]["Arn"]
-        attached: set[str] = set()
-    else:
-        arn = role["Role"]["Arn"]
-        attached = {a["PolicyArn"] for a in role.get("AttachedPolicies", [])}
+    role = ensure_role(ctx, ctx.p.function.role, "lambda.amazonaws.com")
+    attached = {a["PolicyArn"] for a in role.get("AttachedPolicies", [])}
     # Also when a perform was interrupted between creating the role and this attach.
     if BASIC_EXECUTION not in attached:
-        iam.attach_role_policy(RoleName=ctx.p.function.role, PolicyArn=BASIC_EXECUTION)
-    return arn
+        ctx.client("iam").attach_role_policy(
+            RoleName=ctx.p.function.role, PolicyArn=BASIC_EXECUTION
+        )
+    return str(role["Role"]["Arn"])
 
 
 def _image_uri(ctx: Ctx) -> str | None:

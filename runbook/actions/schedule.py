@@ -9,9 +9,9 @@ from runbook.actions.base import (
     Action,
     Ctx,
     Manual,
+    ensure_role,
     fixes,
     json_policy,
-    trust_policy,
     with_new_role,
 )
 from runbook.aws.inventory import Inventory
@@ -44,22 +44,13 @@ def _machine_policy(ctx: Ctx) -> str:
 
 
 def _ensure_machine_role(ctx: Ctx) -> str:
-    iam = ctx.client("iam")
-    role = ctx.inv.role(ctx.p.step_functions.role)
-    if role is None:
-        arn = iam.create_role(
-            RoleName=ctx.p.step_functions.role,
-            Tags=ctx.tag_list(),
-            AssumeRolePolicyDocument=trust_policy("states.amazonaws.com"),
-        )["Role"]["Arn"]
-    else:
-        arn = role["Role"]["Arn"]
-    iam.put_role_policy(
+    role = ensure_role(ctx, ctx.p.step_functions.role, "states.amazonaws.com")
+    ctx.client("iam").put_role_policy(
         RoleName=ctx.p.step_functions.role,
         PolicyName="start-stop-notify",
         PolicyDocument=_machine_policy(ctx),
     )
-    return arn
+    return str(role["Role"]["Arn"])
 
 
 def _definition(ctx: Ctx) -> str:
@@ -154,18 +145,8 @@ def _runner(ctx: Ctx) -> tuple[str, str | None]:
     if p.variants.database != "ec2":
         return L.function_config(ctx.inv, p)["FunctionArn"], None
     machine_arn = ctx.inv.state_machine(p.step_functions.state_machine)["stateMachineArn"]
-    iam = ctx.client("iam")
-    role = ctx.inv.role(p.trigger.role)
-    arn = (
-        role["Role"]["Arn"]
-        if role
-        else iam.create_role(
-            RoleName=p.trigger.role,
-            AssumeRolePolicyDocument=trust_policy("events.amazonaws.com"),
-            Tags=ctx.tag_list(),
-        )["Role"]["Arn"]
-    )
-    iam.put_role_policy(
+    arn = ensure_role(ctx, p.trigger.role, "events.amazonaws.com")["Role"]["Arn"]
+    ctx.client("iam").put_role_policy(
         RoleName=p.trigger.role,
         PolicyName="start-execution",
         PolicyDocument=json_policy(

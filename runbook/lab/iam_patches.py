@@ -25,7 +25,7 @@ def patch_signature_of_bodyless_requests() -> None:
     from botocore.awsrequest import AWSRequest
     from moto.iam.access_control import IAMRequestBase
 
-    from runbook.lab.server import _wrap
+    from runbook.lab.server import wrap_once
 
     def make(original: Callable[..., Any]) -> Callable[..., AWSRequest]:
         def _create_aws_request(self: Any) -> AWSRequest:
@@ -36,7 +36,7 @@ def patch_signature_of_bodyless_requests() -> None:
 
         return _create_aws_request
 
-    _wrap(IAMRequestBase, "_create_aws_request", make)
+    wrap_once(IAMRequestBase, "_create_aws_request", make)
 
 
 def _glob(pattern: str, value: str) -> re.Match[str] | None:

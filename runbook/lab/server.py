@@ -43,7 +43,9 @@ _LAMBDA_ENI_DESCRIPTION = re.compile(
 _PATCHED = "__lab_patch__"
 
 
-def _wrap(owner: type, name: str, make: Callable[[Callable[..., Any]], Callable[..., Any]]) -> None:
+def wrap_once(
+    owner: type, name: str, make: Callable[[Callable[..., Any]], Callable[..., Any]]
+) -> None:
     """Replace ``owner.name`` by ``make(original)``, once: applying the patches twice is a no-op."""
     original = getattr(owner, name)
     if getattr(original, _PATCHED, False):
@@ -77,7 +79,7 @@ def patch_lambda_vpc_enis() -> None:
 
         return create_network_interface
 
-    _wrap(NetworkInterfaceBackend, "create_network_interface", make)
+    wrap_once(NetworkInterfaceBackend, "create_network_interface", make)
 
 
 def patch_cpu_credits() -> None:
@@ -140,8 +142,8 @@ def patch_cpu_credits() -> None:
             }
         )
 
-    _wrap(InstanceResponse, "run_instances", make_run)
-    _wrap(InstanceResponse, "describe_instance_credit_specifications", make_describe)
+    wrap_once(InstanceResponse, "run_instances", make_run)
+    wrap_once(InstanceResponse, "describe_instance_credit_specifications", make_describe)
     if not hasattr(InstanceResponse, "modify_instance_credit_specification"):
         InstanceResponse.modify_instance_credit_specification = (  # type: ignore[attr-defined]
             modify_instance_credit_specification
@@ -207,8 +209,8 @@ def patch_lambda_image_digest() -> None:
 
         return get_code
 
-    _wrap(LambdaFunction, "_set_function_code", make_set)
-    _wrap(LambdaFunction, "get_code", make_get_code)
+    wrap_once(LambdaFunction, "_set_function_code", make_set)
+    wrap_once(LambdaFunction, "get_code", make_get_code)
 
 
 def patch_lambda_vpc_id() -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -17,6 +17,7 @@ import boto3
 import pytest
 
 from runbook.findings import Status
+from runbook.hosts.access import START_STOP
 from runbook.lab.host_faults import ACCESS, DB_HOST
 from runbook.profile import Profile
 from runbook.run import Run
@@ -96,15 +97,32 @@ def baseline(built_lab: Run, lab_profile: Profile) -> dict[str, Status]:
     return _statuses(verify(lab_profile, start_database=True))
 
 
+@pytest.fixture
+def verify_as(
+    lab_url: str, lab_profile: Profile, monkeypatch: pytest.MonkeyPatch
+) -> Callable[..., Run]:
+    """Verify (host checks included) as a principal holding the committed policy, less the
+    actions in ``without``; a statement left with no action is dropped."""
+
+    def run_as(name: str, without: Collection[str] = ()) -> Run:
+        document = json.loads(POLICY_FILE.read_text())
+        for statement in document["Statement"]:
+            statement["Action"] = [a for a in statement["Action"] if a not in without]
+        document["Statement"] = [s for s in document["Statement"] if s["Action"]]
+        with principal(lab_url, name, document, monkeypatch):
+            return verify(lab_profile, start_database=True)
+
+    return run_as
+
+
+def _changed(run: Run, baseline: dict[str, Status]) -> set[str]:
+    return {cid for cid, status in _statuses(run).items() if status != baseline[cid]}
+
+
 def test_the_generated_policy_is_enough(
-    lab_url: str,
-    lab_profile: Profile,
-    baseline: dict[str, Status],
-    monkeypatch: pytest.MonkeyPatch,
+    verify_as: Callable[..., Run], baseline: dict[str, Status]
 ) -> None:
-    document = json.loads(POLICY_FILE.read_text())
-    with principal(lab_url, "checker", document, monkeypatch):
-        run = verify(lab_profile, start_database=True)
+    run = verify_as("checker")
     errors = {cid: f.summary for cid, f in run.findings.items() if f.status == Status.ERROR}
     assert errors == {}
     assert _statuses(run) == baseline
@@ -113,18 +131,10 @@ def test_the_generated_policy_is_enough(
 
 
 def test_missing_reads_end_in_could_not_check_where_needed(
-    lab_url: str,
-    lab_profile: Profile,
-    baseline: dict[str, Status],
-    monkeypatch: pytest.MonkeyPatch,
+    verify_as: Callable[..., Run], baseline: dict[str, Status]
 ) -> None:
-    document = json.loads(POLICY_FILE.read_text())
-    for statement in document["Statement"]:
-        statement["Action"] = [a for a in statement["Action"] if a not in DENIED]
-    document["Statement"] = [s for s in document["Statement"] if s["Action"]]
-    with principal(lab_url, "checker-partial", document, monkeypatch):
-        run = verify(lab_profile, start_database=True)
-    changed = {cid for cid, status in _statuses(run).items() if status != baseline[cid]}
+    run = verify_as("checker-partial", without=DENIED)
+    changed = _changed(run, baseline)
     assert changed == set().union(*DENIED.values())
     for cid in changed:
         finding = run.findings[cid]
@@ -136,18 +146,10 @@ def test_missing_reads_end_in_could_not_check_where_needed(
 
 
 def test_a_database_that_may_not_be_started_is_could_not_check_for_the_host_checks(
-    lab_url: str,
-    lab_profile: Profile,
-    baseline: dict[str, Status],
-    monkeypatch: pytest.MonkeyPatch,
+    verify_as: Callable[..., Run], baseline: dict[str, Status]
 ) -> None:
-    document = json.loads(POLICY_FILE.read_text())
-    document["Statement"] = [
-        s for s in document["Statement"] if "ec2:StartInstances" not in s["Action"]
-    ]
-    with principal(lab_url, "checker-no-start", document, monkeypatch):
-        run = verify(lab_profile, start_database=True)
-    changed = {cid for cid, status in _statuses(run).items() if status != baseline[cid]}
+    run = verify_as("checker-no-start", without=START_STOP)
+    changed = _changed(run, baseline)
     assert changed == DB_HOST | ACCESS
     for cid in changed:
         assert run.findings[cid].status == Status.ERROR
