@@ -283,6 +283,42 @@ class Timeouts(_Strict):
     run_s: float = Field(default=1800, gt=0)
 
 
+class Operations(_Strict):
+    """What the nightly run reads of the last hours' operation (the guide's hourly cycle)."""
+
+    lookback_hours: int = Field(default=24, gt=0, le=24 * 14)  # --lookback-hours overrides
+    # The longest run must stay below (1 - duration_headroom) x the function's timeout.
+    duration_headroom: float = Field(default=0.2, ge=0, lt=1)
+    # An hour's execution must start within this many seconds of the hour.
+    start_within_s: int = Field(default=60, gt=0, le=3600)
+    log_group: str | None = None  # default /aws/lambda/<function>
+    finished_message: str = "Lambda finished"
+    timeout_message: str = "Task timed out"
+
+
+class History(_Strict):
+    """The run history under the reports directory: how far back a check's changes count."""
+
+    runs: int = Field(default=10, ge=2)  # the window for flapping
+    flapping_changes: int = Field(default=3, ge=2)  # changes within it that make a check flap
+
+
+class Notify(_Strict):
+    """Where a change of health is announced (nothing when nothing changed)."""
+
+    sns_topic: str | None = None  # a topic name (in the profile's region) or ARN
+    webhook_env: str = "RUNBOOK_WEBHOOK_URL"  # the variable holding a Slack-style webhook URL
+
+
+class Probe(_Strict):
+    """The opt-in active egress probe (``--probe-egress``): a function made, invoked, deleted."""
+
+    enabled: bool = False
+    timeout_s: float = Field(default=120, gt=0, le=900)  # the whole probe, creation to deletion
+    url: str = "https://checkip.amazonaws.com"  # answers the caller's public IP as text
+    name_prefix: str = "notifier-runbook-egress-probe"
+
+
 class Profile(_Strict):
     """A whole deployment: every section of the guide with its defaults."""
 
@@ -303,6 +339,10 @@ class Profile(_Strict):
     costs: Costs = Costs()
     timeouts: Timeouts = Timeouts()
     hosts: Hosts = Hosts()
+    operations: Operations = Operations()
+    history: History = History()
+    notify: Notify = Notify()
+    probe: Probe = Probe()
     source: str = Field(default="<defaults>", exclude=True)
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)

@@ -50,6 +50,13 @@ def access_host_is(kind: str) -> Applies:
     return applies
 
 
+def running(p: Profile) -> str | None:
+    """The hourly cycle runs once the deployment is past setup (the rule is enabled)."""
+    if p.deployment.phase == "setup":
+        return "not in this phase (setup: the rule is disabled, nothing runs yet)"
+    return None
+
+
 AURORA = ("aurora-serverless-v1", "aurora-serverless-v2")
 
 
@@ -102,5 +109,6 @@ SECTIONS: tuple[Section, ...] = (
     ),
     Section("lambda_vpc", "Add the Lambda to the VPC", "Add the Lambda to the VPC"),
     Section("redeployment", "Redeployment", "Redeployment"),
+    Section("operations", "Operations (nightly)", "Operations (nightly)", running),
 )
 SECTION_BY_ID = {s.id: s for s in SECTIONS}

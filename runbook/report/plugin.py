@@ -23,7 +23,7 @@ from _pytest.mark.expression import Expression
 
 from runbook.errors import CouldNotCheck, ExitStatus, UsageError
 from runbook.preflight import aws_identity
-from runbook.profile import load_profile
+from runbook.profile import Profile, load_profile
 from runbook.redact import install_log_redaction, scrub_data
 from runbook.report import model, writers
 from runbook.run import Run
@@ -32,7 +32,10 @@ from runbook.sections import SECTIONS
 DEFAULT_PROFILE = "profiles/notifier.toml"
 MODES = ("verify", "perform")
 # Markers besides the section ids.
-EXTRA_MARKERS = {"hosts": "checks made inside the hosts, over SSH"}
+EXTRA_MARKERS = {
+    "hosts": "checks made inside the hosts, over SSH",
+    "smoke": "the nightly run: operations plus the fast read-only checks that catch drift",
+}
 # An identifier of a -m expression, as pytest's grammar spells it.
 MARKER_NAME = re.compile(r"[\w:+\-.\[\]\\/]+")
 
@@ -58,6 +61,16 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         action="store_true",
         help="start a stopped database instance for the host checks, and stop it again after",
     )
+    group.addoption(
+        "--lookback-hours",
+        default=None,  # checked in start(), like --mode
+        help="operations: how many past hours to read (default: the profile's, 24)",
+    )
+    group.addoption(
+        "--probe-egress",
+        action="store_true",
+        help="egress: create, invoke and delete a probe function that reports its public IP",
+    )
 
 
 class RunbookPlugin:
@@ -77,7 +90,7 @@ class RunbookPlugin:
             raise UsageError("--dry-run needs --mode perform")
         check_markers(opt.markexpr, [*SECTION_RANK, *EXTRA_MARKERS])
         check_reports_dir(Path(opt.reports_dir))
-        profile = load_profile(opt.profile)
+        profile = with_options(load_profile(opt.profile), opt.lookback_hours, opt.probe_egress)
         run = Run(profile, mode=opt.mode, dry_run=opt.dry_run, start_database=opt.start_database)
         if not opt.collectonly:
             aws_identity(run.session)
@@ -172,6 +185,21 @@ def check_markers(expression: str, known: Sequence[str]) -> None:
         raise UsageError(
             f"-m {expression!r}: unknown section marker {unknown[0]!r}; valid: {valid}"
         )
+
+
+def with_options(profile: Profile, lookback_hours: str | None, probe_egress: bool) -> Profile:
+    """The profile with what the command line overrides."""
+    operations, probe = profile.operations, profile.probe
+    if lookback_hours is not None:
+        hours = int(lookback_hours) if lookback_hours.isdigit() else 0
+        if not 0 < hours <= 24 * 14:
+            raise UsageError(
+                f"--lookback-hours {lookback_hours!r}: expected whole hours from 1 to 336"
+            )
+        operations = operations.model_copy(update={"lookback_hours": hours})
+    if probe_egress:
+        probe = probe.model_copy(update={"enabled": True})
+    return profile.model_copy(update={"operations": operations, "probe": probe})
 
 
 def check_reports_dir(path: Path) -> None:
