@@ -1,4 +1,4 @@
-@egress
+@egress @smoke
 Feature: Enabling internet access for the Lambda
   The Lambda in the VPC still reaches Wikidot and Gmail.
   Guide: Enabling internet access for the Lambda
@@ -17,3 +17,6 @@ Feature: Enabling internet access for the Lambda
 
   Scenario: Outbound connections do not time out
     Then the notifier's recent logs show no time-outs
+
+  Scenario: A probe in the Lambda's subnets leaves from an expected public IP (opt-in)
+    Then a probe function in the Lambda's subnets reaches the internet from an expected public IP
