@@ -25,7 +25,7 @@ from runbook.errors import CouldNotCheck, ExitStatus, UsageError
 from runbook.preflight import aws_identity
 from runbook.profile import Profile, load_profile
 from runbook.redact import install_log_redaction, scrub_data
-from runbook.report import model, writers
+from runbook.report import history, model, notify, writers
 from runbook.run import Run
 from runbook.sections import SECTIONS
 
@@ -124,11 +124,18 @@ class RunbookPlugin:
             status = ExitStatus.COULD_NOT_CHECK  # a scenario failed outside any check
         report["run"]["exit_status"] = int(status)
         out = Path(self.config.option.reports_dir)
-        writers.write_json(out / "summary.json", report)
-        (out / "summary.md").write_text(writers.markdown(report), encoding="utf-8")
+        if not opt.dry_run:  # a dry run is neither recorded, compared nor announced
+            history.apply(report, out, self.run.profile.history)
+        report["notifications"] = []
+        _write_summary(out, report)
         writers.write_json(out / "inventory.json", scrub_data(self.run.inventory.snapshot()))
         self.report = report
         session.exitstatus = int(status)
+        if not opt.dry_run:  # after the report is safe: a notification is bounded, not instant
+            report["notifications"] = notify.send(report, self.run)
+        if report["notifications"]:  # say what was sent, and count the SNS publish as a write
+            report.update(aws_calls=self.run.aws_calls(), mutating_calls=self.run.mutating_calls())
+            _write_summary(out, report)
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         if self.report is None:
@@ -138,6 +145,8 @@ class RunbookPlugin:
         for line in writers.table(self.report):
             tr.write_line(line)
         for line in writers.problems(self.report):
+            tr.write_line(line)
+        for line in writers.history_lines(self.report):
             tr.write_line(line)
         calls = sum(self.report["aws_calls"].values())
         tr.write_line(
@@ -149,6 +158,11 @@ class RunbookPlugin:
         tr.write_line(
             f"verdict: {status.name.lower().replace('_', '-')} (exit status {int(status)})"
         )
+
+
+def _write_summary(out: Path, report: dict[str, Any]) -> None:
+    writers.write_json(out / "summary.json", report)
+    (out / "summary.md").write_text(writers.markdown(report), encoding="utf-8")
 
 
 def _interrupt(signum: int, frame: Any) -> None:

@@ -10,6 +10,7 @@ from runbook.errors import ExitStatus
 from runbook.findings import Status
 
 MARK = {"pass": "PASS", "fail": "FAIL", "error": "ERROR", "skip": "skip"}
+KIND_WORDS = {"new_failure": "new failure", "fixed": "fixed", "could_not_check": "could not check"}
 
 
 def exit_status(report_totals: dict[str, int]) -> ExitStatus:
@@ -56,13 +57,74 @@ def problems(report: dict[str, Any]) -> list[str]:
     for s in report["sections"]:
         for ch in s["checks"]:
             if ch["status"] in ("fail", "error"):
-                out.append(f"{MARK[ch['status']]} {s['id']}/{ch['id']}: {ch['summary']}")
+                line = f"{MARK[ch['status']]} {s['id']}/{ch['id']}: {ch['summary']}"
+                since = _failing_since(report, ch)
+                out.append(f"{line} (failing since {since})" if since else line)
                 if ch["status"] == "fail":
                     out.append(
                         f"    expected {_short(ch['expected'])}; actual {_short(ch['actual'])}"
                     )
                     out.append(f"    guide: {ch['guide']}")
     return out
+
+
+def _failing_since(report: dict[str, Any], check: dict[str, Any]) -> str | None:
+    """When a check failing now began to fail, if before this run (from the history)."""
+    since = (check.get("history") or {}).get("since")
+    return since if since and since != report["run"]["started"] else None
+
+
+def change_counts(counts: dict[str, int]) -> str:
+    """``1 new failure, 0 fixed, 0 could not check``."""
+    new = counts["new_failure"]
+    return (
+        f"{new} new failure{'' if new == 1 else 's'}, {counts['fixed']} fixed, "
+        f"{counts['could_not_check']} could not check"
+    )
+
+
+def history_headline(history: dict[str, Any]) -> str:
+    """What this run is compared with, and how many changes it found."""
+    joint = ": " if history["previous_run"] else "; "
+    return history["note"] + joint + change_counts(history["counts"])
+
+
+def change_line(change: dict[str, Any]) -> str:
+    """One change: ``new failure: vpc/<check> (pass → fail): <summary>``."""
+    before = change["from"] or "not checked before"
+    return (
+        f"{KIND_WORDS[change['kind']]}: {change['section']}/{change['id']} "
+        f"({before} → {change['to']}): {change['summary']}"
+    )
+
+
+def history_lines(report: dict[str, Any]) -> list[str]:
+    """The terminal's part on history and notifications (none in a dry run)."""
+    history = report.get("history")
+    if history is None:
+        return []
+    out = [f"WARNING: {history['problem']}"] if history["problem"] else []
+    out.append(history_headline(history))
+    out += [f"  {change_line(c)}" for c in history["changes"]]
+    out += [f"  flapping: {line}" for line in _flapping(report)]
+    for sent in report.get("notifications", []):
+        if sent["sent"]:
+            out.append(f"notified: {sent['to']}")
+        else:
+            out.append(f"WARNING: could not notify {sent['to']}: {sent['error']}")
+    return out
+
+
+def _flapping(report: dict[str, Any]) -> list[str]:
+    """``<section>/<check> changed state <k> times in the last <N> runs``, per flapping check."""
+    runs = report["history"]["window"]["runs"]
+    return [
+        f"{s['id']}/{ch['id']} changed state {ch['history']['changes']} times in the last "
+        f"{runs} runs"
+        for s in report["sections"]
+        for ch in s["checks"]
+        if ch["history"]["flapping"]
+    ]
 
 
 def _short(value: Any, limit: int = 160) -> str:
@@ -90,8 +152,13 @@ def markdown(report: dict[str, Any]) -> str:
             f"| {s['title']} | {MARK[s['status']]} | {c['pass']} | {c['fail']} | "
             f"{c['error']} | {c['skip']} |"
         )
+    history = report.get("history")
+    if history is not None:
+        out += _markdown_changes(report, history)
     for s in report["sections"]:
         out += ["", f"## {s['title']} — {MARK[s['status']]}", "", f"Guide: {s['guide']}", ""]
+        if any(s.get("changes", {}).values()):
+            out += [f"Since the last run: {change_counts(s['changes'])}.", ""]
         for ch in s["checks"]:
             out.append(f"- **{MARK[ch['status']]}** {ch['says']} (`{ch['id']}`): {ch['summary']}")
             if ch["status"] == "fail":
@@ -99,6 +166,14 @@ def markdown(report: dict[str, Any]) -> str:
                     f"  - expected `{_short(ch['expected'])}`, actual `{_short(ch['actual'])}`"
                 )
                 out.append(f"  - fix: {ch['guide']}")
+            since = _failing_since(report, ch)
+            if since:
+                out.append(f"  - failing since {since}")
+            if history is not None and ch["history"]["flapping"]:
+                out.append(
+                    f"  - flapping: changed state {ch['history']['changes']} times in the "
+                    f"last {history['window']['runs']} runs"
+                )
             for adv in ch["advisories"]:
                 out.append(f"  - advisory: {adv}")
             for act in ch["actions"]:
@@ -108,3 +183,33 @@ def markdown(report: dict[str, Any]) -> str:
     out += ["", "## AWS calls", "", "| call | count |", "| --- | ---: |"]
     out += [f"| {k} | {v} |" for k, v in report["aws_calls"].items()]
     return "\n".join(out) + "\n"
+
+
+def _markdown_changes(report: dict[str, Any], history: dict[str, Any]) -> list[str]:
+    """The "Changes since the last run" part: the comparison, changes, flapping, notices."""
+    out = ["", "## Changes since the last run", "", history_headline(history) + "."]
+    if history["problem"]:
+        out += ["", f"> **warning**: {history['problem']}"]
+    if history["changes"]:
+        out += ["", "| change | section | check | from | to | summary |"]
+        out.append("| --- | --- | --- | --- | --- | --- |")
+        out += [
+            f"| {KIND_WORDS[c['kind']]} | {c['section']} | `{c['id']}` | {c['from'] or '—'} | "
+            f"{c['to']} | {_cell(c['summary'])} |"
+            for c in history["changes"]
+        ]
+    flapping = _flapping(report)
+    notices = [
+        f"notified: {n['to']}" if n["sent"] else f"could not notify {n['to']}: {n['error']}"
+        for n in report.get("notifications", [])
+    ]
+    if flapping or notices:
+        out.append("")
+        out += [f"- flapping: {line}" for line in flapping]
+        out += [f"- {line}" for line in notices]
+    return out
+
+
+def _cell(text: str) -> str:
+    """Text for a Markdown table cell."""
+    return text.replace("|", "\\|").replace("\n", " ")

@@ -1,0 +1,142 @@
+"""Announce a change of the deployment's health: an SNS message and/or a Slack-style webhook.
+
+A message is sent only when the comparison with the history found a change (a new failure,
+a fix, a check that could not be checked), so a nightly run that finds what it found the night
+before stays quiet; a first run is announced only when it is not healthy. A notification
+never changes the run's outcome: whatever goes wrong is one line in the terminal and in the
+report. The webhook's URL is a credential (whoever holds it can post) and is never printed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Callable, Mapping
+from http.client import HTTPException
+from typing import TYPE_CHECKING, Any
+
+from runbook.aws.policy import SNS_PUBLISH, sns_topic_arn
+from runbook.errors import ExitStatus
+from runbook.redact import scrub
+from runbook.report.writers import change_line, history_headline
+
+if TYPE_CHECKING:
+    from runbook.run import Run
+
+SUBJECT_LIMIT = 99  # SNS: fewer than 100 ASCII characters, no line breaks
+
+
+class NotifyError(Exception):
+    """A notification could not be delivered; the message is one line and holds no secret."""
+
+
+def should_notify(report: dict[str, Any]) -> bool:
+    """Whether the run found a change since the last one (none in a dry run)."""
+    history = report.get("history")
+    return bool(history and history["changes"])
+
+
+def verdict(report: dict[str, Any]) -> str:
+    return ExitStatus(report["run"]["exit_status"]).name.lower().replace("_", "-")
+
+
+def subject(report: dict[str, Any]) -> str:
+    """The SNS subject (e-mail subscribers see it): the profile and the verdict."""
+    text = f"notifier-runbook {report['profile']['name']}: {verdict(report)}"
+    text = " ".join(scrub(text).split()).encode("ascii", "replace").decode()
+    return text[:SUBJECT_LIMIT]
+
+
+def message(report: dict[str, Any]) -> str:
+    """The text sent: profile, verdict, and one line per change; no secret survives."""
+    run, profile = report["run"], report["profile"]
+    lines = [
+        f"notifier-runbook: profile {profile['name']} ({profile['source']}, {profile['region']})"
+        f" is {verdict(report)} (exit status {run['exit_status']}); {run['mode']} run started "
+        f"{run['started']}",
+        history_headline(report["history"]),
+        *(f"- {change_line(c)}" for c in report["history"]["changes"]),
+    ]
+    return scrub("\n".join(lines))
+
+
+def publish_sns(run: Run, topic: str, title: str, text: str) -> None:
+    """Publish to the profile's topic (a name in the profile's region, or an ARN) through the
+    run's read-only session.
+
+    The session's guard refuses every write of a verify run: the permit lets one write
+    through, ``sns:Publish`` to this topic and no other, and the call log counts it.
+    """
+    arn_given = topic.startswith("arn:")  # else the topic is in the run's own account
+    account = "*" if arn_given else run.inventory.caller_identity()["Account"]
+    arn = sns_topic_arn(topic, run.profile.region, account)
+    run.session.permit(SNS_PUBLISH, lambda params: params.get("TopicArn") == arn)
+    run.session.client("sns").publish(TopicArn=arn, Subject=title, Message=text)
+
+
+def post_webhook(url: str, text: str, timeout: float) -> None:
+    """POST ``{"text": ...}`` as JSON; NotifyError (never naming the URL) unless 2xx."""
+    if urllib.parse.urlsplit(url).scheme not in ("http", "https"):
+        raise NotifyError("the webhook's URL is not an http(s) URL")
+    request = urllib.request.Request(
+        url,
+        data=json.dumps({"text": text}).encode(),
+        headers={"Content-Type": "application/json"},
+        method="POST",
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            response.read(4096)
+    except urllib.error.HTTPError as exc:
+        raise NotifyError(f"the webhook answered HTTP {exc.code} {exc.reason}") from None
+    except urllib.error.URLError as exc:
+        raise NotifyError(f"the webhook is unreachable ({exc.reason})") from None
+    except (OSError, ValueError, HTTPException) as exc:
+        raise NotifyError(f"the webhook failed ({type(exc).__name__}: {exc})") from None
+
+
+def _attempt(channel: str, to: str, deliver: Callable[[], Any], hide: str = "") -> dict[str, Any]:
+    """Deliver one notification; whatever goes wrong becomes the entry's ``error``."""
+    try:
+        deliver()
+    except Exception as exc:  # a notification never breaks a run, whatever fails
+        error = " ".join(str(exc).split()) or type(exc).__name__
+        if hide:
+            error = error.replace(hide, "<the webhook>")
+        return {"channel": channel, "to": to, "sent": False, "error": scrub(error)}
+    return {"channel": channel, "to": to, "sent": True, "error": None}
+
+
+def send(
+    report: dict[str, Any], run: Run, environ: Mapping[str, str] = os.environ
+) -> list[dict[str, Any]]:
+    """Announce the run's changes on every channel the profile sets; what was sent (docs:
+    ``notifications`` in docs/report.md). Nothing when nothing changed."""
+    if not should_notify(report):
+        return []
+    settings = run.profile.notify
+    text = message(report)
+    out = []
+    if settings.sns_topic:
+        topic = settings.sns_topic
+        out.append(
+            _attempt(
+                "sns",
+                f"SNS topic {topic}",
+                lambda: publish_sns(run, topic, subject(report), text),
+            )
+        )
+    url = environ.get(settings.webhook_env, "").strip()
+    if url:
+        out.append(
+            _attempt(
+                "webhook",
+                f"the webhook (${settings.webhook_env})",
+                lambda: post_webhook(url, text, run.profile.timeouts.read_s),
+                hide=url,
+            )
+        )
+    return out

@@ -1,0 +1,151 @@
+"""The nightly run end to end on the lab: a fault injected between two runs is *new*, the run
+after the fix says *fixed*, each change is announced once (SNS and webhook) and an unchanged
+run is quiet."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, HTTPServer
+from pathlib import Path
+from typing import Any, ClassVar
+
+import pytest
+
+from checks import lookup as L
+from runbook.aws.inventory import Inventory
+from runbook.aws.session import open_session
+from runbook.lab import build
+from runbook.profile import Profile
+
+from .conftest import ROOT
+
+pytestmark = pytest.mark.lab
+
+STOPPED = "database_stopped_unless_a_run_is_in_progress"
+TOPIC = "notifier-runbook-health"
+
+
+class Webhook(BaseHTTPRequestHandler):
+    received: ClassVar[list[dict[str, Any]]] = []
+
+    def do_POST(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        Webhook.received.append(json.loads(self.rfile.read(length)))
+        self.send_response(200)
+        self.end_headers()
+        self.wfile.write(b"ok")
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def webhook() -> Iterator[str]:
+    Webhook.received = []
+    server = HTTPServer(("127.0.0.1", 0), Webhook)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}/hooks/T000/B000/secret-token"
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture
+def subscribed_queue(built_lab: Any, lab_profile: Profile) -> str:
+    """An SQS queue subscribed to the topic: what the topic publishes arrives there."""
+    hand = build.lab_hand(lab_profile)
+    topic = hand.client("sns").create_topic(Name=TOPIC)["TopicArn"]
+    sqs = hand.client("sqs")
+    url = sqs.create_queue(QueueName="nightly-health")["QueueUrl"]
+    sqs.purge_queue(QueueUrl=url)
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]
+    hand.client("sns").subscribe(TopicArn=topic, Protocol="sqs", Endpoint=arn["QueueArn"])
+    return url
+
+
+def messages(lab_profile: Profile, queue: str) -> list[dict[str, Any]]:
+    sqs = build.lab_hand(lab_profile).client("sqs")
+    got = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10).get("Messages", [])
+    for m in got:
+        sqs.delete_message(QueueUrl=queue, ReceiptHandle=m["ReceiptHandle"])
+    return [json.loads(m["Body"]) for m in got]
+
+
+def nightly(profile: Path, reports: Path, env: dict[str, str]) -> tuple[int, dict[str, Any]]:
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            f"--profile={profile}",
+            "-m",
+            "smoke",
+            f"--reports-dir={reports}",
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    summary = json.loads((reports / "summary.json").read_text())
+    return done.returncode, summary
+
+
+def changes(summary: dict[str, Any]) -> list[tuple[str, str]]:
+    return [(c["id"], c["kind"]) for c in summary["history"]["changes"]]
+
+
+def test_fault_between_runs_is_new_then_fixed_announced_once_per_change(
+    tmp_path: Path,
+    lab_profile: Profile,
+    lab_env: dict[str, str],
+    webhook: str,
+    subscribed_queue: str,
+) -> None:
+    profile = tmp_path / "nightly.toml"
+    lab = (ROOT / "profiles" / "lab.toml").read_text()
+    profile.write_text(lab + f'\n[notify]\nsns_topic = "{TOPIC}"\n')
+    env = {**lab_env, "RUNBOOK_WEBHOOK_URL": webhook}
+    reports = tmp_path / "reports"
+
+    status, first = nightly(profile, reports, env)
+    assert status == 0, first["totals"]
+    assert changes(first) == []
+    assert messages(lab_profile, subscribed_queue) == [] and Webhook.received == []
+
+    instance = L.db_instance(Inventory(open_session(lab_profile.region)), lab_profile)
+    ec2 = build.lab_hand(lab_profile).client("ec2")
+    ec2.start_instances(InstanceIds=[instance["InstanceId"]])  # left running after a run
+    try:
+        status, second = nightly(profile, reports, env)
+        assert status == 1
+        assert changes(second) == [(STOPPED, "new_failure")]
+        announced = messages(lab_profile, subscribed_queue)
+        assert len(announced) == 1 and STOPPED in announced[0]["Message"]
+        assert announced[0]["TopicArn"].endswith(f":{TOPIC}")
+        assert len(Webhook.received) == 1 and STOPPED in Webhook.received[0]["text"]
+        assert second["mutating_calls"] == {"sns:Publish": 1}  # the verify run's only write
+
+        status, third = nightly(profile, reports, env)
+        assert status == 1 and changes(third) == []
+        assert messages(lab_profile, subscribed_queue) == [] and len(Webhook.received) == 1
+    finally:
+        ec2.stop_instances(InstanceIds=[instance["InstanceId"]])
+        ec2.get_waiter("instance_stopped").wait(InstanceIds=[instance["InstanceId"]])
+
+    status, fourth = nightly(profile, reports, env)
+    assert status == 0
+    assert changes(fourth) == [(STOPPED, "fixed")]
+    announced = messages(lab_profile, subscribed_queue)
+    assert len(announced) == 1 and "fixed" in announced[0]["Message"]
+    assert len(Webhook.received) == 2 and STOPPED in Webhook.received[1]["text"]
+    history = (reports / "history.jsonl").read_text().splitlines()
+    assert len(history) == 4
+    assert "secret-token" not in "".join(
+        p.read_text(errors="replace") for p in reports.rglob("*") if p.is_file()
+    )

@@ -1,0 +1,322 @@
+"""The run history: what changed since the last run (pure ``compare``), and a history file
+that is missing, corrupt or unwritable never breaks a run."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from runbook.profile import History
+from runbook.report import history, writers
+from runbook.report.history import compare
+from tests.unit.run_reports import RULE, VPC, check_of, report_of, section_of
+
+T = [f"2026-11-{day:02d}T03:00:00+00:00" for day in range(1, 30)]  # one run a night
+NOW = datetime(2026, 11, 30, 3, 0, 5, tzinfo=UTC)
+SETTINGS = History()
+
+
+def rec(started: str, profile: str = "p", source: str = "p.toml", **statuses: str) -> dict:
+    """A history record of a run that evaluated ``statuses`` (check id → status)."""
+    return {
+        "schema": 1,
+        "started": started,
+        "profile": profile,
+        "source": source,
+        "mode": "verify",
+        "exit_status": 0,
+        "checks": {k: {"section": "vpc", "status": v} for k, v in statuses.items()},
+    }
+
+
+def kinds(result: dict[str, Any]) -> dict[str, tuple[str, str | None, str]]:
+    return {c["id"]: (c["kind"], c["from"], c["to"]) for c in result["changes"]}
+
+
+# --- compare ------------------------------------------------------------------------------
+
+
+def test_new_failure_since_the_last_run() -> None:
+    result = compare([rec(T[0], a="pass", b="pass")], rec(T[1], a="fail", b="pass"), 10, 3)
+    assert result["previous_run"] == T[0]
+    assert result["changes"] == [
+        {
+            "id": "a",
+            "section": "vpc",
+            "kind": "new_failure",
+            "from": "pass",
+            "to": "fail",
+            "previous_run": T[0],
+        }
+    ]
+    assert result["checks"]["a"]["since"] == T[1]
+    assert result["checks"]["b"] == {"since": None, "changes": 0, "flapping": False}
+
+
+def test_fixed_after_a_failure_or_an_error() -> None:
+    result = compare([rec(T[0], a="fail", b="error")], rec(T[1], a="pass", b="pass"), 10, 3)
+    assert kinds(result) == {"a": ("fixed", "fail", "pass"), "b": ("fixed", "error", "pass")}
+    assert result["checks"]["a"]["since"] is None
+
+
+def test_could_not_check_newly() -> None:
+    result = compare([rec(T[0], a="pass", b="fail")], rec(T[1], a="error", b="error"), 10, 3)
+    assert kinds(result) == {
+        "a": ("could_not_check", "pass", "error"),
+        "b": ("could_not_check", "fail", "error"),
+    }
+
+
+def test_an_error_that_becomes_a_failure_is_a_new_failure() -> None:
+    result = compare([rec(T[0], a="error")], rec(T[1], a="fail"), 10, 3)
+    assert kinds(result) == {"a": ("new_failure", "error", "fail")}
+
+
+def test_nothing_changed_is_no_change() -> None:
+    previous = [rec(T[0], a="fail", b="pass", c="error")]
+    assert compare(previous, rec(T[1], a="fail", b="pass", c="error"), 10, 3)["changes"] == []
+
+
+def test_each_check_is_compared_with_the_last_run_that_evaluated_it() -> None:
+    """A run of one section (-m) says nothing about the others."""
+    previous = [rec(T[0], a="fail", b="pass"), rec(T[1], b="pass")]
+    result = compare(previous, rec(T[2], a="pass", b="pass"), 10, 3)
+    assert result["previous_run"] == T[1]
+    assert result["changes"][0]["kind"] == "fixed"
+    assert result["changes"][0]["previous_run"] == T[0]
+
+
+def test_failing_since_spans_runs_that_did_not_evaluate_the_check() -> None:
+    previous = [
+        rec(T[0], a="pass"),
+        rec(T[1], a="fail"),
+        rec(T[2], b="pass"),  # a not selected
+        rec(T[3], a="fail"),
+        rec(T[4]),
+    ]
+    result = compare(previous, rec(T[5], a="fail"), 10, 3)
+    assert result["checks"]["a"]["since"] == T[1]
+    assert result["changes"] == []  # failing before, failing now: not news
+
+
+def test_any_other_status_breaks_the_streak() -> None:
+    previous = [rec(T[0], a="fail"), rec(T[1], a="error"), rec(T[2], a="fail")]
+    assert compare(previous, rec(T[3], a="fail"), 10, 3)["checks"]["a"]["since"] == T[2]
+
+
+def test_failing_since_the_oldest_run_kept() -> None:
+    previous = [rec(T[0], a="fail"), rec(T[1], a="fail")]
+    assert compare(previous, rec(T[2], a="fail"), 10, 3)["checks"]["a"]["since"] == T[0]
+
+
+def test_flapping_counts_changes_within_the_last_runs_only() -> None:
+    states = ["pass", "fail", "pass", "fail", "pass", "fail"]  # 5 changes in all
+    previous = [rec(T[i], a=s) for i, s in enumerate(states[:-1])]
+    current = rec(T[5], a=states[-1])
+    assert compare(previous, current, 10, 3)["checks"]["a"] == {
+        "since": T[5],
+        "changes": 5,
+        "flapping": True,
+    }
+    # The last 3 runs (this one included) hold 2 changes: below 3.
+    assert compare(previous, current, 3, 3)["checks"]["a"]["changes"] == 2
+    assert compare(previous, current, 3, 3)["checks"]["a"]["flapping"] is False
+    assert compare(previous, current, 4, 3)["checks"]["a"]["flapping"] is True
+
+
+def test_flapping_ignores_runs_that_did_not_evaluate_the_check() -> None:
+    previous = [rec(T[0], a="pass"), rec(T[1]), rec(T[2], a="fail"), rec(T[3])]
+    assert compare(previous, rec(T[4], a="pass"), 10, 3)["checks"]["a"]["changes"] == 2
+
+
+def test_other_profiles_are_not_mixed() -> None:
+    previous = [
+        rec(T[0], a="pass"),
+        rec(T[1], profile="other", a="fail"),
+        rec(T[2], source="elsewhere/p.toml", a="fail"),  # same name, another file
+    ]
+    result = compare(previous, rec(T[3], a="pass"), 10, 3)
+    assert result["previous_run"] == T[0]
+    assert result["runs_compared"] == 1
+    assert result["changes"] == []
+    assert result["checks"]["a"]["changes"] == 0
+
+
+def test_first_run_reports_only_what_is_not_healthy() -> None:
+    result = compare([], rec(T[0], a="fail", b="error", c="pass"), 10, 3)
+    assert result["previous_run"] is None
+    assert kinds(result) == {
+        "a": ("new_failure", None, "fail"),
+        "b": ("could_not_check", None, "error"),
+    }
+
+
+def test_skipped_checks_are_not_recorded() -> None:
+    record = history.record_of(report_of({VPC: "pass", RULE: "fail"}))
+    assert record["checks"] == {
+        VPC: {"section": "vpc", "status": "pass"},
+        RULE: {"section": "trigger", "status": "fail"},
+    }
+    assert record["profile"] == "lab" and record["source"] == "<defaults>"
+    assert record["exit_status"] == 1 and record["mode"] == "verify"
+
+
+# --- the file and the report --------------------------------------------------------------
+
+
+def lines(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def test_missing_history_is_a_first_run(tmp_path: Path) -> None:
+    report = report_of({VPC: "pass", RULE: "fail"}, started=T[0])
+    history.apply(report, tmp_path, SETTINGS, NOW)
+    h = report["history"]
+    assert h["note"] == "no history yet: this is the first run"
+    assert h["problem"] is None and h["recorded"] is True and h["previous_run"] is None
+    assert h["counts"] == {"new_failure": 1, "fixed": 0, "could_not_check": 0}
+    assert lines(tmp_path / "history.jsonl") == [history.record_of(report)]
+    assert writers.history_lines(report)[0] == (
+        "no history yet: this is the first run; 1 new failure, 0 fixed, 0 could not check"
+    )
+
+
+def test_second_run_shows_the_changes_per_section_and_check(tmp_path: Path) -> None:
+    history.apply(report_of({VPC: "pass", RULE: "fail"}, started=T[0]), tmp_path, SETTINGS)
+    report = report_of({VPC: "fail", RULE: "fail"}, started=T[1])
+    history.apply(report, tmp_path, SETTINGS)
+
+    h = report["history"]
+    assert h["previous_run"] == T[0] and h["runs_compared"] == 1
+    assert [(c["id"], c["kind"], c["summary"]) for c in h["changes"]] == [
+        (VPC, "new_failure", f"{VPC} is fail")
+    ]
+    assert section_of(report, "vpc")["changes"] == {
+        "new_failure": 1,
+        "fixed": 0,
+        "could_not_check": 0,
+    }
+    assert section_of(report, "trigger")["changes"]["new_failure"] == 0
+    assert check_of(report, RULE)["history"] == {"since": T[0], "changes": 0, "flapping": False}
+    assert check_of(report, "root_account_has_no_access_keys")["history"]["since"] is None
+    assert len(lines(tmp_path / "history.jsonl")) == 2
+
+    terminal = writers.history_lines(report)
+    assert terminal[:2] == [
+        f"since the last run ({T[0]}): 1 new failure, 0 fixed, 0 could not check",
+        f"  new failure: vpc/{VPC} (pass → fail): {VPC} is fail",
+    ]
+    assert f"FAIL trigger/{RULE}: {RULE} is fail (failing since {T[0]})" in writers.problems(report)
+    md = writers.markdown(report)
+    assert "## Changes since the last run" in md
+    assert f"| new failure | vpc | `{VPC}` | pass | fail | {VPC} is fail |" in md
+    assert f"  - failing since {T[0]}" in md
+
+
+def test_flapping_check_is_listed(tmp_path: Path) -> None:
+    for i, status in enumerate(["pass", "fail", "pass"]):
+        history.apply(report_of({RULE: status}, started=T[i]), tmp_path, SETTINGS)
+    report = report_of({RULE: "fail"}, started=T[3])
+    history.apply(report, tmp_path, SETTINGS)
+    assert report["history"]["flapping"] == [RULE]
+    assert f"  flapping: trigger/{RULE} changed state 3 times in the last 10 runs" in (
+        writers.history_lines(report)
+    )
+
+
+CORRUPT = {
+    "bad JSON": ("{not json\n", "line 1 is not JSON"),
+    "not an object": ("[1, 2]\n", "line 1: not a JSON object"),
+    "wrong schema": ('{"schema": 2}\n', "line 1: schema 2, expected 1"),
+    "bad check": (
+        json.dumps({**rec(T[0]), "checks": {"a": {"status": "maybe"}}}) + "\n",
+        "line 1: check 'a' is not {section, status: pass|fail|error}",
+    ),
+    "not UTF-8": (b"\xff\xfe\n", "not UTF-8 text"),
+}
+
+
+@pytest.mark.parametrize("case", list(CORRUPT))
+def test_corrupt_history_is_moved_aside_and_a_fresh_one_started(case: str, tmp_path: Path) -> None:
+    content, why = CORRUPT[case]
+    path = tmp_path / "history.jsonl"
+    good = json.dumps(rec(T[0])) + "\n"  # a good line first: the bad one is found anywhere
+    if isinstance(content, bytes):
+        path.write_bytes(good.encode() + content)
+    else:
+        path.write_text(good + content)
+        why = why.replace("line 1", "line 2")
+    before = path.read_bytes()
+    report = report_of({VPC: "fail"}, started=T[1])
+
+    history.apply(report, tmp_path, SETTINGS, NOW)
+
+    h = report["history"]
+    assert h["problem"] == (
+        f"history {path} was unusable ({why}): moved aside to "
+        "history.jsonl.corrupt-20261130T030005Z; a fresh history starts with this run"
+    )
+    assert (tmp_path / "history.jsonl.corrupt-20261130T030005Z").read_bytes() == before
+    assert lines(path) == [history.record_of(report)]
+    assert h["note"] == "a fresh history starts with this run" and h["recorded"] is True
+    assert [c["kind"] for c in h["changes"]] == ["new_failure"]  # as on a first run
+    assert writers.history_lines(report)[0] == f"WARNING: {h['problem']}"
+    assert f"> **warning**: {h['problem']}" in writers.markdown(report)
+
+
+def test_a_directory_in_its_place_is_moved_aside(tmp_path: Path) -> None:
+    (tmp_path / "history.jsonl").mkdir()
+    report = report_of({VPC: "pass"})
+    history.apply(report, tmp_path, SETTINGS, NOW)
+    assert "(not a regular file): moved aside" in report["history"]["problem"]
+    assert (tmp_path / "history.jsonl.corrupt-20261130T030005Z").is_dir()
+    assert lines(tmp_path / "history.jsonl") == [history.record_of(report)]
+
+
+def test_a_bad_history_that_cannot_be_moved_aside_is_left_alone(tmp_path: Path) -> None:
+    path = tmp_path / "history.jsonl"
+    path.write_text("{not json\n")
+    (tmp_path / "history.jsonl.corrupt-20261130T030005Z").write_text("an earlier one\n")
+    report = report_of({VPC: "pass"})
+    history.apply(report, tmp_path, SETTINGS, NOW)
+    h = report["history"]
+    assert "could not be moved aside" in h["problem"] and "not recorded" in h["problem"]
+    assert h["recorded"] is False and h["note"] == "no usable history: compared with nothing"
+    assert path.read_text() == "{not json\n"
+
+
+def test_a_history_that_cannot_be_written_is_reported(tmp_path: Path) -> None:
+    (tmp_path / "a-file").write_text("")
+    reports = tmp_path / "a-file" / "reports"  # cannot be made: its parent is a file
+    report = report_of({VPC: "fail"})
+    history.apply(report, reports, SETTINGS, NOW)
+    h = report["history"]
+    assert h["recorded"] is False
+    assert h["problem"].startswith(f"could not write history {reports / 'history.jsonl'}")
+    assert h["note"] == "no history yet: this is the first run"
+
+
+def test_a_last_line_without_newline_is_continued_on_a_line_of_its_own(tmp_path: Path) -> None:
+    path = tmp_path / "history.jsonl"
+    path.write_text(json.dumps(rec(T[0])))
+    history.apply(report_of({VPC: "pass"}), tmp_path, SETTINGS)
+    assert len(lines(path)) == 2
+
+
+def test_the_file_keeps_the_last_runs(tmp_path: Path) -> None:
+    path = tmp_path / "history.jsonl"
+    for i in range(5):
+        history.save(path, history.load(path, NOW), rec(T[i]), keep=3)
+    assert [r["started"] for r in lines(path)] == T[2:5]
+    assert not (tmp_path / "history.jsonl.tmp").exists()
+
+
+def test_a_report_without_history_renders_without_the_part() -> None:
+    """A dry run has no history: the writers leave the part out."""
+    report = report_of({VPC: "fail"})
+    assert writers.history_lines(report) == []
+    assert "Changes since the last run" not in writers.markdown(report)
