@@ -321,11 +321,16 @@ TIMEOUT_TERMS = ("Task timed out", "ConnectTimeout")
     "simply time out",
 )
 def no_timeouts(inv: Inventory, p: Profile) -> Outcome:
-    group = f"/aws/lambda/{p.function.function}"
+    start, end = L.window(inv, p)
     hits: list[str] = []
     for term in TIMEOUT_TERMS:
-        hits.extend(inv.log_matches(group, term, "24") or [])
-    return judged(not hits, f"{len(hits)} time-out line(s) in 24 h", expected=[], actual=hits[:5])
+        hits.extend(e["message"] for e in inv.log_events(L.log_group(p), term, start, end) or [])
+    return judged(
+        not hits,
+        f"{len(hits)} time-out line(s) in {p.operations.lookback_hours} h",
+        expected=[],
+        actual=hits[:5],
+    )
 
 
 @check(

@@ -159,3 +159,13 @@ def compact_rules(rules: list[Resource]) -> list[str]:
         ports = "" if proto == "all" else f" {r.get('FromPort')}-{r.get('ToPort')}"
         out.extend(f"{proto}{ports} {peer}" for peer in sorted(rule_sources(r)) or ["(none)"])
     return out
+
+
+def window(inv: Inventory, p: Profile) -> tuple[str, str]:
+    """The look-back window's start and end (ISO, on the hour) as the inventory read it."""
+    got = inv.operations_window(str(p.operations.lookback_hours))
+    return got["start"], got["end"]
+
+
+def log_group(p: Profile) -> str:
+    return p.operations.log_group or f"/aws/lambda/{p.function.function}"

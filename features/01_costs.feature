@@ -1,4 +1,4 @@
-@costs
+@costs @smoke
 Feature: Estimated costs
   The guide prices the setup at a few dollars a month: EIPs instead of a NAT gateway, a
   small database that runs a quarter of the time.

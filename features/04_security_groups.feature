@@ -1,4 +1,4 @@
-@security_groups
+@security_groups @smoke
 Feature: Creating security groups
   Two groups: one that lets members reach the database, one that lets the Lambda
   reach the internet.

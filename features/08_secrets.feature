@@ -1,4 +1,4 @@
-@secrets
+@secrets @smoke
 Feature: Adding secrets to Secrets Manager
   One secret with the notifier's five credentials.
   Guide: Adding secrets to Secrets Manager

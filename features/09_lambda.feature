@@ -1,4 +1,4 @@
-@lambda
+@lambda @smoke
 Feature: Setting up the Lambda
   The notifier's function, sized and throttled as the guide says.
   Guide: Setting up the Lambda

@@ -1,4 +1,4 @@
-@step_functions
+@step_functions @smoke
 Feature: Start/stop the database using Step Functions
   Start the instance, wait until it runs, run the notifier, always stop the instance.
   Guide: Start/stop the database using Step Functions > Database running on EC2

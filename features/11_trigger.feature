@@ -1,4 +1,4 @@
-@trigger
+@trigger @smoke
 Feature: Adding the Lambda trigger
   An EventBridge schedule at the start of every hour.
   Guide: Adding the Lambda trigger

@@ -1,4 +1,4 @@
-@lambda_permissions
+@lambda_permissions @smoke
 Feature: Extra permissions for the Lambda
   The Lambda may read its secret and join the VPC.
   Guide: Extra permissions for the Lambda

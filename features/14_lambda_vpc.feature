@@ -1,4 +1,4 @@
-@lambda_vpc
+@lambda_vpc @smoke
 Feature: Add the Lambda to the VPC
   The Lambda joins the VPC's subnets and both groups.
   Guide: Add the Lambda to the VPC

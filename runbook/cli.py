@@ -42,7 +42,8 @@ def cmd_run(ns: argparse.Namespace, extra: list[str]) -> int:
 
 
 def lab_up(lab_dir: Path, profile_path: Path) -> tuple[str, list[str]]:
-    """Start the lab's moto server and build the profile's deployment in it."""
+    """Start the lab's moto server, build the profile's deployment in it, and give it a
+    day of healthy operation."""
     from runbook.lab import build, control, hosts
     from runbook.profile import load_profile
 
@@ -111,7 +112,7 @@ def cmd_policy(ns: argparse.Namespace, extra: list[str]) -> int:
     from runbook.profile import load_profile
 
     profile = ns.profile or os.environ.get("RUNBOOK_PROFILE", "profiles/notifier.toml")
-    print(policy_json(load_profile(profile)), end="")
+    print(policy_json(load_profile(profile), start_database=ns.start_database), end="")
     return 0
 
 
@@ -150,6 +151,12 @@ def parser() -> argparse.ArgumentParser:
     checks.set_defaults(fn=cmd_checks)
     policy = sub.add_parser("policy", help="print the checker's least-privilege IAM policy")
     policy.add_argument("--profile", help="default: $RUNBOOK_PROFILE, then profiles/notifier.toml")
+    policy.add_argument(
+        "--no-start-database",
+        dest="start_database",
+        action="store_false",
+        help="for runs without --start-database (the nightly one): no start/stop statement",
+    )
     policy.set_defaults(fn=cmd_policy)
     return top
 

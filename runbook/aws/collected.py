@@ -56,6 +56,8 @@ THROTTLED = frozenset(
 )
 # The IAM action prefix differs from the SDK's service name for a few services.
 IAM_PREFIX = {"stepfunctions": "states"}
+# The few SDK operations whose IAM action has another name.
+IAM_ACTION_NAME = {"lambda:Invoke": "lambda:InvokeFunction"}
 # Every IAM action a collection declares it reads: the checker's least-privilege policy.
 DECLARED_READS: set[str] = set()
 
@@ -109,7 +111,8 @@ F = TypeVar("F", bound=Callable[..., Any])
 def iam_action(service: str, operation: str) -> str:
     """The IAM action of an SDK call (``stepfunctions``, ``DescribeStateMachine`` →
     ``states:DescribeStateMachine``)."""
-    return f"{IAM_PREFIX.get(service, service)}:{operation}"
+    action = f"{IAM_PREFIX.get(service, service)}:{operation}"
+    return IAM_ACTION_NAME.get(action, action)
 
 
 def collected(

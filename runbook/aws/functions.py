@@ -1,9 +1,8 @@
-"""Lambda, its image repository (ECR) and its logs."""
+"""Lambda and its image repository (ECR)."""
 
 from __future__ import annotations
 
 import json
-import time
 from typing import Any
 
 from runbook.aws.collected import collected
@@ -58,18 +57,6 @@ class FunctionsCollector:
         )
         details = got.get("imageDetails", [])
         return details[0]["imageDigest"] if details else None
-
-    @collected("logs", absent=("ResourceNotFoundException",), reads=("FilterLogEvents",))
-    def log_matches(self, group: str, term: str, hours: str) -> list[str] | None:
-        """Messages of the last ``hours`` hours containing ``term``; None without a log group."""
-        start = int((time.time() - float(hours) * 3600) * 1000)
-        logs = self.session.client("logs")
-        out: list[str] = []
-        for page in logs.get_paginator("filter_log_events").paginate(
-            logGroupName=group, filterPattern=json.dumps(term), startTime=start
-        ):
-            out.extend(e["message"][:300] for e in page.get("events", []) if term in e["message"])
-        return out
 
 
 def _without_secrets(function: dict[str, Any]) -> dict[str, Any]:

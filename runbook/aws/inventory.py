@@ -19,6 +19,8 @@ from runbook.aws.collected import CollectionError, collected
 from runbook.aws.ec2 import Ec2Collector
 from runbook.aws.functions import FunctionsCollector
 from runbook.aws.iam import IamCollector
+from runbook.aws.operations import OperationsCollector
+from runbook.aws.probe import ProbeCollector
 from runbook.aws.rds import RdsCollector
 from runbook.aws.schedule import ScheduleCollector
 from runbook.aws.secrets import SecretsCollector
@@ -35,6 +37,8 @@ class Inventory(
     ScheduleCollector,
     RdsCollector,
     HostsCollector,
+    OperationsCollector,
+    ProbeCollector,
 ):
     """Read-only view of one account and region, shared by all checks of a run."""
 

@@ -153,6 +153,15 @@ def throttling(url: str) -> dict[str, Any]:
     return _json(url, THROTTLE_PATH)
 
 
+OPERATIONS_PATH = "/lab-api/operations"
+
+
+def set_past_operations(url: str, setting: dict[str, Any]) -> dict[str, Any]:
+    """Replace the state machine's executions and clear CloudWatch namespaces in the lab
+    (what runbook/lab/past.py does in the server); the counts left."""
+    return _json(url, OPERATIONS_PATH, json.dumps(setting).encode())
+
+
 def _json(url: str, path: str, body: bytes | None = None) -> dict[str, Any]:
     """GET (or POST ``body`` to) a lab-api endpoint; its JSON answer, or LabError with why."""
     request = urllib.request.Request(

@@ -13,6 +13,7 @@ import json
 import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from checks import lookup as L
@@ -367,7 +368,7 @@ def secret_points_elsewhere(w: World) -> None:
 # -- Lambda ---------------------------------------------------------------------------------
 
 
-@fault("function_timeout_and_memory_match_profile")
+@fault("function_timeout_and_memory_match_profile", "function_duration_below_timeout_with_headroom")
 def function_default_timeout(w: World) -> None:
     """The function's timeout left at Lambda's default 3 s."""
     w.client("lambda").update_function_configuration(FunctionName=w.p.function.function, Timeout=3)
@@ -524,23 +525,22 @@ def lambda_eni_without_elastic_ip(w: World) -> None:
     ec2.release_address(AllocationId=address["AllocationId"])
 
 
-@fault("function_logs_show_no_timeouts")
+@fault("function_logs_show_no_timeouts", "function_log_shows_every_run_finished")
 def function_timed_out(w: World) -> None:
-    """The notifier's log shows a run that timed out reaching the internet."""
+    """The notifier's log shows a run, two hours ago, that timed out reaching the internet."""
     logs = w.client("logs")
-    group = f"/aws/lambda/{w.p.function.function}"
+    group = L.log_group(w.p)
     if not logs.describe_log_groups(logGroupNamePrefix=group)["logGroups"]:
         logs.create_log_group(logGroupName=group)
     logs.create_log_stream(logGroupName=group, logStreamName="2026/11/23/[$LATEST]lab")
-    import time
-
+    at = datetime.now(UTC) - timedelta(hours=2)
     logs.put_log_events(
         logGroupName=group,
         logStreamName="2026/11/23/[$LATEST]lab",
         logEvents=[
             {
-                "timestamp": int(time.time() * 1000) - 60_000,
-                "message": "2026-11-23T10:00:03Z Task timed out after 300.10 seconds",
+                "timestamp": int(at.timestamp() * 1000),
+                "message": f"{at:%Y-%m-%dT%H:%M:%S}Z Task timed out after 300.10 seconds",
             }
         ],
     )

@@ -2,7 +2,7 @@
 
 moto enforces IAM in server mode (``POST /moto-api/reset-auth``), which is how the tests
 prove the checker's generated policy is enough and that a missing permission ends in
-*could not check*. Three gaps would make that proof wrong; each patch says what AWS does.
+*could not check*. Four gaps would make that proof wrong; each patch says what AWS does.
 """
 
 from __future__ import annotations
@@ -84,7 +84,32 @@ def patch_resource_of_scoped_calls() -> None:
     EC2Response._determine_resource = instance_resource  # type: ignore[attr-defined]
 
 
+# Services whose requests are signed under another name than their IAM actions' prefix.
+IAM_PREFIX_OF_SIGNING_NAME = {"monitoring": "cloudwatch"}
+
+
+def patch_action_prefix() -> None:
+    """Name the action with its IAM prefix: CloudWatch's requests are signed as
+    ``monitoring``, its actions are ``cloudwatch:GetMetricStatistics``; moto takes the
+    signing name, so the policy AWS needs would be refused."""
+    from moto.iam.access_control import IAMRequestBase
+
+    from runbook.lab.server import wrap_once
+
+    def make(original: Callable[..., Any]) -> Callable[..., None]:
+        def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
+            original(self, *args, **kwargs)
+            service, _, operation = self._action.partition(":")
+            if service in IAM_PREFIX_OF_SIGNING_NAME:
+                self._action = f"{IAM_PREFIX_OF_SIGNING_NAME[service]}:{operation}"
+
+        return __init__
+
+    wrap_once(IAMRequestBase, "__init__", make)
+
+
 def apply_iam_patches() -> None:
+    patch_action_prefix()
     patch_signature_of_bodyless_requests()
     patch_policy_wildcards()
     patch_resource_of_scoped_calls()

@@ -31,7 +31,14 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from runbook.lab.control import HOST, PID_FILE, THROTTLE_PATH, URL_FILE, answers
+from runbook.lab.control import (
+    HOST,
+    OPERATIONS_PATH,
+    PID_FILE,
+    THROTTLE_PATH,
+    URL_FILE,
+    answers,
+)
 
 LAMBDA_ENI_PREFIX = "AWS Lambda VPC ENI-"
 # What AWS shows as RequesterId on Lambda's ENIs: the Lambda service role's id and a session.
@@ -458,25 +465,50 @@ class Throttle:
         return self.app(environ, start_response)
 
     def _endpoint(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
-        status, answer = "200 OK", None
-        if environ.get("REQUEST_METHOD") == "POST":
-            length = int(environ.get("CONTENT_LENGTH") or 0)
-            try:
-                self.configure(json.loads(environ["wsgi.input"].read(length) or b"{}"))
-            except ValueError as error:  # JSONDecodeError is one
-                status, answer = "400 Bad Request", {"error": str(error)}
-        body = json.dumps(answer or self.state()).encode()
-        start_response(
-            status, [("Content-Type", "application/json"), ("Content-Length", str(len(body)))]
-        )
-        return [body]
+        if environ.get("REQUEST_METHOD") != "POST":
+            return json_answer(start_response, "200 OK", self.state())
+        return lab_endpoint(environ, start_response, lambda s: self.configure(s) or self.state())
+
+
+def json_answer(start_response: Callable[..., Any], status: str, answer: Any) -> list[bytes]:
+    body = json.dumps(answer).encode()
+    start_response(
+        status, [("Content-Type", "application/json"), ("Content-Length", str(len(body)))]
+    )
+    return [body]
+
+
+def lab_endpoint(
+    environ: dict[str, Any], start_response: Callable[..., Any], handle: Callable[[Any], Any]
+) -> list[bytes]:
+    """A lab-api POST: its JSON body to ``handle``; a ValueError is the client's 400."""
+    length = int(environ.get("CONTENT_LENGTH") or 0)
+    try:
+        answer = handle(json.loads(environ["wsgi.input"].read(length) or b"{}"))
+    except ValueError as error:  # JSONDecodeError is one
+        return json_answer(start_response, "400 Bad Request", {"error": str(error)})
+    return json_answer(start_response, "200 OK", answer)
+
+
+def with_operations(app: Callable[..., Any]) -> Callable[..., Any]:
+    """``POST /lab-api/operations``: the hourly cycle's past (runbook/lab/past.py)."""
+
+    def serve(environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+        if environ.get("PATH_INFO") == OPERATIONS_PATH:
+            from runbook.lab.past import replace_operations
+
+            return lab_endpoint(environ, start_response, replace_operations)
+        return app(environ, start_response)
+
+    return serve
 
 
 def lab_app() -> Callable[..., Any]:
-    """moto's WSGI application as its server builds it, behind the lab's throttle."""
+    """moto's WSGI application as its server builds it, behind the lab's throttle and
+    endpoints."""
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 
-    return Throttle(DomainDispatcherApplication(create_backend_app))
+    return Throttle(with_operations(DomainDispatcherApplication(create_backend_app)))
 
 
 def _parse_args(argv: list[str] | None) -> argparse.Namespace:

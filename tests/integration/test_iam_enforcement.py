@@ -44,7 +44,20 @@ DENIED = {
         "notifier_user_has_all_privileges_on_both_databases",
     },
     "lambda:GetFunctionEventInvokeConfig": {"function_concurrency_one_without_async_retries"},
-    "logs:FilterLogEvents": {"function_logs_show_no_timeouts"},
+    "logs:FilterLogEvents": {
+        "function_logs_show_no_timeouts",
+        "function_log_shows_every_run_finished",
+    },
+    # CloudWatch's requests are signed "monitoring": the lab judges them as cloudwatch:*, as AWS
+    "cloudwatch:GetMetricStatistics": {
+        "rule_fired_once_every_hour",
+        "function_had_no_errors_or_throttles",
+        "function_duration_below_timeout_with_headroom",
+    },
+    "states:ListExecutions": {
+        "state_machine_ran_every_hour_and_succeeded",
+        "database_stopped_unless_a_run_is_in_progress",
+    },
     "iam:GetAccountSummary": {"root_account_has_no_access_keys"},
 }
 

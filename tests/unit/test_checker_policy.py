@@ -41,6 +41,7 @@ def test_the_declarations_are_loaded_with_the_policy() -> None:
     (once it did not, and the policy and the parametrised test below silently shrank)."""
     services = {a.split(":")[0] for a in DECLARED_READS}
     assert services == {
+        "cloudwatch",
         "ec2",
         "ecr",
         "events",

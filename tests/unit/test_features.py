@@ -42,3 +42,31 @@ def test_check_ids_are_unique_snake_case() -> None:
     ids = [c.id for c in checks_in_guide_order()]
     assert len(ids) == len(set(ids))
     assert all(re.fullmatch(r"[a-z0-9_]+", i) for i in ids)
+
+
+# The nightly run: what catches drift from one read per service, never the checks that need the
+# database started (SSH, MySQL) nor the set-up-once and deploy-time sections.
+SMOKE = {
+    "costs",
+    "security_groups",
+    "secrets",
+    "lambda",
+    "step_functions",
+    "trigger",
+    "egress",
+    "lambda_permissions",
+    "lambda_vpc",
+    "operations",
+}
+
+
+def test_smoke_is_operations_and_the_fast_drift_sections_without_host_checks() -> None:
+    smoke, hosts_in_smoke = set(), []
+    for path in sorted(FEATURES.glob("*.feature")):
+        text = path.read_text()
+        tags = text.splitlines()[0].split()
+        if "@smoke" in tags:
+            smoke.add(tags[0][1:])
+            hosts_in_smoke += re.findall(r"^\s+@hosts", text, re.M)
+    assert smoke == SMOKE
+    assert hosts_in_smoke == []

@@ -199,4 +199,4 @@ def test_perform_code_names_no_deletion() -> None:
         for p in (ROOT / "runbook").rglob("*.py")
         if "may_delete" in p.read_text()
     }
-    assert users == {"runbook/aws/session.py", "runbook/lab/faults.py"}
+    assert users == {"runbook/aws/session.py", "runbook/lab/faults.py", "runbook/lab/build.py"}

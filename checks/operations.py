@@ -1,0 +1,235 @@
+"""Operations (nightly): did the notifier run every hour of the look-back window, and well.
+
+Every check names the hours that went wrong (``2026-11-23T03:00Z``), so the morning reader
+knows where to look in CloudWatch without reading it.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from checks import lookup as L
+from runbook.findings import Outcome, absent, judged
+from runbook.profile import Profile
+from runbook.registry import check
+from runbook.sections import database_is
+
+if TYPE_CHECKING:
+    from runbook.aws.inventory import Inventory
+
+GUIDE_SCHEDULE = "the rule runs the notifier at the start of every hour (Adding the Lambda trigger)"
+
+
+def hours(start: str, end: str) -> list[datetime]:
+    """Every whole hour from ``start`` up to, not including, ``end``."""
+    first, last = datetime.fromisoformat(start), datetime.fromisoformat(end)
+    return [first + timedelta(hours=i) for i in range(int((last - first).total_seconds() // 3600))]
+
+
+def hour_of(iso: str) -> datetime:
+    return datetime.fromisoformat(iso).replace(minute=0, second=0, microsecond=0)
+
+
+def name(hour: datetime) -> str:
+    return hour.strftime("%Y-%m-%dT%H:00Z")
+
+
+def per_hour(points: list[dict[str, Any]], stat: str) -> dict[datetime, float]:
+    """CloudWatch's datapoints by the hour they fall in (sums add up, maxima take the max)."""
+    out: dict[datetime, float] = {}
+    for p in points:
+        h = hour_of(p["t"])
+        out[h] = out.get(h, 0) + p[stat] if stat == "sum" else max(out.get(h, 0), p[stat])
+    return out
+
+
+def _metric(inv: Inventory, p: Profile, namespace: str, metric: str, stat: str) -> dict:
+    dimension, value = (
+        ("RuleName", p.trigger.rule)
+        if namespace == "AWS/Events"
+        else ("FunctionName", p.function.function)
+    )
+    start, end = L.window(inv, p)
+    return per_hour(inv.metric_points(namespace, metric, dimension, value, start, end), stat)
+
+
+def _names(hs: list[datetime], limit: int = 48) -> list[str]:
+    return [name(h) for h in sorted(hs)[:limit]]
+
+
+@check(
+    id="rule_fired_once_every_hour",
+    section="operations",
+    says="the rule fired once in every hour of the look-back window, and no invocation failed",
+    guide=GUIDE_SCHEDULE,
+)
+def rule_fired_every_hour(inv: Inventory, p: Profile) -> Outcome:
+    window = hours(*L.window(inv, p))
+    fired = _metric(inv, p, "AWS/Events", "Invocations", "sum")
+    failed = _metric(inv, p, "AWS/Events", "FailedInvocations", "sum")
+    actual = {
+        "missed": _names([h for h in window if not fired.get(h)]),
+        "more_than_once": _names([h for h in window if fired.get(h, 0) > 1]),
+        "failed": _names([h for h in window if failed.get(h)]),
+    }
+    bad = sum(len(v) for v in actual.values())
+    return judged(
+        not bad,
+        f"{len(window)} hours: {len(actual['missed'])} missed, {len(actual['more_than_once'])} "
+        f"fired more than once, {len(actual['failed'])} with failed invocations",
+        expected={"missed": [], "more_than_once": [], "failed": []},
+        actual=actual,
+        evidence={
+            "metric": f"AWS/Events Invocations, FailedInvocations (RuleName={p.trigger.rule})",
+            "window": list(L.window(inv, p)),
+        },
+    )
+
+
+@check(
+    id="state_machine_ran_every_hour_and_succeeded",
+    section="operations",
+    says="one state-machine execution started in the first minute of every hour, and all succeeded",
+    guide="the rule starts the state machine, which starts the database, runs the notifier and "
+    "stops the database",
+    applies=database_is("ec2"),
+)
+def executions_hourly(inv: Inventory, p: Profile) -> Outcome:
+    start, end = L.window(inv, p)
+    runs = inv.executions_since(p.step_functions.state_machine, start)
+    if runs is None:
+        return absent("state machine", p.step_functions.state_machine)
+    window = hours(start, end)
+    by_hour: dict[datetime, list[dict[str, Any]]] = defaultdict(list)
+    for run in runs:
+        by_hour[hour_of(run["start"])].append(run)
+    limit = p.operations.start_within_s
+    late = [
+        {"hour": name(h), "execution": r["name"], "started": r["start"]}
+        for h in window
+        for r in by_hour[h]
+        if (datetime.fromisoformat(r["start"]) - h).total_seconds() >= limit
+    ]
+    not_succeeded = [
+        {"hour": name(h), "execution": r["name"], "status": r["status"]}
+        for h in window
+        for r in by_hour[h]
+        if r["status"] != "SUCCEEDED"
+    ]
+    actual = {
+        "missed": _names([h for h in window if not by_hour[h]]),
+        "more_than_once": _names([h for h in window if len(by_hour[h]) > 1]),
+        "not_succeeded": not_succeeded[:24],
+        "late": late[:24],
+    }
+    return judged(
+        not any(actual.values()),
+        f"{len(window)} hours: {len(actual['missed'])} without an execution, "
+        f"{len(not_succeeded)} not SUCCEEDED, {len(late)} started after {limit} s",
+        expected={"missed": [], "more_than_once": [], "not_succeeded": [], "late": []},
+        actual=actual,
+        evidence={"executions": len(runs), "window": [start, end]},
+    )
+
+
+@check(
+    id="function_had_no_errors_or_throttles",
+    section="operations",
+    says="the Lambda reported no errors and no throttles over the look-back window",
+    guide="look at the Lambda's logs for the failing hours (Setting up the Lambda)",
+)
+def no_errors_or_throttles(inv: Inventory, p: Profile) -> Outcome:
+    errors = _metric(inv, p, "AWS/Lambda", "Errors", "sum")
+    throttles = _metric(inv, p, "AWS/Lambda", "Throttles", "sum")
+    actual = {
+        "errors": {name(h): v for h, v in sorted(errors.items()) if v},
+        "throttles": {name(h): v for h, v in sorted(throttles.items()) if v},
+    }
+    return judged(
+        not actual["errors"] and not actual["throttles"],
+        f"{sum(errors.values()):g} error(s), {sum(throttles.values()):g} throttle(s)",
+        expected={"errors": {}, "throttles": {}},
+        actual=actual,
+        evidence={"metric": f"AWS/Lambda Errors, Throttles (FunctionName={p.function.function})"},
+    )
+
+
+@check(
+    id="function_duration_below_timeout_with_headroom",
+    section="operations",
+    says="the Lambda's longest run stayed below its timeout with the profile's headroom",
+    guide="raise the Lambda's timeout (at least 5 minutes in production) or find what slows it",
+)
+def duration_headroom(inv: Inventory, p: Profile) -> Outcome:
+    cfg = L.function_config(inv, p)
+    if cfg is None:
+        return absent("function", p.function.function)
+    limit_ms = cfg.get("Timeout", 3) * 1000 * (1 - p.operations.duration_headroom)
+    longest = _metric(inv, p, "AWS/Lambda", "Duration", "max")
+    over = {name(h): v for h, v in sorted(longest.items()) if v >= limit_ms}
+    return judged(
+        not over,
+        f"longest run {max(longest.values(), default=0):g} ms; limit {limit_ms:g} ms "
+        f"({cfg.get('Timeout')} s timeout less {p.operations.duration_headroom:.0%})",
+        expected={"max_duration_ms_below": limit_ms},
+        actual={"hours_over": over, "max_duration_ms": max(longest.values(), default=None)},
+    )
+
+
+@check(
+    id="function_log_shows_every_run_finished",
+    section="operations",
+    says="the notifier's log shows that every hourly run finished and none timed out",
+    guide="the notifier logs 'Lambda finished' at the end of each run; a time-out means the "
+    "Lambda's timeout is too short or it lacks internet access",
+)
+def every_run_finished(inv: Inventory, p: Profile) -> Outcome:
+    start, end = L.window(inv, p)
+    group = L.log_group(p)
+    done = inv.log_events(group, p.operations.finished_message, start, end)
+    if done is None:
+        return absent("log group", group)
+    timed_out = inv.log_events(group, p.operations.timeout_message, start, end) or []
+    finished = {hour_of(e["t"]) for e in done}
+    actual = {
+        "not_finished": _names([h for h in hours(start, end) if h not in finished]),
+        "timed_out": _names(sorted({hour_of(e["t"]) for e in timed_out})),
+    }
+    return judged(
+        not actual["not_finished"] and not actual["timed_out"],
+        f"{len(actual['not_finished'])} hour(s) without {p.operations.finished_message!r}, "
+        f"{len(timed_out)} time-out line(s)",
+        expected={"not_finished": [], "timed_out": []},
+        actual=actual,
+        evidence={"log_group": group, "time_outs": [e["message"] for e in timed_out[:3]]},
+    )
+
+
+@check(
+    id="database_stopped_unless_a_run_is_in_progress",
+    section="operations",
+    says="the database instance is stopped now, unless an hourly run is in progress",
+    guide="every path of the state machine stops the instance: an instance left running costs "
+    "money all day (Start/stop the database using Step Functions)",
+    applies=database_is("ec2"),
+)
+def database_stopped(inv: Inventory, p: Profile) -> Outcome:
+    inst = L.db_instance(inv, p)
+    if inst is None:
+        return absent("database instance", p.database.instance_name)
+    start, _ = L.window(inv, p)
+    running = [
+        r["name"]
+        for r in inv.executions_since(p.step_functions.state_machine, start) or []
+        if r["status"] == "RUNNING"
+    ]
+    state = inst["State"]["Name"]
+    return judged(
+        state in ("stopped", "stopping") or bool(running),
+        f"instance {state}" + (f" during run {running[0]}" if running else ", no run in progress"),
+        expected="stopped (or a run in progress)",
+        actual={"state": state, "runs_in_progress": running},
+        evidence={"InstanceId": inst["InstanceId"]},
+    )

@@ -1,0 +1,109 @@
+"""The deployment at work: CloudWatch metrics, Step Functions executions and the window read.
+
+Every collection takes the window's bounds as arguments, so a recorded inventory answers
+for the window it was recorded in and two checks of a run always read the same hours.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from runbook.aws.collected import collected
+
+
+class OperationsCollector:
+    session: Any
+    _cache: dict[str, Any]
+
+    @collected("local")
+    def operations_window(self, hours: str) -> dict[str, str]:
+        """The last ``hours`` whole hours before the current one (which is still running)."""
+        end = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+        start = end - timedelta(hours=int(hours))
+        return {"start": start.isoformat(), "end": end.isoformat()}
+
+    @collected("cloudwatch", reads=("GetMetricStatistics",))
+    def metric_points(
+        self, namespace: str, metric: str, dimension: str, value: str, start: str, end: str
+    ) -> list[dict[str, Any]]:
+        """Hourly Sum and Maximum of one metric of one resource: [{"t", "sum", "max"}]."""
+        got = self.session.client("cloudwatch").get_metric_statistics(
+            Namespace=namespace,
+            MetricName=metric,
+            Dimensions=[{"Name": dimension, "Value": value}],
+            StartTime=datetime.fromisoformat(start),
+            EndTime=datetime.fromisoformat(end),
+            Period=3600,
+            Statistics=["Sum", "Maximum"],
+        )
+        return sorted(
+            (
+                {"t": p["Timestamp"].isoformat(), "sum": p["Sum"], "max": p["Maximum"]}
+                for p in got.get("Datapoints", [])
+            ),
+            key=lambda p: p["t"],
+        )
+
+    @collected("stepfunctions", reads=("ListStateMachines", "ListExecutions"))
+    def executions_since(self, machine: str, start: str) -> list[dict[str, Any]] | None:
+        """The state machine's executions started since ``start``, and every one still
+        running; None when the machine does not exist."""
+        client = self.session.client("stepfunctions")
+        arn = next(
+            (
+                m["stateMachineArn"]
+                for page in client.get_paginator("list_state_machines").paginate()
+                for m in page["stateMachines"]
+                if m["name"] == machine
+            ),
+            None,
+        )
+        if arn is None:
+            return None
+        since = datetime.fromisoformat(start)
+        out: list[dict[str, Any]] = []
+        for page in client.get_paginator("list_executions").paginate(stateMachineArn=arn):
+            for e in page["executions"]:  # newest first
+                if e["startDate"] < since and e["status"] != "RUNNING":
+                    continue
+                out.append(
+                    {
+                        "name": e["name"],
+                        "status": e["status"],
+                        "start": e["startDate"].astimezone(UTC).isoformat(),
+                        "stop": e["stopDate"].astimezone(UTC).isoformat()
+                        if e.get("stopDate")
+                        else None,
+                    }
+                )
+        return sorted(out, key=lambda e: e["start"])
+
+    @collected("logs", absent=("ResourceNotFoundException",), reads=("FilterLogEvents",))
+    def log_events(
+        self, group: str, term: str, start: str, end: str
+    ) -> list[dict[str, str]] | None:
+        """Log lines containing ``term`` in the window: [{"t", "message"}]; None without the
+        log group."""
+        logs = self.session.client("logs")
+        out: list[dict[str, str]] = []
+        pages = logs.get_paginator("filter_log_events").paginate(
+            logGroupName=group,
+            filterPattern=f'"{term}"',
+            startTime=_ms(start),
+            endTime=_ms(end) - 1,
+        )
+        for page in pages:
+            out.extend(
+                {
+                    "t": datetime.fromtimestamp(e["timestamp"] / 1000, UTC).isoformat(),
+                    "message": e["message"][:300],
+                }
+                for e in page.get("events", [])
+                if term in e["message"]  # moto ignores some pattern syntax: match here too
+            )
+        return sorted(out, key=lambda e: e["t"])
+
+
+def _ms(iso: str) -> int:
+    return int(datetime.fromisoformat(iso).timestamp() * 1000)
