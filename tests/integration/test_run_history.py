@@ -9,14 +9,12 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import boto3
 import pytest
 
-from runbook.lab import control
 from runbook.lab.build import lab_environment
 from tests.webhook import SECRET_PATH, serve
 
@@ -25,15 +23,6 @@ pytestmark = pytest.mark.lab
 ROOT = Path(__file__).resolve().parents[2]
 REGION = "eu-west-2"
 VPC = "vpc_exists_with_profile_cidr"
-
-
-@pytest.fixture(scope="module")
-def moto_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    state = tmp_path_factory.mktemp("moto")
-    try:
-        yield control.start(state)
-    finally:
-        control.stop(state)
 
 
 def runbook(args: list[str], env: dict[str, str]) -> tuple[int, str, dict[str, Any]]:

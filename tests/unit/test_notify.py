@@ -18,7 +18,6 @@ import pytest
 from runbook.aws.policy import checker_policy
 from runbook.aws.session import is_read, open_session
 from runbook.errors import ReadOnlyViolation
-from runbook.lab import control
 from runbook.lab.build import lab_environment
 from runbook.profile import History, Profile
 from runbook.redact import remember
@@ -197,15 +196,6 @@ def test_the_policy_allows_publishing_to_the_topic_only() -> None:
 
 
 # --- SNS, through a moto server of this module's own --------------------------------------
-
-
-@pytest.fixture(scope="module")
-def moto_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    state = tmp_path_factory.mktemp("moto")
-    try:
-        yield control.start(state)
-    finally:
-        control.stop(state)
 
 
 @dataclass
