@@ -1,4 +1,5 @@
-"""Benchmark: lab build (perform) and verify runs, with the AWS calls one verify makes.
+"""Benchmark: lab build (perform), verify runs and the nightly ``-m smoke`` run, with the
+AWS calls one verify makes.
 
     .venv/bin/python bench/verify.py [--runs 5] [--profile profiles/lab.toml]
 
@@ -6,14 +7,19 @@ Prints the build time, the verify runs' wall time (in-process, every check, star
 stopping the database for the host checks; the first run includes the Step Functions
 simulation, later ones reuse it as a long-lived process would), the host checks' own time
 (SSH to the lab's real sshd, MySQL through the tunnel), and the calls per service:Operation of
-one verify run. Figures only: nothing asserts a time.
+one verify run, and the wall time of ``pytest -m smoke`` as a nightly job runs it (a new
+process each time: interpreter, pytest, plugin, report, history). Figures only: nothing
+asserts a time.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -67,12 +73,47 @@ def main() -> None:
                 f"the database's start and stop): median {statistics.median(host_times):.2f} s, "
                 f"max {max(host_times):.2f} s over {len(host_times)} runs"
             )
+            smoke(
+                args.runs,
+                args.profile,
+                {**build.lab_environment(url), **hosts.environment(Path(state))},
+                state,
+            )
             print(f"AWS calls per verify run: {sum(calls.values())} in {len(calls)} operations")
             for op, n in calls.items():
                 print(f"  {n:3d}  {op}")
         finally:
             hosts.stop(Path(state))
             control.stop(Path(state))
+
+
+def smoke(runs: int, profile: str, lab: dict[str, str], state: str) -> None:
+    """``pytest -m smoke`` in a new process, as cron or CI starts it."""
+    out = Path(state) / "reports"
+    times = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "pytest",
+                f"--profile={profile}",
+                "-m",
+                "smoke",
+                f"--reports-dir={out}",
+            ],
+            env={**os.environ, **lab},
+            capture_output=True,
+            check=False,
+        )
+        times.append(time.perf_counter() - t0)
+    summary = json.loads((out / "summary.json").read_text())
+    print(
+        f"pytest -m smoke (new process): median {statistics.median(times):.2f} s, "
+        f"max {max(times):.2f} s over {runs} runs; {summary['totals']}; "
+        f"{sum(summary['aws_calls'].values())} AWS calls"
+    )
 
 
 if __name__ == "__main__":

@@ -226,10 +226,12 @@ def database_stopped(inv: Inventory, p: Profile) -> Outcome:
         if r["status"] == "RUNNING"
     ]
     state = inst["State"]["Name"]
+    if inst["InstanceId"] == inv.database_started_by_this_run():
+        state = "stopped"  # until this run started it for the host checks; it stops it again
     return judged(
         state in ("stopped", "stopping") or bool(running),
         f"instance {state}" + (f" during run {running[0]}" if running else ", no run in progress"),
         expected="stopped (or a run in progress)",
         actual={"state": state, "runs_in_progress": running},
-        evidence={"InstanceId": inst["InstanceId"]},
+        evidence={"InstanceId": inst["InstanceId"], "state_now": inst["State"]["Name"]},
     )

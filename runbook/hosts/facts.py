@@ -48,6 +48,12 @@ class HostsCollector:
     hosts: HostAccess | None
     _cache: dict[str, Any]
 
+    def database_started_by_this_run(self) -> str | None:
+        """The instance this run started (``--start-database``) and stops at its end: its
+        state now is the run's doing, not the deployment's. Not a collection: the run's own
+        state, never recorded."""
+        return self.hosts.started if self.hosts is not None else None
+
     def _access(self) -> HostAccess:
         if self.hosts is None:
             raise CollectionError("not-configured", "host checks need a run with host access")

@@ -126,15 +126,15 @@ def seed(
     """Replace the lab's history of the hourly cycle with ``runs`` (``session`` may delete:
     the log group is made afresh)."""
     hourly = runs(profile, now or datetime.now(UTC), faults)
-    machine = machine_arn(session, profile)
-    control.set_past_operations(
-        url,
-        {
-            "state_machine_arn": machine,
-            "executions": [execution(r) for r in hourly],
-            "clear_metrics": ["AWS/Events", "AWS/Lambda"],
-        },
-    )
+    setting: dict[str, Any] = {
+        "account": session.client("sts").get_caller_identity()["Account"],
+        "region": profile.region,
+        "clear_metrics": ["AWS/Events", "AWS/Lambda"],
+    }
+    if profile.variants.database == "ec2":  # Aurora: the rule runs the function itself
+        setting["state_machine_arn"] = machine_arn(session, profile)
+        setting["executions"] = [execution(r) for r in hourly]
+    control.set_past_operations(url, setting)
     _metrics(session, profile, hourly)
     _logs(session, profile, hourly)
     return hourly

@@ -15,22 +15,33 @@ STATUSES = ("RUNNING", "SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED")
 
 
 def replace_operations(setting: Any) -> dict[str, Any]:
-    """Give the state machine exactly these executions, and forget every datapoint of the
-    namespaces named in ``clear_metrics``. ValueError says what is wrong with the setting.
+    """Forget every datapoint of the namespaces in ``clear_metrics`` and, when a state machine
+    is named, give it exactly these executions. ValueError says what is wrong with the setting.
 
-    ``{"state_machine_arn": arn, "executions": [{"name", "status", "start", "stop"}],
-    "clear_metrics": ["AWS/Events", "AWS/Lambda"]}`` (times ISO 8601 with an offset)."""
+    ``{"account": id, "region": r, "clear_metrics": ["AWS/Events", "AWS/Lambda"],
+    "state_machine_arn": arn, "executions": [{"name", "status", "start", "stop"}]}`` (times
+    ISO 8601 with an offset; the Aurora variants have no state machine)."""
     from moto.cloudwatch.models import cloudwatch_backends
+
+    if not isinstance(setting, dict) or not all(
+        isinstance(setting.get(k), str) for k in ("account", "region")
+    ):
+        raise ValueError('expected {"account": ..., "region": ..., "clear_metrics": [...]}')
+    account, region = setting["account"], setting["region"]
+    executions = None
+    if setting.get("state_machine_arn") is not None:
+        executions = _set_executions(account, region, setting)
+    clear = set(setting.get("clear_metrics", []))
+    metrics = cloudwatch_backends[account][region]
+    metrics.metric_data = [m for m in metrics.metric_data if m.namespace not in clear]
+    return {"executions": executions, "metrics": len(metrics.metric_data)}
+
+
+def _set_executions(account: str, region: str, setting: dict[str, Any]) -> int:
     from moto.stepfunctions.exceptions import StateMachineDoesNotExist
     from moto.stepfunctions.models import Execution, stepfunctions_backends
 
-    if not isinstance(setting, dict) or not isinstance(setting.get("state_machine_arn"), str):
-        raise ValueError('expected {"state_machine_arn": ..., "executions": [...]}')
     arn = setting["state_machine_arn"]
-    parts = arn.split(":")
-    if len(parts) != 7:
-        raise ValueError(f"not a state machine ARN: {arn!r}")
-    region, account = parts[3], parts[4]
     try:
         machine = stepfunctions_backends[account][region].describe_state_machine(arn)
     except StateMachineDoesNotExist:
@@ -45,7 +56,4 @@ def replace_operations(setting: Any) -> dict[str, Any]:
         execution.status = run["status"]
         executions.append(execution)
     machine.executions = executions
-    clear = set(setting.get("clear_metrics", []))
-    metrics = cloudwatch_backends[account][region]
-    metrics.metric_data = [m for m in metrics.metric_data if m.namespace not in clear]
-    return {"executions": len(executions), "metrics": len(metrics.metric_data)}
+    return len(executions)

@@ -21,6 +21,7 @@ from .conftest import verify
 pytestmark = pytest.mark.lab
 
 STOPPED = history.LEFT_RUNNING
+HOST_CHECK = "database_host_mysql_installed_at_profile_version"
 
 
 def hour(now: datetime, ago: int) -> str:
@@ -89,7 +90,13 @@ def test_database_left_running_fails_unless_a_run_is_in_progress(
         executions = [history.execution(r) for r in hourly if r.fired <= now]
         running = {"name": "hourly-now", "status": "RUNNING", "start": now.isoformat()}
         control.set_past_operations(
-            lab_url, {"state_machine_arn": machine, "executions": [*executions, running]}
+            lab_url,
+            {
+                "account": machine.split(":")[4],
+                "region": lab_profile.region,
+                "state_machine_arn": machine,
+                "executions": [*executions, running],
+            },
         )
         found = verify(lab_profile).findings
         assert found[STOPPED].status == Status.PASS, found[STOPPED].summary
@@ -97,3 +104,21 @@ def test_database_left_running_fails_unless_a_run_is_in_progress(
     finally:
         ec2.stop_instances(InstanceIds=[instance["InstanceId"]])
         ec2.get_waiter("instance_stopped").wait(InstanceIds=[instance["InstanceId"]])
+
+
+def test_a_database_this_run_started_for_host_checks_is_judged_as_found(
+    lab_profile: Profile, baseline: dict[str, Status]
+) -> None:
+    """--start-database runs the database for the host checks; that is not a database left
+    running, even when the instance is read again after the start (as perform does)."""
+    from runbook.registry import CHECKS
+
+    run = Run(lab_profile, start_database=True)
+    try:
+        assert run.check(CHECKS[HOST_CHECK]).status == Status.PASS
+        run.inventory.invalidate()
+        found = run.check(CHECKS[STOPPED])
+    finally:
+        run.close()
+    assert found.status == Status.PASS, found.summary
+    assert found.evidence["state_now"] in ("pending", "running")
