@@ -7,7 +7,7 @@ knows where to look in CloudWatch without reading it.
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from checks import lookup as L
@@ -29,7 +29,8 @@ def hours(start: str, end: str) -> list[datetime]:
 
 
 def hour_of(iso: str) -> datetime:
-    return datetime.fromisoformat(iso).replace(minute=0, second=0, microsecond=0)
+    """The UTC hour a time falls in (half-hour zones included)."""
+    return datetime.fromisoformat(iso).astimezone(UTC).replace(minute=0, second=0, microsecond=0)
 
 
 def name(hour: datetime) -> str:
@@ -141,6 +142,8 @@ def executions_hourly(inv: Inventory, p: Profile) -> Outcome:
     guide="look at the Lambda's logs for the failing hours (Setting up the Lambda)",
 )
 def no_errors_or_throttles(inv: Inventory, p: Profile) -> Outcome:
+    if L.function_config(inv, p) is None:  # no datapoints would look like no errors
+        return absent("function", p.function.function)
     errors = _metric(inv, p, "AWS/Lambda", "Errors", "sum")
     throttles = _metric(inv, p, "AWS/Lambda", "Throttles", "sum")
     actual = {
@@ -219,12 +222,13 @@ def database_stopped(inv: Inventory, p: Profile) -> Outcome:
     inst = L.db_instance(inv, p)
     if inst is None:
         return absent("database instance", p.database.instance_name)
-    start, _ = L.window(inv, p)
-    running = [
-        r["name"]
-        for r in inv.executions_since(p.step_functions.state_machine, start) or []
-        if r["status"] == "RUNNING"
-    ]
+    start, end = L.window(inv, p)
+    runs = inv.executions_since(p.step_functions.state_machine, start) or []
+    # A run of the current hour may hold the database; one RUNNING since before is stuck.
+    hour = datetime.fromisoformat(end)
+    running = [r for r in runs if r["status"] == "RUNNING"]
+    stuck = [r["name"] for r in running if datetime.fromisoformat(r["start"]) < hour]
+    running = [r["name"] for r in running if r["name"] not in stuck]
     state = inst["State"]["Name"]
     if inst["InstanceId"] == inv.database_started_by_this_run():
         state = "stopped"  # until this run started it for the host checks; it stops it again
@@ -233,5 +237,9 @@ def database_stopped(inv: Inventory, p: Profile) -> Outcome:
         f"instance {state}" + (f" during run {running[0]}" if running else ", no run in progress"),
         expected="stopped (or a run in progress)",
         actual={"state": state, "runs_in_progress": running},
-        evidence={"InstanceId": inst["InstanceId"], "state_now": inst["State"]["Name"]},
+        evidence={
+            "InstanceId": inst["InstanceId"],
+            "state_now": inst["State"]["Name"],
+            "stuck_runs": stuck[:5],
+        },
     )

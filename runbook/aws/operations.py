@@ -39,7 +39,12 @@ class OperationsCollector:
         )
         return sorted(
             (
-                {"t": p["Timestamp"].isoformat(), "sum": p["Sum"], "max": p["Maximum"]}
+                {
+                    # botocore gives CloudWatch's times in the machine's zone: hours are UTC's
+                    "t": p["Timestamp"].astimezone(UTC).isoformat(),
+                    "sum": p["Sum"],
+                    "max": p["Maximum"],
+                }
                 for p in got.get("Datapoints", [])
             ),
             key=lambda p: p["t"],
@@ -48,7 +53,7 @@ class OperationsCollector:
     @collected("stepfunctions", reads=("ListStateMachines", "ListExecutions"))
     def executions_since(self, machine: str, start: str) -> list[dict[str, Any]] | None:
         """The state machine's executions started since ``start``, and every one still
-        running; None when the machine does not exist."""
+        running however old; None when the machine does not exist."""
         client = self.session.client("stepfunctions")
         arn = next(
             (
@@ -62,21 +67,25 @@ class OperationsCollector:
         if arn is None:
             return None
         since = datetime.fromisoformat(start)
-        out: list[dict[str, Any]] = []
+        found: dict[str, dict[str, Any]] = {}
         for page in client.get_paginator("list_executions").paginate(stateMachineArn=arn):
-            for e in page["executions"]:  # newest first
-                if e["startDate"] < since and e["status"] != "RUNNING":
-                    continue
-                out.append(
-                    {
-                        "name": e["name"],
-                        "status": e["status"],
-                        "start": e["startDate"].astimezone(UTC).isoformat(),
-                        "stop": e["stopDate"].astimezone(UTC).isoformat()
-                        if e.get("stopDate")
-                        else None,
-                    }
-                )
+            recent = [e for e in page["executions"] if e["startDate"] >= since]  # newest first
+            found.update((e["executionArn"], e) for e in recent)
+            if len(recent) < len(page["executions"]):
+                break  # the rest is older than the window: never page through 90 days
+        running = client.get_paginator("list_executions").paginate(
+            stateMachineArn=arn, statusFilter="RUNNING"
+        )
+        found.update((e["executionArn"], e) for page in running for e in page["executions"])
+        out = [
+            {
+                "name": e["name"],
+                "status": e["status"],
+                "start": e["startDate"].astimezone(UTC).isoformat(),
+                "stop": e["stopDate"].astimezone(UTC).isoformat() if e.get("stopDate") else None,
+            }
+            for e in found.values()
+        ]
         return sorted(out, key=lambda e: e["start"])
 
     @collected("logs", absent=("ResourceNotFoundException",), reads=("FilterLogEvents",))

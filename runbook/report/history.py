@@ -46,7 +46,10 @@ def record_of(report: dict[str, Any]) -> dict[str, Any]:
         "schema": SCHEMA,
         "started": run["started"],
         "profile": profile["name"],
-        "source": profile["source"],
+        # the file, however the command line spelled it (the CLI passes it absolute)
+        "source": os.path.realpath(profile["source"])
+        if os.path.isfile(profile["source"])
+        else profile["source"],
         "mode": run["mode"],
         "exit_status": run["exit_status"],
         "checks": {
@@ -197,6 +200,7 @@ class Loaded:
     problem: str | None = None  # one line: corrupt or unreadable, and what was done about it
     writable: bool = True  # False when a bad file could not be moved aside: leave it alone
     ends_with_newline: bool = True
+    rewrite: bool = False  # a partial last line was dropped: write the file afresh
 
 
 def load(path: Path, now: datetime) -> Loaded:
@@ -207,7 +211,7 @@ def load(path: Path, now: datetime) -> Loaded:
         if not path.is_file():
             raise HistoryCorrupt("not a regular file")
         text = path.read_text(encoding="utf-8")
-        return Loaded(parse(text), ends_with_newline=not text or text.endswith("\n"))
+        return _parsed(text)
     except HistoryCorrupt as exc:
         why = str(exc)
     except UnicodeDecodeError:
@@ -230,16 +234,34 @@ def load(path: Path, now: datetime) -> Loaded:
     )
 
 
+def _parsed(text: str) -> Loaded:
+    """The records of the file's text. A last line without its newline that is not a record
+    was being written when a run died: it alone is dropped (said in one line), not the
+    history before it."""
+    complete = not text or text.endswith("\n")
+    try:
+        return Loaded(parse(text), ends_with_newline=complete)
+    except HistoryCorrupt:
+        if complete:
+            raise
+    body, _, partial = text.rpartition("\n")
+    return Loaded(
+        parse(body),
+        problem=f"history's last line was cut short ({len(partial)} characters): dropped",
+        rewrite=True,
+    )
+
+
 def save(path: Path, loaded: Loaded, current: dict[str, Any], keep: int = KEEP_RUNS) -> None:
     """Append ``current``; once the file would hold more than ``keep`` runs, replace it
     (atomically) by its last ``keep``. Raises OSError."""
     line = json.dumps(current, separators=(",", ":")) + "\n"
     path.parent.mkdir(parents=True, exist_ok=True)
-    if len(loaded.records) < keep:
+    if len(loaded.records) < keep and not loaded.rewrite:
         with path.open("a", encoding="utf-8") as out:
             out.write(line if loaded.ends_with_newline else "\n" + line)
         return
-    kept = loaded.records[len(loaded.records) - keep + 1 :]
+    kept = loaded.records[max(0, len(loaded.records) - keep + 1) :]
     temporary = path.with_name(f"{path.name}.tmp")
     temporary.write_text(
         "".join(json.dumps(r, separators=(",", ":")) + "\n" for r in kept) + line,

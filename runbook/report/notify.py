@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from runbook.aws.policy import SNS_PUBLISH, sns_topic_arn
 from runbook.errors import ExitStatus
-from runbook.redact import scrub
+from runbook.redact import remember, scrub
 from runbook.report.writers import change_line, history_headline
 
 if TYPE_CHECKING:
@@ -94,8 +94,10 @@ def post_webhook(url: str, text: str, timeout: float) -> None:
         raise NotifyError(f"the webhook answered HTTP {exc.code} {exc.reason}") from None
     except urllib.error.URLError as exc:
         raise NotifyError(f"the webhook is unreachable ({exc.reason})") from None
-    except (OSError, ValueError, HTTPException) as exc:
-        raise NotifyError(f"the webhook failed ({type(exc).__name__}: {exc})") from None
+    except TimeoutError:
+        raise NotifyError(f"the webhook timed out (no answer within {timeout:g} s)") from None
+    except (OSError, ValueError, HTTPException) as exc:  # their texts may quote the URL
+        raise NotifyError(f"the webhook failed ({type(exc).__name__})") from None
 
 
 def _attempt(channel: str, to: str, deliver: Callable[[], Any], hide: str = "") -> dict[str, Any]:
@@ -130,6 +132,7 @@ def send(
             )
         )
     url = environ.get(settings.webhook_env, "").strip()
+    remember(url)  # a credential: no report, log or message may carry it
     if url:
         out.append(
             _attempt(

@@ -90,7 +90,9 @@ class RunbookPlugin:
             raise UsageError("--dry-run needs --mode perform")
         check_markers(opt.markexpr, [*SECTION_RANK, *EXTRA_MARKERS])
         check_reports_dir(Path(opt.reports_dir))
-        profile = with_options(load_profile(opt.profile), opt.lookback_hours, opt.probe_egress)
+        profile = with_options(
+            load_profile(opt.profile), opt.lookback_hours, opt.probe_egress, opt.dry_run
+        )
         run = Run(profile, mode=opt.mode, dry_run=opt.dry_run, start_database=opt.start_database)
         if not opt.collectonly:
             aws_identity(run.session)
@@ -201,18 +203,21 @@ def check_markers(expression: str, known: Sequence[str]) -> None:
         )
 
 
-def with_options(profile: Profile, lookback_hours: str | None, probe_egress: bool) -> Profile:
-    """The profile with what the command line overrides."""
+def with_options(
+    profile: Profile, lookback_hours: str | None, probe_egress: bool, dry_run: bool = False
+) -> Profile:
+    """The profile with what the command line overrides; a dry run never probes (it would
+    create a function)."""
     operations, probe = profile.operations, profile.probe
     if lookback_hours is not None:
-        hours = int(lookback_hours) if lookback_hours.isdigit() else 0
+        hours = int(lookback_hours) if re.fullmatch(r"[0-9]{1,4}", lookback_hours) else 0
         if not 0 < hours <= 24 * 14:
             raise UsageError(
                 f"--lookback-hours {lookback_hours!r}: expected whole hours from 1 to 336"
             )
         operations = operations.model_copy(update={"lookback_hours": hours})
-    if probe_egress:
-        probe = probe.model_copy(update={"enabled": True})
+    if probe_egress or dry_run:
+        probe = probe.model_copy(update={"enabled": probe_egress and not dry_run})
     return profile.model_copy(update={"operations": operations, "probe": probe})
 
 

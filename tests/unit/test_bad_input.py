@@ -110,6 +110,18 @@ CASES = {
     ),
     "dry-run without perform": Case((PROFILE, "--dry-run"), USAGE, ("--dry-run", "--mode perform")),
     "bad mode": Case((PROFILE, "--mode", "fix"), USAGE, ("--mode", "'fix'", "verify, perform")),
+    "look-back of no hours": Case(
+        (PROFILE, "--lookback-hours", "0"), USAGE, ("--lookback-hours", "'0'", "1 to 336")
+    ),
+    "look-back not a number": Case(
+        (PROFILE, "--lookback-hours=a day"), USAGE, ("--lookback-hours", "'a day'", "1 to 336")
+    ),
+    "look-back in other digits": Case(
+        (PROFILE, "--lookback-hours=²"), USAGE, ("--lookback-hours", "'²'", "1 to 336")
+    ),
+    "history window too small": Case(
+        (PROFILE,), USAGE, ("profile.toml", "'history.runs'"), "[history]\nruns = 1"
+    ),
     "reports dir under a file": Case(
         (PROFILE, "--reports-dir={tmp}/a-file/reports"),
         USAGE,

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from runbook.profile import History
+from runbook.profile import History, Profile
 from runbook.report import history, writers
 from runbook.report.history import compare
 from tests.unit.run_reports import RULE, VPC, check_of, report_of, section_of
@@ -320,3 +320,30 @@ def test_a_report_without_history_renders_without_the_part() -> None:
     report = report_of({VPC: "fail"})
     assert writers.history_lines(report) == []
     assert "Changes since the last run" not in writers.markdown(report)
+
+
+def test_a_last_line_cut_short_is_dropped_and_the_history_kept(tmp_path: Path) -> None:
+    """A run killed while appending leaves half a line: only that line is lost."""
+    path = tmp_path / "history.jsonl"
+    first = rec(T[0], "lab", "<defaults>", **{VPC: "fail"})
+    path.write_text(json.dumps(first) + "\n" + json.dumps(first)[:40])
+    report = report_of({VPC: "fail"}, started=T[2])
+
+    history.apply(report, tmp_path, SETTINGS, NOW)
+
+    h = report["history"]
+    assert h["problem"] == "history's last line was cut short (40 characters): dropped"
+    assert h["previous_run"] == T[0] and h["changes"] == []  # still failing: not news
+    assert lines(path) == [first, history.record_of(report)]
+    assert not list(tmp_path.glob("*.corrupt-*"))
+
+
+def test_one_profile_one_history_however_its_path_is_spelled(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "p.toml").write_text("")
+    monkeypatch.chdir(tmp_path)
+    for i, source in enumerate(("p.toml", str(tmp_path / "p.toml"))):
+        report = report_of({VPC: "fail"}, started=T[i], profile=Profile(name="p", source=source))
+        history.apply(report, tmp_path, SETTINGS)
+    assert report["history"]["previous_run"] == T[0] and report["history"]["changes"] == []

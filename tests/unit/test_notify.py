@@ -282,3 +282,16 @@ def test_a_failed_publish_is_a_warning_and_the_webhook_still_goes(
     assert sns["error"].startswith("An error occurred (NotFound) when calling the Publish")
     assert hook == {**WEBHOOK, "sent": True, "error": None}
     assert len(webhook.received) == 1
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        f"http://127.0.0.1:{SECRET_PATH}/x",  # http.client: "nonnumeric port: '<it>'"
+        f"http://127.0.0.1/services/{SECRET_PATH} x",  # "URL can't contain control characters"
+    ],
+)
+def test_a_malformed_webhook_url_is_never_quoted(url: str, tmp_path: Path) -> None:
+    [sent] = notify.send(changed_report(tmp_path), Run(profile()), env(url))
+    assert sent["sent"] is False and sent["error"].startswith("the webhook failed (")
+    assert SECRET_PATH not in json.dumps(sent)
