@@ -122,13 +122,13 @@ def test_nightly_runs_record_compare_and_announce_changes(
         assert len(lines) == 3
 
         # A corrupt history: one warning, set aside, a fresh start; the outcome is the same.
-        (out / "history.jsonl").write_text("{half a line")
+        (out / "history.jsonl").write_text("{not a record\n")
         code, terminal, fresh = nightly()
         assert code == 1, terminal[-3000:]
         assert "WARNING: history " in terminal and "(line 1 is not JSON): moved aside" in terminal
         assert fresh["history"]["note"] == "a fresh history starts with this run"
         [aside] = out.glob("history.jsonl.corrupt-*")
-        assert aside.read_text() == "{half a line"
+        assert aside.read_text() == "{not a record\n"
         assert len((out / "history.jsonl").read_text().splitlines()) == 1
         assert len(announced()) == 1  # a fresh start announces what fails, as a first run does
 
