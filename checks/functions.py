@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from checks import lookup as L
+from checks.operations import hour_of, name
 from checks.policy import resources_for
 from runbook.findings import Outcome, Status, absent, failed, judged
 from runbook.profile import Profile
@@ -322,14 +323,23 @@ TIMEOUT_TERMS = ("Task timed out", "ConnectTimeout")
 )
 def no_timeouts(inv: Inventory, p: Profile) -> Outcome:
     start, end = L.window(inv, p)
-    hits: list[str] = []
+    group = L.log_group(p, L.function_config(inv, p))
+    hits: list[dict[str, str]] = []
     for term in TIMEOUT_TERMS:
-        hits.extend(e["message"] for e in inv.log_events(L.log_group(p), term, start, end) or [])
+        found = inv.log_events(group, term, start, end)
+        if found is None:  # no log at all says nothing either way
+            return Outcome(
+                Status.SKIP, f"log group {group} does not exist: the function has not logged yet"
+            )
+        hits.extend(found)
+    hits.sort(key=lambda e: e["t"])
     return judged(
         not hits,
         f"{len(hits)} time-out line(s) in {p.operations.lookback_hours} h",
         expected=[],
-        actual=hits[:5],
+        actual=[e["message"] for e in hits[:5]],
+        evidence={"log_group": group},
+        incidents=sorted({f"time-out {name(hour_of(e['t']))}" for e in hits}),
     )
 
 

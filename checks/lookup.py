@@ -167,5 +167,8 @@ def window(inv: Inventory, p: Profile) -> tuple[str, str]:
     return got["start"], got["end"]
 
 
-def log_group(p: Profile) -> str:
-    return p.operations.log_group or f"/aws/lambda/{p.function.function}"
+def log_group(p: Profile, config: Resource | None = None) -> str:
+    """The notifier's log group: the profile's, else the one the function's ``LoggingConfig``
+    names (Lambda's advanced logging controls), else Lambda's default."""
+    named = ((config or {}).get("LoggingConfig") or {}).get("LogGroup")
+    return p.operations.log_group or named or f"/aws/lambda/{p.function.function}"

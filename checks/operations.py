@@ -1,7 +1,10 @@
 """Operations (nightly): did the notifier run every hour of the look-back window, and well.
 
 Every check names the hours that went wrong (``2026-11-23T03:00Z``), so the morning reader
-knows where to look in CloudWatch without reading it.
+knows where to look in CloudWatch without reading it. A failure also lists its *incidents*
+(``details.incidents``: ``missed 2026-11-23T03:00Z``, one per thing wrong in one hour), so the
+history can tell tonight's missed hour from last night's: a check that fails night after
+night is news whenever it names an hour it did not name before.
 """
 
 from __future__ import annotations
@@ -56,8 +59,16 @@ def _metric(inv: Inventory, p: Profile, namespace: str, metric: str, stat: str) 
     return per_hour(inv.metric_points(namespace, metric, dimension, value, start, end), stat)
 
 
-def _names(hs: list[datetime], limit: int = 48) -> list[str]:
-    return [name(h) for h in sorted(hs)[:limit]]
+SHOWN = 48  # hours named in ``actual``; the incidents name them all
+
+
+def _names(hs: list[datetime]) -> list[str]:
+    return [name(h) for h in sorted(hs)]
+
+
+def incidents(named: dict[str, list[str]]) -> list[str]:
+    """``{"missed": [hour, ...]}`` → ``["missed <hour>", ...]``: what the history compares."""
+    return sorted(f"{what.replace('_', ' ')} {hour}" for what, hs in named.items() for hour in hs)
 
 
 @check(
@@ -70,22 +81,22 @@ def rule_fired_every_hour(inv: Inventory, p: Profile) -> Outcome:
     window = hours(*L.window(inv, p))
     fired = _metric(inv, p, "AWS/Events", "Invocations", "sum")
     failed = _metric(inv, p, "AWS/Events", "FailedInvocations", "sum")
-    actual = {
+    bad = {
         "missed": _names([h for h in window if not fired.get(h)]),
         "more_than_once": _names([h for h in window if fired.get(h, 0) > 1]),
         "failed": _names([h for h in window if failed.get(h)]),
     }
-    bad = sum(len(v) for v in actual.values())
     return judged(
-        not bad,
-        f"{len(window)} hours: {len(actual['missed'])} missed, {len(actual['more_than_once'])} "
-        f"fired more than once, {len(actual['failed'])} with failed invocations",
+        not any(bad.values()),
+        f"{len(window)} hours: {len(bad['missed'])} missed, {len(bad['more_than_once'])} "
+        f"fired more than once, {len(bad['failed'])} with failed invocations",
         expected={"missed": [], "more_than_once": [], "failed": []},
-        actual=actual,
+        actual={k: v[:SHOWN] for k, v in bad.items()},
         evidence={
             "metric": f"AWS/Events Invocations, FailedInvocations (RuleName={p.trigger.rule})",
             "window": list(L.window(inv, p)),
         },
+        incidents=incidents(bad),
     )
 
 
@@ -119,19 +130,27 @@ def executions_hourly(inv: Inventory, p: Profile) -> Outcome:
         for r in by_hour[h]
         if r["status"] != "SUCCEEDED"
     ]
-    actual = {
+    hourly = {
         "missed": _names([h for h in window if not by_hour[h]]),
         "more_than_once": _names([h for h in window if len(by_hour[h]) > 1]),
+    }
+    actual = {
+        **{k: v[:SHOWN] for k, v in hourly.items()},
         "not_succeeded": not_succeeded[:24],
         "late": late[:24],
     }
+    per_run = {
+        "not succeeded": [f"{r['hour']} ({r['execution']})" for r in not_succeeded],
+        "late": [f"{r['hour']} ({r['execution']})" for r in late],
+    }
     return judged(
         not any(actual.values()),
-        f"{len(window)} hours: {len(actual['missed'])} without an execution, "
+        f"{len(window)} hours: {len(hourly['missed'])} without an execution, "
         f"{len(not_succeeded)} not SUCCEEDED, {len(late)} started after {limit} s",
         expected={"missed": [], "more_than_once": [], "not_succeeded": [], "late": []},
         actual=actual,
         evidence={"executions": len(runs), "window": [start, end]},
+        incidents=incidents({**hourly, **per_run}),
     )
 
 
@@ -156,6 +175,7 @@ def no_errors_or_throttles(inv: Inventory, p: Profile) -> Outcome:
         expected={"errors": {}, "throttles": {}},
         actual=actual,
         evidence={"metric": f"AWS/Lambda Errors, Throttles (FunctionName={p.function.function})"},
+        incidents=incidents({k: list(v) for k, v in actual.items()}),
     )
 
 
@@ -178,6 +198,7 @@ def duration_headroom(inv: Inventory, p: Profile) -> Outcome:
         f"({cfg.get('Timeout')} s timeout less {p.operations.duration_headroom:.0%})",
         expected={"max_duration_ms_below": limit_ms},
         actual={"hours_over": over, "max_duration_ms": max(longest.values(), default=None)},
+        incidents=incidents({"over the limit": list(over)}),
     )
 
 
@@ -190,23 +211,25 @@ def duration_headroom(inv: Inventory, p: Profile) -> Outcome:
 )
 def every_run_finished(inv: Inventory, p: Profile) -> Outcome:
     start, end = L.window(inv, p)
-    group = L.log_group(p)
+    group = L.log_group(p, L.function_config(inv, p))
     done = inv.log_events(group, p.operations.finished_message, start, end)
     if done is None:
         return absent("log group", group)
     timed_out = inv.log_events(group, p.operations.timeout_message, start, end) or []
     finished = {hour_of(e["t"]) for e in done}
-    actual = {
-        "not_finished": _names([h for h in hours(start, end) if h not in finished]),
-        "timed_out": _names(sorted({hour_of(e["t"]) for e in timed_out})),
+    window = hours(start, end)
+    bad = {
+        "not_finished": _names([h for h in window if h not in finished]),
+        "timed_out": _names(list({hour_of(e["t"]) for e in timed_out})),
     }
     return judged(
-        not actual["not_finished"] and not actual["timed_out"],
-        f"{len(actual['not_finished'])} hour(s) without {p.operations.finished_message!r}, "
+        not any(bad.values()),
+        f"{len(bad['not_finished'])} hour(s) without {p.operations.finished_message!r}, "
         f"{len(timed_out)} time-out line(s)",
         expected={"not_finished": [], "timed_out": []},
-        actual=actual,
+        actual={k: v[:SHOWN] for k, v in bad.items()},
         evidence={"log_group": group, "time_outs": [e["message"] for e in timed_out[:3]]},
+        incidents=incidents(bad),
     )
 
 
@@ -229,7 +252,8 @@ def database_stopped(inv: Inventory, p: Profile) -> Outcome:
     running = [r for r in runs if r["status"] == "RUNNING"]
     stuck = [r["name"] for r in running if datetime.fromisoformat(r["start"]) < hour]
     running = [r["name"] for r in running if r["name"] not in stuck]
-    state = inst["State"]["Name"]
+    # Read after the executions, not with the run's first look at the instances.
+    state = state_now = inv.instance_state_now(inst["InstanceId"]) or inst["State"]["Name"]
     if inst["InstanceId"] == inv.database_started_by_this_run():
         state = "stopped"  # until this run started it for the host checks; it stops it again
     return judged(
@@ -239,7 +263,7 @@ def database_stopped(inv: Inventory, p: Profile) -> Outcome:
         actual={"state": state, "runs_in_progress": running},
         evidence={
             "InstanceId": inst["InstanceId"],
-            "state_now": inst["State"]["Name"],
+            "state_now": state_now,
             "stuck_runs": stuck[:5],
         },
     )

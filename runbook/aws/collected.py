@@ -115,6 +115,11 @@ def iam_action(service: str, operation: str) -> str:
     return IAM_ACTION_NAME.get(action, action)
 
 
+def cache_key(name: str, *args: str) -> str:
+    """A collection's key in the inventory's cache (and its snapshot): ``name("a", "b")``."""
+    return f"{name}({json.dumps(list(args))[1:-1]})"
+
+
 def collected(
     service: str, absent: tuple[str, ...] = (), reads: tuple[str, ...] = ()
 ) -> Callable[[F], F]:
@@ -130,7 +135,7 @@ def collected(
     def decorate(fn: F) -> F:
         @functools.wraps(fn)
         def wrapper(self: Any, *args: str) -> Any:
-            key = f"{fn.__name__}({json.dumps(list(args))[1:-1]})"
+            key = cache_key(fn.__name__, *args)
             cache = self._cache
             if key not in cache:
                 if self.session is None:

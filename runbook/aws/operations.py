@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from runbook.aws.collected import collected
+from runbook.aws.collected import cache_key, collected
 
 
 class OperationsCollector:
@@ -22,6 +22,11 @@ class OperationsCollector:
         end = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
         start = end - timedelta(hours=int(hours))
         return {"start": start.isoformat(), "end": end.isoformat()}
+
+    def window_read(self, hours: str) -> dict[str, str] | None:
+        """The look-back window if a check of this run read it; None if none looked back."""
+        got = self._cache.get(cache_key("operations_window", hours))
+        return got if isinstance(got, dict) else None
 
     @collected("cloudwatch", reads=("GetMetricStatistics",))
     def metric_points(
@@ -87,6 +92,13 @@ class OperationsCollector:
             for e in found.values()
         ]
         return sorted(out, key=lambda e: e["start"])
+
+    @collected("ec2", absent=("InvalidInstanceID.NotFound",), reads=("DescribeInstances",))
+    def instance_state_now(self, instance_id: str) -> str | None:
+        """The instance's state when a check asks, not when the run began: read after the
+        executions, so one that ended meanwhile (and stopped the instance) is no false alarm."""
+        got = self.session.client("ec2").describe_instances(InstanceIds=[instance_id])
+        return next((i["State"]["Name"] for r in got["Reservations"] for i in r["Instances"]), None)
 
     @collected("logs", absent=("ResourceNotFoundException",), reads=("FilterLogEvents",))
     def log_events(

@@ -59,11 +59,18 @@ def test_an_error_answered_in_a_half_hour_zone_names_its_utc_hour() -> None:
     assert found.status == Status.FAIL and found.actual["errors"] == {expected: 1}
 
 
+def _database(snap: dict) -> dict:
+    return next(i for i in snap["instances()"] if L.tag(i) == PROFILE.database.instance_name)
+
+
+def _state_now(snap: dict, state: str) -> None:
+    snap[f'instance_state_now("{_database(snap)["InstanceId"]}")'] = state
+
+
 def _running(snap: dict, started: str) -> None:
     snap[MACHINE].append({"name": "run", "status": "RUNNING", "start": started, "stop": None})
-    for inst in snap["instances()"]:
-        if L.tag(inst) == PROFILE.database.instance_name:
-            inst["State"]["Name"] = "running"
+    _database(snap)["State"]["Name"] = "running"
+    _state_now(snap, "running")
 
 
 @pytest.mark.parametrize(
@@ -80,6 +87,18 @@ def test_a_running_database_is_excused_only_by_this_hours_run(
     started: str, verdicts: dict[str, Status]
 ) -> None:
     assert changed_by(lambda s: _running(s, started)) == verdicts
+
+
+def test_the_database_is_judged_as_it_is_when_the_check_runs() -> None:
+    """Running when the run began (an hourly execution under way), stopped by the time the
+    operations are read (the execution ended and stopped it): nothing wrong, and the other
+    way round a database started since the run began is seen running."""
+
+    def stopped_since(s: dict) -> None:
+        _database(s)["State"]["Name"] = "running"
+
+    assert changed_by(stopped_since) == {}
+    assert changed_by(lambda s: _state_now(s, "running")) == {STOPPED: Status.FAIL}
 
 
 @pytest.mark.parametrize(("after_s", "late"), [(59, False), (60, True)])
@@ -99,3 +118,63 @@ def test_no_datapoints_without_the_function_is_not_a_pass() -> None:
     changed = changed_by(function_gone)
     assert changed["function_had_no_errors_or_throttles"] == Status.FAIL
     assert changed["function_duration_below_timeout_with_headroom"] == Status.FAIL
+
+
+FINISHED = "function_log_shows_every_run_finished"
+TIMEOUTS = "function_logs_show_no_timeouts"
+
+
+def _logs(snap: dict, group: str) -> list[str]:
+    return [k for k in snap if k.startswith(f'log_events("{group}"')]
+
+
+def test_the_log_group_the_function_names_is_the_one_read() -> None:
+    """Lambda's advanced logging controls may send the logs elsewhere (LoggingConfig)."""
+
+    def logs_elsewhere(s: dict) -> None:
+        config = s['function("WikidotNotifier")']["Configuration"]
+        config["LoggingConfig"] = {"LogFormat": "Text", "LogGroup": "/notifier/shared"}
+
+    # what the function names is read: the recording has nothing there
+    assert changed_by(logs_elsewhere) == {FINISHED: Status.ERROR, TIMEOUTS: Status.ERROR}
+
+    def moved(s: dict) -> None:
+        logs_elsewhere(s)
+        for key in _logs(s, "/aws/lambda/WikidotNotifier"):
+            s[key.replace("/aws/lambda/WikidotNotifier", "/notifier/shared")] = s.pop(key)
+
+    assert changed_by(moved) == {}
+
+
+def test_no_log_group_is_no_evidence_of_no_time_outs() -> None:
+    def no_log_group(s: dict) -> None:
+        for key in _logs(s, "/aws/lambda/WikidotNotifier"):
+            s[key] = None
+
+    snap = recorded()
+    no_log_group(snap)
+    inv = Inventory.from_snapshot(snap)
+    timeouts = evaluate(CHECKS[TIMEOUTS], inv, PROFILE)
+    assert timeouts.status == Status.SKIP and "does not exist" in timeouts.summary
+    assert evaluate(CHECKS[FINISHED], inv, PROFILE).status == Status.FAIL
+
+
+def test_failures_name_their_incidents_one_per_hour_and_kind() -> None:
+    """What the history compares to tell tonight's missed hour from last night's."""
+    snap = recorded()
+    finished = next(k for k in _logs(snap, "/aws/lambda/WikidotNotifier") if "finished" in k)
+    gone = [snap[finished].pop(3), snap[finished].pop(7)]
+    timeouts = next(k for k in _logs(snap, "/aws/lambda/WikidotNotifier") if "Task timed" in k)
+    snap[timeouts] = [{"t": gone[1]["t"], "message": "Task timed out after 300.00 seconds"}]
+    inv = Inventory.from_snapshot(snap)
+    hours = sorted(name(hour_of(e["t"])) for e in gone)
+    found = evaluate(CHECKS[FINISHED], inv, PROFILE)
+    assert found.status == Status.FAIL
+    timed_out = name(hour_of(gone[1]["t"]))
+    assert found.details["incidents"] == sorted(
+        [*(f"not finished {h}" for h in hours), f"timed out {timed_out}"]
+    )
+    egress = evaluate(CHECKS[TIMEOUTS], inv, PROFILE)
+    assert egress.details["incidents"] == [f"time-out {timed_out}"]
+    healthy = evaluate(CHECKS[FINISHED], Inventory.from_snapshot(recorded()), PROFILE)
+    assert healthy.details["incidents"] == []
