@@ -34,6 +34,7 @@ class Run:
     findings: dict[str, Finding] = field(default_factory=dict)
     plan_log: list[str] = field(default_factory=list)
     started: datetime = field(default_factory=lambda: datetime.now(UTC))
+    account: str | None = None  # the AWS account the run acts in, once the preflight asked
     _t0: float = field(default_factory=time.monotonic)
     _performer: Any = None
 

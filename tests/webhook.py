@@ -21,7 +21,9 @@ class Hook:
 
     url: str = ""
     status: int = 200
+    location: str | None = None  # sent with the status (a redirect)
     received: list[dict[str, Any]] = field(default_factory=list)
+    fetched: list[str] = field(default_factory=list)  # paths asked for by GET
 
 
 @contextmanager
@@ -37,6 +39,15 @@ def serve() -> Iterator[Hook]:
                 {"path": self.path, "type": self.headers["Content-Type"], "json": json.loads(body)}
             )
             self.send_response(hook.status)
+            if hook.location:
+                self.send_header("Location", hook.location)
+            self.end_headers()
+            self.wfile.write(b"ok")
+
+        def do_GET(self) -> None:
+            """A redirect followed the way browsers do (POST turned into GET) lands here."""
+            hook.fetched.append(self.path)
+            self.send_response(200)
             self.end_headers()
             self.wfile.write(b"ok")
 

@@ -1,8 +1,11 @@
 """The run history: one JSON line per run in ``<reports-dir>/history.jsonl``, and what changed.
 
 A nightly run is only useful if it says what is *new*: a check that has failed for a week is
-not news, the one that broke tonight is. Each run appends its record (the status of every
-check it evaluated) and is compared with the earlier runs of the same profile in that file.
+not news, the one that broke tonight is, and so is tonight's missed hour of a check that
+failed last night for another. Each run appends its record (the status of every check it
+evaluated, the incidents of those failing, whether its changes were announced) and is
+compared with the earlier runs of the same deployment in that file. The record is written
+after the notifications, so a change whose announcement failed is announced again.
 
 The comparison (``compare``) is pure; the file handling around it is thin and never breaks a
 run: a missing history is a first run, an unreadable or corrupt one is reported in one line,
@@ -28,8 +31,9 @@ FILE_NAME = "history.jsonl"
 # The file is rewritten with its last KEEP_RUNS lines once it holds more: the comparisons read
 # the whole file every run, and 500 runs (over a year of nightly runs) stay within a few MB.
 KEEP_RUNS = 500
+INCIDENTS_KEPT = 336  # a failing check's incidents kept per run: every hour of 14 days
 STATES = ("pass", "fail", "error")  # evaluated; skips are not recorded
-KINDS = ("new_failure", "fixed", "could_not_check")
+KINDS = ("new_failure", "fixed", "could_not_check", "checked_again")
 FIRST_RUN = "no history yet: this is the first run"
 FRESH_START = "a fresh history starts with this run"
 UNUSABLE = "no usable history: compared with nothing"
@@ -40,7 +44,8 @@ class HistoryCorrupt(Exception):
 
 
 def record_of(report: dict[str, Any]) -> dict[str, Any]:
-    """The history line of a finished run: who, when, and the status of each evaluated check."""
+    """The history line of a finished run: who, when, against what, and the status of each
+    evaluated check (with its incidents when it fails)."""
     run, profile = report["run"], report["profile"]
     return {
         "schema": SCHEMA,
@@ -50,15 +55,25 @@ def record_of(report: dict[str, Any]) -> dict[str, Any]:
         "source": os.path.realpath(profile["source"])
         if os.path.isfile(profile["source"])
         else profile["source"],
+        "account": run.get("account"),
+        "lookback": run.get("lookback"),
         "mode": run["mode"],
         "exit_status": run["exit_status"],
         "checks": {
-            check["id"]: {"section": section["id"], "status": check["status"]}
+            check["id"]: _check_record(section["id"], check)
             for section in report["sections"]
             for check in section["checks"]
             if check["status"] in STATES
         },
     }
+
+
+def _check_record(section: str, check: dict[str, Any]) -> dict[str, Any]:
+    out = {"section": section, "status": check["status"]}
+    incidents = check["details"].get("incidents") if check["status"] == "fail" else None
+    if incidents:
+        out["incidents"] = sorted(incidents)[:INCIDENTS_KEPT]
+    return out
 
 
 def parse(text: str) -> list[dict[str, Any]]:
@@ -88,6 +103,11 @@ def _invalid(data: Any) -> str | None:
     for key in ("started", "profile", "source"):
         if not isinstance(data.get(key), str):
             return f"{key!r} is missing or not a string"
+    lookback = data.get("lookback")
+    if lookback is not None and not (
+        isinstance(lookback, dict) and isinstance(lookback.get("hours"), int)
+    ):
+        return "'lookback' is not {hours, start, end}"
     checks = data.get("checks")
     if not isinstance(checks, dict):
         return "'checks' is missing or not an object"
@@ -96,73 +116,94 @@ def _invalid(data: Any) -> str | None:
             isinstance(check, dict)
             and check.get("status") in STATES
             and isinstance(check.get("section"), str)
+            and isinstance(check.get("incidents", []), list)
         ):
-            return f"check {check_id!r} is not {{section, status: pass|fail|error}}"
+            return f"check {check_id!r} is not {{section, status: pass|fail|error, incidents}}"
     return None
 
 
-def _same_profile(a: dict[str, Any], b: dict[str, Any]) -> bool:
-    return (a["profile"], a["source"]) == (b["profile"], b["source"])
+def _same_deployment(a: dict[str, Any], b: dict[str, Any]) -> bool:
+    """Runs of one profile file against one account with one look-back are one history.
 
-
-def _statuses(records: Sequence[dict[str, Any]], check_id: str) -> list[tuple[str, str]]:
-    """(started, status) of ``check_id`` in the records that evaluated it, oldest first."""
-    return [
-        (r["started"], r["checks"][check_id]["status"]) for r in records if check_id in r["checks"]
-    ]
-
-
-def kind_of(before: str | None, after: str) -> str | None:
-    """The kind of change from ``before`` (None: never evaluated) to ``after``, or None.
-
-    A failure or an error never seen before is news (so a first run that is not healthy is
-    announced); a check that passes again after a failure or an error is fixed.
+    Another account (staging and production through ``AWS_PROFILE``) or a look-back asked for
+    by hand (``--lookback-hours 72``) would make false news of each other. Records written
+    before the account and look-back were recorded match any.
     """
-    if after == before:
+    if (a["profile"], a["source"]) != (b["profile"], b["source"]):
+        return False
+    hours = [(r.get("lookback") or {}).get("hours") for r in (a, b)]
+    accounts = [r.get("account") for r in (a, b)]
+    return all(None in pair or pair[0] == pair[1] for pair in (hours, accounts))
+
+
+def _statuses(records: Sequence[dict[str, Any]], check_id: str) -> list[tuple[str, dict]]:
+    """(started, check record) of ``check_id`` in the records that evaluated it, oldest first."""
+    return [(r["started"], r["checks"][check_id]) for r in records if check_id in r["checks"]]
+
+
+def change_of(before: Sequence[tuple[str, dict]], now: dict[str, Any]) -> dict[str, Any] | None:
+    """The change from the check's earlier runs ``before`` (oldest first) to ``now``, or None.
+
+    A run that could not check says nothing about the deployment: a pass or a fail is compared
+    with the last run that judged the check, so a night of throttling neither makes an old
+    failure new nor a steady pass fixed; coming back from it is ``checked_again``. A failure
+    with incidents (the hours that went wrong) is new again when it names one the last judged
+    run did not: tonight's missed hour is news even if last night's was too. A failure or an
+    error never seen before is news (so a first run that is not healthy is announced).
+    """
+    last_run, last = before[-1] if before else (None, None)
+    status = now["status"]
+    judged = [b for b in before if b[1]["status"] != "error"]
+    prior = judged[-1][1] if judged else None
+    kind, new = None, []
+    if status == "error":
+        kind = None if last and last["status"] == "error" else "could_not_check"
+    elif status == "fail" and (prior is None or prior["status"] == "pass"):
+        kind = "new_failure"
+    elif status == "fail":
+        new = sorted(set(now.get("incidents", [])) - set(prior.get("incidents", [])))
+        kind = "new_failure" if new else None
+    elif prior is not None and prior["status"] == "fail":
+        kind = "fixed"
+    if kind is None and status != "error" and last and last["status"] == "error":
+        kind = "checked_again"  # as it was before it could not be checked
+    if kind is None:
         return None
-    if after == "fail":
-        return "new_failure"
-    if after == "error":
-        return "could_not_check"
-    if after == "pass" and before is not None:
-        return "fixed"
-    return None
+    change = {
+        "kind": kind,
+        "from": last["status"] if last else None,
+        "to": status,
+        "previous_run": last_run,
+    }
+    if new:
+        change["new_incidents"] = new
+    return change
 
 
 def compare(
     previous: Sequence[dict[str, Any]], current: dict[str, Any], runs: int, flapping_changes: int
 ) -> dict[str, Any]:
-    """What changed in ``current`` since the earlier runs of its profile (name and source).
+    """What changed in ``current`` since the earlier runs of its deployment.
 
     ``previous`` holds the history's records, oldest first, of any profile. Each check is
-    compared with the last earlier run that evaluated it (a run that did not select it says
-    nothing about it). ``since`` is when the current unbroken run of fails began (runs that did
-    not evaluate the check do not break it); ``changes`` counts the check's changes of state
-    over the profile's last ``runs`` runs, this one included, and it flaps from
-    ``flapping_changes`` changes.
+    compared with its earlier runs (``change_of``; a run that did not select it says nothing
+    about it). ``since`` is when the current unbroken run of fails began (runs that did not
+    evaluate the check or could not check it do not break it); ``changes`` counts the check's
+    changes of state over the deployment's last ``runs`` runs, this one included, and it flaps
+    from ``flapping_changes`` changes. ``uncovered`` is the stretch between the look-back
+    window of the last run that read one and this run's, when they do not meet.
     """
-    mine = [r for r in previous if _same_profile(r, current)]
+    mine = [r for r in previous if _same_deployment(r, current)]
     timeline = [*mine, current]
     window = timeline[-runs:]
     changes = []
     for check_id, now in current["checks"].items():
-        before = _statuses(mine, check_id)
-        last_run, last = before[-1] if before else (None, None)
-        kind = kind_of(last, now["status"])
-        if kind:
-            changes.append(
-                {
-                    "id": check_id,
-                    "section": now["section"],
-                    "kind": kind,
-                    "from": last,
-                    "to": now["status"],
-                    "previous_run": last_run,
-                }
-            )
+        change = change_of(_statuses(mine, check_id), now)
+        if change:
+            changes.append({"id": check_id, "section": now["section"], **change})
     checks = {}
     for check_id in dict.fromkeys(c for r in window for c in r["checks"]):
-        states = [status for _, status in _statuses(window, check_id)]
+        states = [c["status"] for _, c in _statuses(window, check_id)]
         flips = sum(a != b for a, b in itertools.pairwise(states))
         checks[check_id] = {
             "since": _failing_since(timeline, check_id),
@@ -174,6 +215,7 @@ def compare(
         "runs_compared": len(mine),
         "changes": changes,
         "checks": checks,
+        "uncovered": _uncovered(mine, current),
     }
 
 
@@ -182,11 +224,49 @@ def _failing_since(timeline: Sequence[dict[str, Any]], check_id: str) -> str | N
     if timeline[-1]["checks"].get(check_id, {}).get("status") != "fail":
         return None
     since = None
-    for started, status in reversed(_statuses(timeline, check_id)):
-        if status != "fail":
+    for started, check in reversed(_statuses(timeline, check_id)):
+        if check["status"] == "pass":
             break
-        since = started
+        if check["status"] == "fail":
+            since = started
     return since
+
+
+def _uncovered(mine: Sequence[dict[str, Any]], current: dict[str, Any]) -> dict[str, Any] | None:
+    """The hours no run of this deployment looked back over: between the window of the last
+    run that read one and this run's (a skipped night, a schedule that ran late)."""
+    now = current.get("lookback") or {}
+    if not now.get("start"):
+        return None
+    earlier = [r["lookback"] for r in mine if (r.get("lookback") or {}).get("end")]
+    if not earlier:
+        return None
+    start, end = earlier[-1]["end"], now["start"]
+    hours = _hours_between(start, end)
+    if hours <= 0:
+        return None
+    # --lookback-hours that reads them, up to this run's window's end
+    return {
+        "start": start,
+        "end": end,
+        "hours": hours,
+        "read_with": _hours_between(start, now["end"]),
+    }
+
+
+def _hours_between(start: str, end: str) -> int:
+    return int(
+        (datetime.fromisoformat(end) - datetime.fromisoformat(start)).total_seconds() // 3600
+    )
+
+
+def _announced_upto(records: Sequence[dict[str, Any]], current: dict[str, Any]) -> list:
+    """The records up to the deployment's last run whose changes reached every channel: what
+    the channels were last told. A run whose notification failed is told again next time."""
+    for i in range(len(records) - 1, -1, -1):
+        if _same_deployment(records[i], current) and records[i].get("announced", True):
+            return list(records[: i + 1])
+    return []
 
 
 # --- The file -----------------------------------------------------------------------------
@@ -270,23 +350,32 @@ def save(path: Path, loaded: Loaded, current: dict[str, Any], keep: int = KEEP_R
     os.replace(temporary, path)
 
 
+@dataclass
+class Pending:
+    """A run compared with the history but not yet written to it: it is written once its
+    changes have been announced (or not), so a failed announcement is made again next run."""
+
+    path: Path
+    loaded: Loaded
+    record: dict[str, Any]
+
+
 def apply(
     report: dict[str, Any], reports_dir: Path, settings: History, now: datetime | None = None
-) -> None:
-    """Record the run in the history and add what changed to the report (docs/report.md):
-    ``report["history"]``, each section's ``changes`` and each check's ``history``."""
+) -> Pending:
+    """Compare the run with the history and add what changed to the report (docs/report.md):
+    ``report["history"]``, each section's ``changes`` and each check's ``history``. Nothing is
+    written: ``record`` does that, after the notifications."""
     path = reports_dir / FILE_NAME
     loaded = load(path, now or datetime.now(UTC))
     current = record_of(report)
     found = compare(loaded.records, current, settings.runs, settings.flapping_changes)
-    problems = [loaded.problem] if loaded.problem else []
-    recorded = loaded.writable
-    if recorded:
-        try:
-            save(path, loaded, current)
-        except OSError as exc:
-            recorded = False
-            problems.append(f"could not write history {path} ({exc.strerror or exc})")
+    told = _announced_upto(loaded.records, current)
+    announce = (
+        found
+        if len(told) == len(loaded.records)
+        else compare(told, current, settings.runs, settings.flapping_changes)
+    )
     summaries = {c["id"]: c["summary"] for s in report["sections"] for c in s["checks"]}
     changes = [{**c, "summary": summaries[c["id"]]} for c in found["changes"]]
     if found["previous_run"]:
@@ -298,14 +387,23 @@ def apply(
     counts = Counter(c["kind"] for c in changes)
     report["history"] = {
         "file": str(path),
-        "recorded": recorded,
+        "recorded": False,  # until ``record`` has written it
         "previous_run": found["previous_run"],
         "runs_compared": found["runs_compared"],
         "window": {"runs": settings.runs, "flapping_changes": settings.flapping_changes},
         "note": note,
-        "problem": "; ".join(problems) or None,
+        "problem": loaded.problem,
         "counts": {k: counts.get(k, 0) for k in KINDS},
         "changes": changes,
+        "uncovered": found["uncovered"],
+        # A later run's notification failed: what the channels have not been told since the
+        # last run whose changes reached them (announced instead of ``changes``).
+        "unannounced": None
+        if announce is found
+        else {
+            "since": announce["previous_run"],
+            "changes": [{**c, "summary": summaries[c["id"]]} for c in announce["changes"]],
+        },
         "flapping": [],  # check ids, in the guide's order
     }
     for section in report["sections"]:
@@ -316,3 +414,19 @@ def apply(
             check["history"] = found["checks"].get(check["id"], quiet)
             if check["history"]["flapping"]:
                 report["history"]["flapping"].append(check["id"])
+    return Pending(path, loaded, current)
+
+
+def record(pending: Pending, report: dict[str, Any]) -> None:
+    """Write the run to the history, with whether its changes reached every channel
+    (``report["notifications"]``); the report says whether it was written."""
+    problems = [pending.loaded.problem] if pending.loaded.problem else []
+    recorded = pending.loaded.writable
+    sent = [n["sent"] for n in report.get("notifications", [])]
+    if recorded:
+        try:
+            save(pending.path, pending.loaded, {**pending.record, "announced": all(sent)})
+        except OSError as exc:
+            recorded = False
+            problems.append(f"could not write history {pending.path} ({exc.strerror or exc})")
+    report["history"].update(recorded=recorded, problem="; ".join(problems) or None)

@@ -38,6 +38,13 @@ def all_findings(run: Run) -> list[Finding]:
     return out
 
 
+def lookback(run: Run) -> dict[str, Any]:
+    """The look-back the run was asked for, and the window its checks read (null: none)."""
+    hours = run.profile.operations.lookback_hours
+    window = run.inventory.window_read(str(hours)) or {"start": None, "end": None}
+    return {"hours": hours, **window}
+
+
 def build(run: Run, *, exit_status: int) -> dict[str, Any]:
     findings = all_findings(run)
     sections = []
@@ -65,6 +72,8 @@ def build(run: Run, *, exit_status: int) -> dict[str, Any]:
             "mode": run.mode,
             "dry_run": run.dry_run,
             "exit_status": exit_status,
+            "account": run.account,
+            "lookback": lookback(run),
         },
         "profile": {
             "name": run.profile.name,

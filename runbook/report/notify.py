@@ -1,14 +1,16 @@
 """Announce a change of the deployment's health: an SNS message and/or a Slack-style webhook.
 
 A message is sent only when the comparison with the history found a change (a new failure,
-a fix, a check that could not be checked), so a nightly run that finds what it found the night
-before stays quiet; a first run is announced only when it is not healthy. A notification
+a fix, a check that could not be checked or is checked again), so a nightly run that finds what
+it found the night before stays quiet; a first run is announced only when it is not healthy;
+what a failed notification did not tell is told by the next run's. A notification
 never changes the run's outcome: whatever goes wrong is one line in the terminal and in the
 report. The webhook's URL is a credential (whoever holds it can post) and is never printed.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import urllib.error
@@ -21,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 from runbook.aws.policy import SNS_PUBLISH, sns_topic_arn
 from runbook.errors import ExitStatus
 from runbook.redact import remember, scrub
-from runbook.report.writers import change_line, history_headline
+from runbook.report.writers import announcement, to_announce
 
 if TYPE_CHECKING:
     from runbook.run import Run
@@ -29,14 +31,26 @@ if TYPE_CHECKING:
 SUBJECT_LIMIT = 99  # SNS: fewer than 100 ASCII characters, no line breaks
 
 
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    """urllib follows a redirect of a POST as a GET without the body: the message would be
+    lost and the answer still 200. A redirect is an HTTPError here instead."""
+
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+
+_OPENER = urllib.request.build_opener(_NoRedirect)  # proxies from the environment still apply
+
+
 class NotifyError(Exception):
     """A notification could not be delivered; the message is one line and holds no secret."""
 
 
 def should_notify(report: dict[str, Any]) -> bool:
-    """Whether the run found a change since the last one (none in a dry run)."""
+    """Whether the run found a change the channels have not been told of (none in a dry run):
+    since the last run, or since the last one whose notification was delivered."""
     history = report.get("history")
-    return bool(history and history["changes"])
+    return bool(history and to_announce(history))
 
 
 def verdict(report: dict[str, Any]) -> str:
@@ -57,8 +71,7 @@ def message(report: dict[str, Any]) -> str:
         f"notifier-runbook: profile {profile['name']} ({profile['source']}, {profile['region']})"
         f" is {verdict(report)} (exit status {run['exit_status']}); {run['mode']} run started "
         f"{run['started']}",
-        history_headline(report["history"]),
-        *(f"- {change_line(c)}" for c in report["history"]["changes"]),
+        *announcement(report["history"]),
     ]
     return scrub("\n".join(lines))
 
@@ -73,8 +86,13 @@ def publish_sns(run: Run, topic: str, title: str, text: str) -> None:
     arn_given = topic.startswith("arn:")  # else the topic is in the run's own account
     account = "*" if arn_given else run.inventory.caller_identity()["Account"]
     arn = sns_topic_arn(topic, run.profile.region, account)
-    run.session.permit(SNS_PUBLISH, lambda params: params.get("TopicArn") == arn)
-    run.session.client("sns").publish(TopicArn=arn, Subject=title, Message=text)
+    session = run.session
+    region = arn.split(":")[3]
+    if region != session.region:  # a topic elsewhere is published to in its own region,
+        # through the same guard, permits and call log
+        session = dataclasses.replace(session, region=region, _clients={}, _boto=None)
+    session.permit(SNS_PUBLISH, lambda params: params.get("TopicArn") == arn)
+    session.client("sns").publish(TopicArn=arn, Subject=title, Message=text)
 
 
 def post_webhook(url: str, text: str, timeout: float) -> None:
@@ -88,10 +106,15 @@ def post_webhook(url: str, text: str, timeout: float) -> None:
         method="POST",
     )
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
+        with _OPENER.open(request, timeout=timeout) as response:
             response.read(4096)
     except urllib.error.HTTPError as exc:
-        raise NotifyError(f"the webhook answered HTTP {exc.code} {exc.reason}") from None
+        moved = (
+            ": a redirect, not followed (the message would be lost); give the URL it redirects to"
+            if 300 <= exc.code < 400
+            else ""
+        )
+        raise NotifyError(f"the webhook answered HTTP {exc.code} {exc.reason}{moved}") from None
     except urllib.error.URLError as exc:
         raise NotifyError(f"the webhook is unreachable ({exc.reason})") from None
     except TimeoutError:

@@ -95,7 +95,8 @@ class RunbookPlugin:
         )
         run = Run(profile, mode=opt.mode, dry_run=opt.dry_run, start_database=opt.start_database)
         if not opt.collectonly:
-            aws_identity(run.session)
+            arn = aws_identity(run.session).split(":")  # arn:aws:sts::<account>:...
+            run.account = arn[4] if len(arn) > 4 else None
         self.run = run
         if opt.start_database:  # a TERM (cron, CI time-out) must still stop the database
             signal.signal(signal.SIGTERM, _interrupt)
@@ -126,18 +127,21 @@ class RunbookPlugin:
             status = ExitStatus.COULD_NOT_CHECK  # a scenario failed outside any check
         report["run"]["exit_status"] = int(status)
         out = Path(self.config.option.reports_dir)
-        if not opt.dry_run:  # a dry run is neither recorded, compared nor announced
-            history.apply(report, out, self.run.profile.history)
+        # A dry run is neither recorded, compared nor announced.
+        pending = None if opt.dry_run else history.apply(report, out, self.run.profile.history)
         report["notifications"] = []
         _write_summary(out, report)
         writers.write_json(out / "inventory.json", scrub_data(self.run.inventory.snapshot()))
         self.report = report
         session.exitstatus = int(status)
-        if not opt.dry_run:  # after the report is safe: a notification is bounded, not instant
-            report["notifications"] = notify.send(report, self.run)
-        if report["notifications"]:  # say what was sent, and count the SNS publish as a write
-            report.update(aws_calls=self.run.aws_calls(), mutating_calls=self.run.mutating_calls())
-            _write_summary(out, report)
+        if pending is None:
+            return
+        # After the report is safe (a notification is bounded, not instant); the history is
+        # written last, saying whether the changes reached every channel.
+        report["notifications"] = notify.send(report, self.run)
+        history.record(pending, report)
+        report.update(aws_calls=self.run.aws_calls(), mutating_calls=self.run.mutating_calls())
+        _write_summary(out, report)
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         if self.report is None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -10,7 +11,13 @@ from runbook.errors import ExitStatus
 from runbook.findings import Status
 
 MARK = {"pass": "PASS", "fail": "FAIL", "error": "ERROR", "skip": "skip"}
-KIND_WORDS = {"new_failure": "new failure", "fixed": "fixed", "could_not_check": "could not check"}
+KIND_WORDS = {
+    "new_failure": "new failure",
+    "fixed": "fixed",
+    "could_not_check": "could not check",
+    "checked_again": "checked again",
+}
+INCIDENTS_SHOWN = 5
 
 
 def exit_status(report_totals: dict[str, int]) -> ExitStatus:
@@ -75,11 +82,13 @@ def _failing_since(report: dict[str, Any], check: dict[str, Any]) -> str | None:
 
 
 def change_counts(counts: dict[str, int]) -> str:
-    """``1 new failure, 0 fixed, 0 could not check``."""
+    """``1 new failure, 0 fixed, 0 could not check`` (and ``, 1 checked again`` if any)."""
     new = counts["new_failure"]
+    again = counts.get("checked_again", 0)
     return (
         f"{new} new failure{'' if new == 1 else 's'}, {counts['fixed']} fixed, "
         f"{counts['could_not_check']} could not check"
+        + (f", {again} checked again" if again else "")
     )
 
 
@@ -90,12 +99,58 @@ def history_headline(history: dict[str, Any]) -> str:
 
 
 def change_line(change: dict[str, Any]) -> str:
-    """One change: ``new failure: vpc/<check> (pass → fail): <summary>``."""
+    """One change: ``new failure: vpc/<check> (pass → fail): <summary>``, and the incidents
+    that make a failure that went on new (``; new: missed 2026-11-23T05:00Z``)."""
     before = change["from"] or "not checked before"
-    return (
+    line = (
         f"{KIND_WORDS[change['kind']]}: {change['section']}/{change['id']} "
         f"({before} → {change['to']}): {change['summary']}"
     )
+    new = change.get("new_incidents") or []
+    if new:
+        more = len(new) - INCIDENTS_SHOWN
+        line += (
+            "; new: " + ", ".join(new[:INCIDENTS_SHOWN]) + (f" and {more} more" if more > 0 else "")
+        )
+    return line
+
+
+def uncovered_line(history: dict[str, Any]) -> str | None:
+    """The hours between the last run's look-back window and this one's, if any."""
+    gap = history.get("uncovered")
+    if not gap:
+        return None
+    return (
+        f"WARNING: {gap['hours']} h from {gap['start']} to {gap['end']} were in no run's "
+        "look-back window (a run was skipped or ran late): read them with -m operations "
+        f"--lookback-hours {gap['read_with']}"
+    )
+
+
+def to_announce(history: dict[str, Any]) -> list[dict[str, Any]]:
+    """The changes a notification tells of."""
+    missed = history["unannounced"]
+    return missed["changes"] if missed else history["changes"]
+
+
+def announcement(history: dict[str, Any]) -> list[str]:
+    """What a notification says of the history: the headline, the changes the channels have
+    not been told of, and hours no run looked back over."""
+    missed = history["unannounced"]
+    if missed:
+        counts = Counter(c["kind"] for c in missed["changes"])
+        told = (
+            f"since the last run whose changes were announced ({missed['since']})"
+            if missed["since"]
+            else "no run's changes were announced yet"
+        )
+        counted = change_counts({k: counts.get(k, 0) for k in KIND_WORDS})
+        lines = [f"{told}; a later notification failed: {counted}"]
+    else:
+        lines = [history_headline(history)]
+    lines += [f"- {change_line(c)}" for c in to_announce(history)]
+    gap = uncovered_line(history)
+    return [*lines, gap] if gap else lines
 
 
 def history_lines(report: dict[str, Any]) -> list[str]:
@@ -104,6 +159,8 @@ def history_lines(report: dict[str, Any]) -> list[str]:
     if history is None:
         return []
     out = [f"WARNING: {history['problem']}"] if history["problem"] else []
+    gap = uncovered_line(history)
+    out += [gap] if gap else []
     out.append(history_headline(history))
     out += [f"  {change_line(c)}" for c in history["changes"]]
     out += [f"  flapping: {line}" for line in _flapping(report)]
@@ -190,12 +247,15 @@ def _markdown_changes(report: dict[str, Any], history: dict[str, Any]) -> list[s
     out = ["", "## Changes since the last run", "", history_headline(history) + "."]
     if history["problem"]:
         out += ["", f"> **warning**: {history['problem']}"]
+    gap = uncovered_line(history)
+    if gap:
+        out += ["", f"> **warning**: {gap.removeprefix('WARNING: ')}"]
     if history["changes"]:
         out += ["", "| change | section | check | from | to | summary |"]
         out.append("| --- | --- | --- | --- | --- | --- |")
         out += [
             f"| {KIND_WORDS[c['kind']]} | {c['section']} | `{c['id']}` | {c['from'] or '—'} | "
-            f"{c['to']} | {_cell(c['summary'])} |"
+            f"{c['to']} | {_cell(c['summary'])}{_new_incidents(c)} |"
             for c in history["changes"]
         ]
     flapping = _flapping(report)
@@ -208,6 +268,14 @@ def _markdown_changes(report: dict[str, Any], history: dict[str, Any]) -> list[s
         out += [f"- flapping: {line}" for line in flapping]
         out += [f"- {line}" for line in notices]
     return out
+
+
+def _new_incidents(change: dict[str, Any]) -> str:
+    new = change.get("new_incidents") or []
+    if not new:
+        return ""
+    more = " …" if len(new) > INCIDENTS_SHOWN else ""
+    return f" (new: {_cell(', '.join(new[:INCIDENTS_SHOWN]))}{more})"
 
 
 def _cell(text: str) -> str:

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import threading
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 from typing import Any, ClassVar
@@ -18,8 +19,9 @@ import pytest
 from checks import lookup as L
 from runbook.aws.inventory import Inventory
 from runbook.aws.session import open_session
-from runbook.lab import build
+from runbook.lab import build, history
 from runbook.profile import Profile
+from tests.webhook import serve
 
 from .conftest import ROOT
 
@@ -55,13 +57,12 @@ def webhook() -> Iterator[str]:
 
 
 @pytest.fixture
-def subscribed_queue(built_lab: Any, lab_profile: Profile) -> str:
-    """An SQS queue subscribed to the topic: what the topic publishes arrives there."""
+def subscribed_queue(built_lab: Any, lab_profile: Profile, request: pytest.FixtureRequest) -> str:
+    """An SQS queue of the test's own subscribed to the topic: what it publishes arrives there."""
     hand = build.lab_hand(lab_profile)
     topic = hand.client("sns").create_topic(Name=TOPIC)["TopicArn"]
     sqs = hand.client("sqs")
-    url = sqs.create_queue(QueueName="nightly-health")["QueueUrl"]
-    sqs.purge_queue(QueueUrl=url)
+    url = sqs.create_queue(QueueName=request.node.name[:80])["QueueUrl"]
     arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]
     hand.client("sns").subscribe(TopicArn=topic, Protocol="sqs", Endpoint=arn["QueueArn"])
     return url
@@ -144,8 +145,79 @@ def test_fault_between_runs_is_new_then_fixed_announced_once_per_change(
     announced = messages(lab_profile, subscribed_queue)
     assert len(announced) == 1 and "fixed" in announced[0]["Message"]
     assert len(Webhook.received) == 2 and STOPPED in Webhook.received[1]["text"]
-    history = (reports / "history.jsonl").read_text().splitlines()
-    assert len(history) == 4
+    recorded = (reports / "history.jsonl").read_text().splitlines()
+    assert len(recorded) == 4
     assert "secret-token" not in "".join(
         p.read_text(errors="replace") for p in reports.rglob("*") if p.is_file()
     )
+
+
+@pytest.fixture
+def healthy_history_after(lab_profile: Profile, lab_url: str) -> Iterator[None]:
+    yield
+    history.seed(build.lab_hand(lab_profile), lab_url, lab_profile)
+
+
+def test_a_new_missed_hour_is_news_each_night_and_a_lost_notification_is_made_again(
+    tmp_path: Path,
+    lab_profile: Profile,
+    lab_url: str,
+    lab_env: dict[str, str],
+    subscribed_queue: str,
+    healthy_history_after: None,
+) -> None:
+    """The operations checks fail night after night, each time naming an hour more: each
+    night's new hour is announced (the verdict alone did not change). A night whose webhook is
+    down is announced again the next night; then the run is quiet."""
+    profile = tmp_path / "nightly.toml"
+    lab = (ROOT / "profiles" / "lab.toml").read_text()
+    profile.write_text(lab + f'\n[notify]\nsns_topic = "{TOPIC}"\n')
+    reports = tmp_path / "reports"
+    now = datetime.now(UTC)  # every night's day is seeded for the same hours
+    hand = build.lab_hand(lab_profile)
+    missed = {
+        history.RULE: "missed",
+        history.EXECUTIONS: "missed",
+        history.FINISHED: "not finished",
+    }
+
+    def hour(ago: int) -> str:
+        start = now.replace(minute=0, second=0, microsecond=0) - timedelta(hours=ago)
+        return f"{start:%Y-%m-%dT%H:00Z}"
+
+    with serve() as hook:
+        env = {**lab_env, "RUNBOOK_WEBHOOK_URL": hook.url}
+        history.seed(hand, lab_url, lab_profile, history.Faults(missed=(5,)), now=now)
+        status, first = nightly(profile, reports, env)
+        assert status == 1 and changes(first) == [(c, "new_failure") for c in missed]
+        assert len(messages(lab_profile, subscribed_queue)) == 1 and len(hook.received) == 1
+
+        # The next night another hour is missed; the webhook is down.
+        history.seed(hand, lab_url, lab_profile, history.Faults(missed=(5, 3)), now=now)
+        hook.status = 500
+        status, second = nightly(profile, reports, env)
+        assert status == 1 and changes(second) == [(c, "new_failure") for c in missed]
+        assert [c["new_incidents"] for c in second["history"]["changes"]] == [
+            [f"{what} {hour(3)}"] for what in missed.values()
+        ]
+        [told] = messages(lab_profile, subscribed_queue)
+        assert f"; new: missed {hour(3)}" in told["Message"]
+        assert [n["sent"] for n in second["notifications"]] == [True, False]
+        assert len(hook.received) == 2
+
+        # The same day again, the webhook back: nothing new since the last run, but the
+        # webhook never heard of the second night, so both channels are told again.
+        hook.status = 200
+        status, third = nightly(profile, reports, env)
+        assert status == 1 and changes(third) == []
+        assert third["history"]["unannounced"]["since"] == first["run"]["started"]
+        [again] = messages(lab_profile, subscribed_queue)
+        assert "a later notification failed" in again["Message"]
+        assert f"new: missed {hour(3)}" in hook.received[2]["json"]["text"]
+
+        # And once told, quiet.
+        status, fourth = nightly(profile, reports, env)
+        assert status == 1 and changes(fourth) == [] and fourth["notifications"] == []
+        assert messages(lab_profile, subscribed_queue) == [] and len(hook.received) == 3
+    announced = [json.loads(line)["announced"] for line in (reports / "history.jsonl").open()]
+    assert announced == [True, False, True, True]

@@ -4,7 +4,7 @@ that is missing, corrupt or unwritable never breaks a run."""
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +13,7 @@ import pytest
 from runbook.profile import History, Profile
 from runbook.report import history, writers
 from runbook.report.history import compare
-from tests.unit.run_reports import RULE, VPC, check_of, report_of, section_of
+from tests.unit.run_reports import RULE, VPC, check_of, recorded, report_of, section_of
 
 T = [f"2026-11-{day:02d}T03:00:00+00:00" for day in range(1, 30)]  # one run a night
 NOW = datetime(2026, 11, 30, 3, 0, 5, tzinfo=UTC)
@@ -21,7 +21,14 @@ SETTINGS = History()
 
 
 def rec(started: str, profile: str = "p", source: str = "p.toml", **statuses: str) -> dict:
-    """A history record of a run that evaluated ``statuses`` (check id → status)."""
+    """A history record of a run that evaluated ``statuses`` (check id → status, or
+    ``fail:<incident>,<incident>`` for a failure naming its incidents)."""
+    checks = {}
+    for check_id, status in statuses.items():
+        status, _, named = status.partition(":")
+        checks[check_id] = {"section": "vpc", "status": status}
+        if named:
+            checks[check_id]["incidents"] = named.split(",")
     return {
         "schema": 1,
         "started": started,
@@ -29,8 +36,13 @@ def rec(started: str, profile: str = "p", source: str = "p.toml", **statuses: st
         "source": source,
         "mode": "verify",
         "exit_status": 0,
-        "checks": {k: {"section": "vpc", "status": v} for k, v in statuses.items()},
+        "checks": checks,
     }
+
+
+def at(record: dict, **fields: Any) -> dict:
+    """``record`` with other fields (account, lookback, announced)."""
+    return {**record, **fields}
 
 
 def kinds(result: dict[str, Any]) -> dict[str, tuple[str, str | None, str]]:
@@ -57,10 +69,27 @@ def test_new_failure_since_the_last_run() -> None:
     assert result["checks"]["b"] == {"since": None, "changes": 0, "flapping": False}
 
 
-def test_fixed_after_a_failure_or_an_error() -> None:
+def test_fixed_after_a_failure_checked_again_after_an_error() -> None:
     result = compare([rec(T[0], a="fail", b="error")], rec(T[1], a="pass", b="pass"), 10, 3)
-    assert kinds(result) == {"a": ("fixed", "fail", "pass"), "b": ("fixed", "error", "pass")}
+    assert kinds(result) == {
+        "a": ("fixed", "fail", "pass"),
+        "b": ("checked_again", "error", "pass"),
+    }
     assert result["checks"]["a"]["since"] is None
+
+
+def test_a_night_that_could_not_check_neither_makes_news_nor_ends_a_streak() -> None:
+    """fail, error, fail: still the same failure (checked again, not new), failing since the
+    first; pass, error, pass: checked again, not fixed; fail, error, pass: fixed."""
+    previous = [rec(T[0], a="fail", b="pass", c="fail"), rec(T[1], a="error", b="error", c="error")]
+    result = compare(previous, rec(T[2], a="fail", b="pass", c="pass"), 10, 3)
+    assert kinds(result) == {
+        "a": ("checked_again", "error", "fail"),
+        "b": ("checked_again", "error", "pass"),
+        "c": ("fixed", "error", "pass"),
+    }
+    assert result["checks"]["a"]["since"] == T[0]
+    assert compare([*previous, rec(T[2], a="fail")], rec(T[3], a="fail"), 10, 3)["changes"] == []
 
 
 def test_could_not_check_newly() -> None:
@@ -103,8 +132,8 @@ def test_failing_since_spans_runs_that_did_not_evaluate_the_check() -> None:
     assert result["changes"] == []  # failing before, failing now: not news
 
 
-def test_any_other_status_breaks_the_streak() -> None:
-    previous = [rec(T[0], a="fail"), rec(T[1], a="error"), rec(T[2], a="fail")]
+def test_a_pass_breaks_the_streak() -> None:
+    previous = [rec(T[0], a="fail"), rec(T[1], a="pass"), rec(T[2], a="fail")]
     assert compare(previous, rec(T[3], a="fail"), 10, 3)["checks"]["a"]["since"] == T[2]
 
 
@@ -155,6 +184,90 @@ def test_first_run_reports_only_what_is_not_healthy() -> None:
     }
 
 
+def test_a_failure_that_goes_on_is_new_when_it_names_a_new_incident() -> None:
+    """Last night's missed hour was announced; tonight's is news, though the check failed
+    both nights. Incidents seen before (a look-back longer than a day) are not."""
+    previous = [rec(T[0], a="fail:missed 01T05", b="fail:missed 01T05")]
+    result = compare(previous, rec(T[1], a="fail:missed 01T05,missed 02T14", b="fail"), 10, 3)
+    assert kinds(result) == {"a": ("new_failure", "fail", "fail")}
+    assert result["changes"][0]["new_incidents"] == ["missed 02T14"]
+    assert result["checks"]["a"]["since"] == T[0]  # failing all along
+    same = compare(previous, rec(T[1], a="fail:missed 01T05"), 10, 3)
+    assert same["changes"] == []
+
+
+def test_incidents_are_compared_with_the_last_run_that_judged_the_check() -> None:
+    previous = [rec(T[0], a="fail:missed 01T05"), rec(T[1], a="error")]
+    result = compare(previous, rec(T[2], a="fail:missed 01T05,missed 02T14"), 10, 3)
+    assert [(c["kind"], c["new_incidents"]) for c in result["changes"]] == [
+        ("new_failure", ["missed 02T14"])
+    ]
+
+
+def test_failing_checks_record_their_incidents() -> None:
+    report = report_of({VPC: "pass", RULE: "fail"}, incidents={RULE: ["missed 2026-11-23T05:00Z"]})
+    record = history.record_of(report)
+    assert record["checks"][RULE]["incidents"] == ["missed 2026-11-23T05:00Z"]
+    assert "incidents" not in record["checks"][VPC]
+
+
+def test_another_account_or_look_back_is_another_history() -> None:
+    """Staging and production through AWS_PROFILE with one profile file, or a look-back asked
+    for by hand, would make false news of each other; old records (no account) match any."""
+    previous = [
+        at(rec(T[0], a="pass"), account="111111111111", lookback={"hours": 24}),
+        at(rec(T[1], a="fail"), account="222222222222", lookback={"hours": 24}),
+        at(rec(T[2], a="fail"), account="111111111111", lookback={"hours": 72}),
+        rec(T[3], b="fail"),  # written before accounts were recorded
+    ]
+    current = at(rec(T[4], a="pass", b="fail"), account="111111111111", lookback={"hours": 24})
+    result = compare(previous, current, 10, 3)
+    assert result["runs_compared"] == 2 and result["previous_run"] == T[3]
+    assert result["changes"] == []
+
+
+def test_hours_no_run_looked_back_over_are_named() -> None:
+    """A night skipped, or a schedule that ran an hour late: the hours between the windows."""
+
+    def night(day: int, end_hour: int, hours: int = 24) -> dict:
+        end = datetime(2026, 11, day, end_hour, tzinfo=UTC)
+        window = {"hours": hours, "start": (end - timedelta(hours=hours)).isoformat()}
+        return at(rec(T[day]), lookback={**window, "end": end.isoformat()})
+
+    abutting = compare([night(1, 3)], night(2, 3), 10, 3)
+    assert abutting["uncovered"] is None
+    late = compare([night(1, 3)], night(2, 4), 10, 3)
+    assert late["uncovered"] == {
+        "start": "2026-11-01T03:00:00+00:00",
+        "end": "2026-11-01T04:00:00+00:00",
+        "hours": 1,
+        "read_with": 25,
+    }
+    skipped = compare([night(1, 3), rec(T[2])], night(3, 3), 10, 3)  # the run between read none
+    assert skipped["uncovered"]["hours"] == 24
+
+
+def test_changes_whose_notification_failed_are_announced_again(tmp_path: Path) -> None:
+    recorded(report_of({VPC: "pass"}, started=T[0]), tmp_path)
+    failing = report_of({VPC: "fail"}, started=T[1])
+    pending = history.apply(failing, tmp_path, SETTINGS)
+    failing["notifications"] = [{"sent": True}, {"sent": False}]  # the webhook was down
+    history.record(pending, failing)
+    assert lines(tmp_path / "history.jsonl")[-1]["announced"] is False
+
+    again = recorded(report_of({VPC: "fail"}, started=T[2]), tmp_path)
+    h = again["history"]
+    assert h["changes"] == []  # since the last run: nothing
+    assert h["unannounced"]["since"] == T[0]
+    assert [(c["id"], c["kind"]) for c in writers.to_announce(h)] == [(VPC, "new_failure")]
+    assert writers.announcement(h)[0] == (
+        f"since the last run whose changes were announced ({T[0]}); a later notification "
+        "failed: 1 new failure, 0 fixed, 0 could not check"
+    )
+    told = recorded(report_of({VPC: "fail"}, started=T[3]), tmp_path)
+    assert told["history"]["unannounced"] is None
+
+
 def test_skipped_checks_are_not_recorded() -> None:
     record = history.record_of(report_of({VPC: "pass", RULE: "fail"}))
     assert record["checks"] == {
@@ -168,27 +281,32 @@ def test_skipped_checks_are_not_recorded() -> None:
 # --- the file and the report --------------------------------------------------------------
 
 
+def written(report: dict[str, Any]) -> dict[str, Any]:
+    """The line a run with nothing to announce (or announced) writes."""
+    return {**history.record_of(report), "announced": True}
+
+
 def lines(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines()]
 
 
 def test_missing_history_is_a_first_run(tmp_path: Path) -> None:
     report = report_of({VPC: "pass", RULE: "fail"}, started=T[0])
-    history.apply(report, tmp_path, SETTINGS, NOW)
+    recorded(report, tmp_path, SETTINGS, NOW)
     h = report["history"]
     assert h["note"] == "no history yet: this is the first run"
     assert h["problem"] is None and h["recorded"] is True and h["previous_run"] is None
-    assert h["counts"] == {"new_failure": 1, "fixed": 0, "could_not_check": 0}
-    assert lines(tmp_path / "history.jsonl") == [history.record_of(report)]
+    assert h["counts"] == {"new_failure": 1, "fixed": 0, "could_not_check": 0, "checked_again": 0}
+    assert lines(tmp_path / "history.jsonl") == [written(report)]
     assert writers.history_lines(report)[0] == (
         "no history yet: this is the first run; 1 new failure, 0 fixed, 0 could not check"
     )
 
 
 def test_second_run_shows_the_changes_per_section_and_check(tmp_path: Path) -> None:
-    history.apply(report_of({VPC: "pass", RULE: "fail"}, started=T[0]), tmp_path, SETTINGS)
+    recorded(report_of({VPC: "pass", RULE: "fail"}, started=T[0]), tmp_path, SETTINGS)
     report = report_of({VPC: "fail", RULE: "fail"}, started=T[1])
-    history.apply(report, tmp_path, SETTINGS)
+    recorded(report, tmp_path, SETTINGS)
 
     h = report["history"]
     assert h["previous_run"] == T[0] and h["runs_compared"] == 1
@@ -199,6 +317,7 @@ def test_second_run_shows_the_changes_per_section_and_check(tmp_path: Path) -> N
         "new_failure": 1,
         "fixed": 0,
         "could_not_check": 0,
+        "checked_again": 0,
     }
     assert section_of(report, "trigger")["changes"]["new_failure"] == 0
     assert check_of(report, RULE)["history"] == {"since": T[0], "changes": 0, "flapping": False}
@@ -219,9 +338,9 @@ def test_second_run_shows_the_changes_per_section_and_check(tmp_path: Path) -> N
 
 def test_flapping_check_is_listed(tmp_path: Path) -> None:
     for i, status in enumerate(["pass", "fail", "pass"]):
-        history.apply(report_of({RULE: status}, started=T[i]), tmp_path, SETTINGS)
+        recorded(report_of({RULE: status}, started=T[i]), tmp_path, SETTINGS)
     report = report_of({RULE: "fail"}, started=T[3])
-    history.apply(report, tmp_path, SETTINGS)
+    recorded(report, tmp_path, SETTINGS)
     assert report["history"]["flapping"] == [RULE]
     assert f"  flapping: trigger/{RULE} changed state 3 times in the last 10 runs" in (
         writers.history_lines(report)
@@ -234,7 +353,7 @@ CORRUPT = {
     "wrong schema": ('{"schema": 2}\n', "line 1: schema 2, expected 1"),
     "bad check": (
         json.dumps({**rec(T[0]), "checks": {"a": {"status": "maybe"}}}) + "\n",
-        "line 1: check 'a' is not {section, status: pass|fail|error}",
+        "line 1: check 'a' is not {section, status: pass|fail|error, incidents}",
     ),
     "not UTF-8": (b"\xff\xfe\n", "not UTF-8 text"),
 }
@@ -253,7 +372,7 @@ def test_corrupt_history_is_moved_aside_and_a_fresh_one_started(case: str, tmp_p
     before = path.read_bytes()
     report = report_of({VPC: "fail"}, started=T[1])
 
-    history.apply(report, tmp_path, SETTINGS, NOW)
+    recorded(report, tmp_path, SETTINGS, NOW)
 
     h = report["history"]
     assert h["problem"] == (
@@ -261,7 +380,7 @@ def test_corrupt_history_is_moved_aside_and_a_fresh_one_started(case: str, tmp_p
         "history.jsonl.corrupt-20261130T030005Z; a fresh history starts with this run"
     )
     assert (tmp_path / "history.jsonl.corrupt-20261130T030005Z").read_bytes() == before
-    assert lines(path) == [history.record_of(report)]
+    assert lines(path) == [written(report)]
     assert h["note"] == "a fresh history starts with this run" and h["recorded"] is True
     assert [c["kind"] for c in h["changes"]] == ["new_failure"]  # as on a first run
     assert writers.history_lines(report)[0] == f"WARNING: {h['problem']}"
@@ -271,10 +390,10 @@ def test_corrupt_history_is_moved_aside_and_a_fresh_one_started(case: str, tmp_p
 def test_a_directory_in_its_place_is_moved_aside(tmp_path: Path) -> None:
     (tmp_path / "history.jsonl").mkdir()
     report = report_of({VPC: "pass"})
-    history.apply(report, tmp_path, SETTINGS, NOW)
+    recorded(report, tmp_path, SETTINGS, NOW)
     assert "(not a regular file): moved aside" in report["history"]["problem"]
     assert (tmp_path / "history.jsonl.corrupt-20261130T030005Z").is_dir()
-    assert lines(tmp_path / "history.jsonl") == [history.record_of(report)]
+    assert lines(tmp_path / "history.jsonl") == [written(report)]
 
 
 def test_a_bad_history_that_cannot_be_moved_aside_is_left_alone(tmp_path: Path) -> None:
@@ -282,7 +401,7 @@ def test_a_bad_history_that_cannot_be_moved_aside_is_left_alone(tmp_path: Path) 
     path.write_text("{not json\n")
     (tmp_path / "history.jsonl.corrupt-20261130T030005Z").write_text("an earlier one\n")
     report = report_of({VPC: "pass"})
-    history.apply(report, tmp_path, SETTINGS, NOW)
+    recorded(report, tmp_path, SETTINGS, NOW)
     h = report["history"]
     assert "could not be moved aside" in h["problem"] and "not recorded" in h["problem"]
     assert h["recorded"] is False and h["note"] == "no usable history: compared with nothing"
@@ -293,7 +412,7 @@ def test_a_history_that_cannot_be_written_is_reported(tmp_path: Path) -> None:
     (tmp_path / "a-file").write_text("")
     reports = tmp_path / "a-file" / "reports"  # cannot be made: its parent is a file
     report = report_of({VPC: "fail"})
-    history.apply(report, reports, SETTINGS, NOW)
+    recorded(report, reports, SETTINGS, NOW)
     h = report["history"]
     assert h["recorded"] is False
     assert h["problem"].startswith(f"could not write history {reports / 'history.jsonl'}")
@@ -303,7 +422,7 @@ def test_a_history_that_cannot_be_written_is_reported(tmp_path: Path) -> None:
 def test_a_last_line_without_newline_is_continued_on_a_line_of_its_own(tmp_path: Path) -> None:
     path = tmp_path / "history.jsonl"
     path.write_text(json.dumps(rec(T[0])))
-    history.apply(report_of({VPC: "pass"}), tmp_path, SETTINGS)
+    recorded(report_of({VPC: "pass"}), tmp_path, SETTINGS)
     assert len(lines(path)) == 2
 
 
@@ -329,12 +448,12 @@ def test_a_last_line_cut_short_is_dropped_and_the_history_kept(tmp_path: Path) -
     path.write_text(json.dumps(first) + "\n" + json.dumps(first)[:40])
     report = report_of({VPC: "fail"}, started=T[2])
 
-    history.apply(report, tmp_path, SETTINGS, NOW)
+    recorded(report, tmp_path, SETTINGS, NOW)
 
     h = report["history"]
     assert h["problem"] == "history's last line was cut short (40 characters): dropped"
     assert h["previous_run"] == T[0] and h["changes"] == []  # still failing: not news
-    assert lines(path) == [first, history.record_of(report)]
+    assert lines(path) == [first, written(report)]
     assert not list(tmp_path.glob("*.corrupt-*"))
 
 
@@ -345,5 +464,5 @@ def test_one_profile_one_history_however_its_path_is_spelled(
     monkeypatch.chdir(tmp_path)
     for i, source in enumerate(("p.toml", str(tmp_path / "p.toml"))):
         report = report_of({VPC: "fail"}, started=T[i], profile=Profile(name="p", source=source))
-        history.apply(report, tmp_path, SETTINGS)
+        recorded(report, tmp_path, SETTINGS)
     assert report["history"]["previous_run"] == T[0] and report["history"]["changes"] == []

@@ -23,7 +23,7 @@ from runbook.profile import History, Profile
 from runbook.redact import remember
 from runbook.report import history, notify, writers
 from runbook.run import Run
-from tests.unit.run_reports import RULE, VPC, report_of
+from tests.unit.run_reports import RULE, VPC, recorded, report_of
 from tests.webhook import SECRET_PATH, Hook, serve
 
 WEBHOOK = {"channel": "webhook", "to": "the webhook ($RUNBOOK_WEBHOOK_URL)"}
@@ -36,11 +36,7 @@ def profile(**settings: Any) -> Profile:
 
 def changed_report(reports: Path, first: str = "pass", then: str = "fail") -> dict[str, Any]:
     """The report of a second run in which the VPC check went from ``first`` to ``then``."""
-    history.apply(
-        report_of({VPC: first, RULE: "pass"}, started="2026-11-22T03:00:00+00:00"),
-        reports,
-        History(),
-    )
+    recorded(report_of({VPC: first, RULE: "pass"}, started="2026-11-22T03:00:00+00:00"), reports)
     report = report_of({VPC: then, RULE: "pass"})
     history.apply(report, reports, History())
     return report
@@ -132,6 +128,24 @@ def test_webhook_answering_500_is_a_warning(webhook: Hook, tmp_path: Path) -> No
         "HTTP 500 Internal Server Error"
     ) in writers.history_lines(report)
     assert SECRET_PATH not in writers.markdown(report) + json.dumps(report)
+
+
+def test_webhook_redirecting_is_not_followed(webhook: Hook, tmp_path: Path) -> None:
+    """A redirect followed would turn the POST into a GET without the message, and answer 200:
+    "sent" while nobody was told."""
+    webhook.status, webhook.location = 302, webhook.url + "/moved"
+    report = changed_report(tmp_path)
+    sent = notify.send(report, Run(profile()), env(webhook.url))
+    assert sent == [
+        {
+            **WEBHOOK,
+            "sent": False,
+            "error": "the webhook answered HTTP 302 Found: a redirect, not followed (the "
+            "message would be lost); give the URL it redirects to",
+        }
+    ]
+    assert len(webhook.received) == 1 and webhook.fetched == []
+    assert SECRET_PATH not in json.dumps(sent)
 
 
 def test_webhook_refusing_the_connection_is_a_warning(tmp_path: Path) -> None:
@@ -270,6 +284,21 @@ def test_sns_topic_given_as_an_arn(aws: Aws, tmp_path: Path) -> None:
     assert sent["sent"] is True and sent["to"] == f"SNS topic {topic}"
     assert len(aws.received(inbox)) == 1
     assert "sts:GetCallerIdentity" not in run.aws_calls()  # the ARN names the account
+
+
+@pytest.mark.lab
+def test_sns_topic_in_another_region_is_published_to_there(
+    moto_url: str, aws: Aws, tmp_path: Path
+) -> None:
+    hand = boto3.Session(region_name="us-east-1")
+    elsewhere = Aws(hand.client("sns"), hand.client("sqs"), aws.suffix)
+    topic, inbox = elsewhere.topic_with_queue("ops")
+    run = Run(profile(notify={"sns_topic": topic}))  # the profile's region is eu-west-2
+    [sent] = notify.send(changed_report(tmp_path), run, {})
+    assert sent == {"channel": "sns", "to": f"SNS topic {topic}", "sent": True, "error": None}
+    assert len(elsewhere.received(inbox)) == 1
+    assert run.mutating_calls() == {"sns:Publish": 1}  # the same call log
+    assert run.session.region == REGION
 
 
 @pytest.mark.lab
