@@ -216,6 +216,8 @@ class EgressProbe:
                 "SecurityGroupIds": list(vpc.get("SecurityGroupIds", [])),
             },
             "Tags": {TAG_KEY: TAG_VALUE},
+            # every probe logs to one group, not a /aws/lambda/<name> of its own per run
+            "LoggingConfig": {"LogGroup": f"/aws/lambda/{self.prefix}"},
         }
         self.deletable.add(self.name)  # before the call: a lost answer may still have made it
         self._left("creating the probe function")

@@ -98,7 +98,8 @@ class RunbookPlugin:
             arn = aws_identity(run.session).split(":")  # arn:aws:sts::<account>:...
             run.account = arn[4] if len(arn) > 4 else None
         self.run = run
-        if opt.start_database:  # a TERM (cron, CI time-out) must still stop the database
+        if opt.start_database or profile.probe.enabled:
+            # a TERM (cron, CI time-out) must still stop the database and delete the probe
             signal.signal(signal.SIGTERM, _interrupt)
         return self.run
 

@@ -160,6 +160,8 @@ def test_probe_from_the_lambda_eip_passes_and_is_made_as_the_notifier(
         notifier["VpcConfig"]["SecurityGroupIds"]
     )
     assert created["Tags"] == {TAG_KEY: TAG_VALUE}
+    # one log group for every probe, not one left behind per run (moto does not keep it)
+    assert created["LoggingConfig"] == {"LogGroup": f"/aws/lambda/{probing.probe.name_prefix}"}
     assert created["Code"] == {"ZipFile": probe_code()}
     assert json.loads(writes[1][1]["Payload"])["url"] == probing.probe.url
     assert {p["FunctionName"] for _, p in writes} == {name}
@@ -369,3 +371,48 @@ def test_pytest_run_with_probe_egress(
         "lambda:DeleteFunction": 1,
         "lambda:Invoke": 1,
     }
+
+
+def test_a_run_terminated_mid_probe_still_deletes_it(
+    lab_env: dict[str, str], probing: Profile, lam: Any, tmp_path: Path
+) -> None:
+    """A cron or CI time-out sends TERM while the probe function exists (held just before its
+    invocation): the run deletes it on the way out, not the next run's sweep."""
+    marker = tmp_path / "held"
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "--profile",
+            "profiles/lab.toml",
+            "--probe-egress",
+            "-m",
+            "egress",
+            f"--reports-dir={tmp_path / 'reports'}",
+            "-p",
+            "tests.integration.hold_at",
+        ],
+        cwd=ROOT,
+        env={
+            **lab_env,
+            "RUNBOOK_TEST_HOLD_AT": "lambda:Invoke",
+            "RUNBOOK_TEST_HOLD_MARKER": str(marker),
+        },
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while not marker.exists():
+            assert proc.poll() is None and time.monotonic() < deadline
+            time.sleep(0.1)
+        assert len(probes(lam, probing)) == 1  # made, not yet invoked
+        proc.terminate()
+        proc.wait(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 2  # pytest's "interrupted", not the hold's own exit (3)
+    assert not (tmp_path / "reports" / "summary.json").exists()
+    # notifier_untouched: no probe function is left behind

@@ -10,15 +10,18 @@ from __future__ import annotations
 import ast
 import importlib.util
 import io
+import ipaddress
 import json
 import re
 import socket
+import ssl
 import sys
 import threading
 import time
 import zipfile
 import zipimport
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -73,6 +76,75 @@ def web() -> Iterator[str]:
         server.shutdown()
         server.server_close()
         thread.join(timeout=5)
+
+
+@pytest.fixture(scope="module")
+def tls_web(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
+    """The same answers over HTTPS, as checkip.amazonaws.com gives them, with a certificate
+    for 127.0.0.1 that only a client told to trust it (SSL_CERT_FILE) accepts: its base URL
+    and the certificate."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    folder = tmp_path_factory.mktemp("tls")
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "probe test CA")])
+    now = datetime.now(UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(minutes=5))
+        .not_valid_after(now + timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    (folder / "cert.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    (folder / "key.pem").write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(folder / "cert.pem", folder / "key.pem")
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Answers)
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"https://127.0.0.1:{server.server_address[1]}", folder / "cert.pem"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+
+
+def _trust_only(monkeypatch: pytest.MonkeyPatch, bundle: Path, tmp_path: Path) -> None:
+    """The handler's TLS trusts what ``bundle`` holds and nothing of the machine's."""
+    monkeypatch.setenv("SSL_CERT_FILE", str(bundle))
+    monkeypatch.setenv("SSL_CERT_DIR", str(tmp_path))
+
+
+def test_handler_fetches_over_https_verifying_the_certificate(
+    tls_web: tuple[str, Path], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    url, cert = tls_web
+    _trust_only(monkeypatch, cert, tmp_path)
+    assert probe_handler.handler({"url": f"{url}/ip", "timeout_s": 5}, None) == {"ip": PROBE_IP}
+    _trust_only(monkeypatch, tmp_path / "no-such-bundle.pem", tmp_path)
+    untrusted = probe_handler.handler({"url": f"{url}/ip", "timeout_s": 5}, None)
+    assert "ip" not in untrusted  # a certificate nobody vouches for tells no IP
+    assert untrusted["unreachable"] is True and "CERTIFICATE_VERIFY_FAILED" in untrusted["error"]
 
 
 def _closed_port() -> int:
