@@ -246,24 +246,49 @@ def database_stopped(inv: Inventory, p: Profile) -> Outcome:
     if inst is None:
         return absent("database instance", p.database.instance_name)
     start, end = L.window(inv, p)
-    runs = inv.executions_since(p.step_functions.state_machine, start) or []
-    # A run of the current hour may hold the database; one RUNNING since before is stuck.
+    machine = p.step_functions.state_machine
+    # One RUNNING since before the current hour is stuck: it excuses nothing.
     hour = datetime.fromisoformat(end)
-    running = [r for r in runs if r["status"] == "RUNNING"]
-    stuck = [r["name"] for r in running if datetime.fromisoformat(r["start"]) < hour]
-    running = [r["name"] for r in running if r["name"] not in stuck]
-    # Read after the executions, not with the run's first look at the instances.
-    state = state_now = inv.instance_state_now(inst["InstanceId"]) or inst["State"]["Name"]
+    stuck = [
+        r["name"]
+        for r in inv.executions_since(machine, start) or []
+        if r["status"] == "RUNNING" and datetime.fromisoformat(r["start"]) < hour
+    ]
+    now = inv.database_now(inst["InstanceId"], machine, end) or {
+        "state": inst["State"]["Name"],
+        "runs": None,
+    }
+    state = now["state"]
     if inst["InstanceId"] == inv.database_started_by_this_run():
         state = "stopped"  # until this run started it for the host checks; it stops it again
+    holding = [r["name"] for r in _holding(now)]
     return judged(
-        state in ("stopped", "stopping") or bool(running),
-        f"instance {state}" + (f" during run {running[0]}" if running else ", no run in progress"),
+        state in ("stopped", "stopping") or bool(holding),
+        f"instance {state}" + (f" during run {holding[0]}" if holding else ", no run in progress"),
         expected="stopped (or a run in progress)",
-        actual={"state": state, "runs_in_progress": running},
+        actual={"state": state, "runs_in_progress": holding},
         evidence={
             "InstanceId": inst["InstanceId"],
-            "state_now": state_now,
+            "state_now": now["state"],
+            "read_at": now.get("read_at"),
             "stuck_runs": stuck[:5],
         },
     )
+
+
+def _holding(now: dict[str, Any]) -> list[dict[str, Any]]:
+    """This hour's runs that explain a running database: one under way, or one that stopped
+    it after its state was read (ended between the two reads)."""
+    if not now["runs"]:
+        return []
+    hour = hour_of(now["read_at"])
+    read_at, runs_read_at = (datetime.fromisoformat(now[k]) for k in ("read_at", "runs_read_at"))
+    return [
+        r
+        for r in now["runs"]
+        if datetime.fromisoformat(r["start"]) >= hour
+        and (
+            r["status"] == "RUNNING"
+            or read_at < datetime.fromisoformat(r["stop"] or now["read_at"]) <= runs_read_at
+        )
+    ]

@@ -35,6 +35,7 @@ class Run:
     plan_log: list[str] = field(default_factory=list)
     started: datetime = field(default_factory=lambda: datetime.now(UTC))
     account: str | None = None  # the AWS account the run acts in, once the preflight asked
+    lookback_asked: bool = False  # the look-back came from the command line, not the profile
     _t0: float = field(default_factory=time.monotonic)
     _performer: Any = None
 

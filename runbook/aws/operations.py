@@ -94,11 +94,25 @@ class OperationsCollector:
         return sorted(out, key=lambda e: e["start"])
 
     @collected("ec2", absent=("InvalidInstanceID.NotFound",), reads=("DescribeInstances",))
-    def instance_state_now(self, instance_id: str) -> str | None:
-        """The instance's state when a check asks, not when the run began: read after the
-        executions, so one that ended meanwhile (and stopped the instance) is no false alarm."""
+    def database_now(self, instance_id: str, machine: str, hour: str) -> dict[str, Any] | None:
+        """The instance's state when the check asks (not when the run began), then, unless it
+        is stopped, the executions started since ``hour``, each read with its time:
+        {"state", "read_at", "runs", "runs_read_at"}; None without the instance.
+
+        In that order, a run that ended between the two reads (and stopped the instance after
+        its state was read) is seen, and so is one under way; the runs read earlier for the
+        executions check may predate either.
+        """
+        read_at = datetime.now(UTC).isoformat()
         got = self.session.client("ec2").describe_instances(InstanceIds=[instance_id])
-        return next((i["State"]["Name"] for r in got["Reservations"] for i in r["Instances"]), None)
+        states = [i["State"]["Name"] for r in got["Reservations"] for i in r["Instances"]]
+        if not states:
+            return None
+        out: dict[str, Any] = {"state": states[0], "read_at": read_at, "runs": None}
+        if states[0] not in ("stopped", "stopping"):
+            out["runs"] = self.executions_since(machine, hour) or []
+            out["runs_read_at"] = datetime.now(UTC).isoformat()
+        return out
 
     @collected("logs", absent=("ResourceNotFoundException",), reads=("FilterLogEvents",))
     def log_events(

@@ -7,6 +7,7 @@ Standard library only and one file: ``runbook/aws/probe.py`` zips it as it is at
 from __future__ import annotations
 
 import ipaddress
+import ssl
 import urllib.error
 import urllib.request
 from typing import Any
@@ -27,6 +28,11 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
             text = response.read(100).decode("ascii", "replace").strip()
     except urllib.error.HTTPError as exc:  # an answer came: the way out works, the IP is unknown
         return {"error": f"{url} answered HTTP {exc.code} {exc.reason}"}
+    except urllib.error.URLError as exc:
+        if not isinstance(exc.reason, ssl.SSLCertVerificationError):
+            return {"error": f"{url}: {type(exc).__name__}: {exc}"[:300], "unreachable": True}
+        # something answered, not with the URL's certificate (a proxy that intercepts TLS?)
+        return {"error": f"{url}: its TLS certificate was not accepted: {exc.reason}"[:300]}
     except OSError as exc:  # refused, no route, DNS, TLS, time-out
         return {"error": f"{url}: {type(exc).__name__}: {exc}"[:300], "unreachable": True}
     except ValueError as exc:  # not a URL urllib can open

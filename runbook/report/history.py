@@ -3,9 +3,10 @@
 A nightly run is only useful if it says what is *new*: a check that has failed for a week is
 not news, the one that broke tonight is, and so is tonight's missed hour of a check that
 failed last night for another. Each run appends its record (the status of every check it
-evaluated, the incidents of those failing, whether its changes were announced) and is
+evaluated, the incidents of those failing, the channels its changes did not reach) and is
 compared with the earlier runs of the same deployment in that file. The record is written
-after the notifications, so a change whose announcement failed is announced again.
+after the notifications: a channel a notification missed is told next time what it missed,
+the others only what is new.
 
 The comparison (``compare``) is pure; the file handling around it is thin and never breaks a
 run: a missing history is a first run, an unreadable or corrupt one is reported in one line,
@@ -34,6 +35,7 @@ KEEP_RUNS = 500
 INCIDENTS_KEPT = 336  # a failing check's incidents kept per run: every hour of 14 days
 STATES = ("pass", "fail", "error")  # evaluated; skips are not recorded
 KINDS = ("new_failure", "fixed", "could_not_check", "checked_again")
+CHANNELS = ("sns", "webhook")  # where changes are announced (runbook/report/notify.py)
 FIRST_RUN = "no history yet: this is the first run"
 FRESH_START = "a fresh history starts with this run"
 UNUSABLE = "no usable history: compared with nothing"
@@ -70,9 +72,8 @@ def record_of(report: dict[str, Any]) -> dict[str, Any]:
 
 def _check_record(section: str, check: dict[str, Any]) -> dict[str, Any]:
     out = {"section": section, "status": check["status"]}
-    incidents = check["details"].get("incidents") if check["status"] == "fail" else None
-    if incidents:
-        out["incidents"] = sorted(incidents)[:INCIDENTS_KEPT]
+    if check["status"] == "fail" and "incidents" in check["details"]:
+        out["incidents"] = sorted(check["details"]["incidents"])[:INCIDENTS_KEPT]
     return out
 
 
@@ -105,9 +106,14 @@ def _invalid(data: Any) -> str | None:
             return f"{key!r} is missing or not a string"
     lookback = data.get("lookback")
     if lookback is not None and not (
-        isinstance(lookback, dict) and isinstance(lookback.get("hours"), int)
+        isinstance(lookback, dict)
+        and isinstance(lookback.get("hours"), int)
+        and all(_is_time(lookback.get(k)) for k in ("start", "end"))
     ):
-        return "'lookback' is not {hours, start, end}"
+        return "'lookback' is not {hours, asked, start, end}"
+    missed = data.get("unannounced", [])
+    if not (isinstance(missed, list) and all(isinstance(c, str) for c in missed)):
+        return "'unannounced' is not a list of channels"
     checks = data.get("checks")
     if not isinstance(checks, dict):
         return "'checks' is missing or not an object"
@@ -117,23 +123,40 @@ def _invalid(data: Any) -> str | None:
             and check.get("status") in STATES
             and isinstance(check.get("section"), str)
             and isinstance(check.get("incidents", []), list)
+            and all(isinstance(i, str) for i in check.get("incidents", []))
         ):
             return f"check {check_id!r} is not {{section, status: pass|fail|error, incidents}}"
     return None
 
 
-def _same_deployment(a: dict[str, Any], b: dict[str, Any]) -> bool:
-    """Runs of one profile file against one account with one look-back are one history.
+def _is_time(value: Any) -> bool:
+    """None, or an ISO time with its zone (what the window's bounds are)."""
+    if value is None:
+        return True
+    try:
+        return isinstance(value, str) and datetime.fromisoformat(value).tzinfo is not None
+    except ValueError:
+        return False
 
-    Another account (staging and production through ``AWS_PROFILE``) or a look-back asked for
-    by hand (``--lookback-hours 72``) would make false news of each other. Records written
-    before the account and look-back were recorded match any.
+
+def _same_deployment(a: dict[str, Any], b: dict[str, Any]) -> bool:
+    """Runs of one profile file against one account are one history, apart from runs whose
+    look-back was asked for on the command line (``--lookback-hours 72`` by hand beside the
+    nightly's): those are a history of their own per value asked.
+
+    Another account (staging and production through ``AWS_PROFILE``) or another look-back
+    would make false news of each other; the profile's own look-back may change and the
+    history goes on. Records written before accounts and look-backs were recorded match any.
     """
     if (a["profile"], a["source"]) != (b["profile"], b["source"]):
         return False
-    hours = [(r.get("lookback") or {}).get("hours") for r in (a, b)]
-    accounts = [r.get("account") for r in (a, b)]
-    return all(None in pair or pair[0] == pair[1] for pair in (hours, accounts))
+    if None not in (a.get("account"), b.get("account")) and a["account"] != b["account"]:
+        return False
+    asked = [(r.get("lookback") or {}).get("asked", _ANY) for r in (a, b)]
+    return _ANY in asked or asked[0] == asked[1]
+
+
+_ANY = object()  # what an earlier version's record says of the look-back: it matches any
 
 
 def _statuses(records: Sequence[dict[str, Any]], check_id: str) -> list[tuple[str, dict]]:
@@ -148,7 +171,8 @@ def change_of(before: Sequence[tuple[str, dict]], now: dict[str, Any]) -> dict[s
     with the last run that judged the check, so a night of throttling neither makes an old
     failure new nor a steady pass fixed; coming back from it is ``checked_again``. A failure
     with incidents (the hours that went wrong) is new again when it names one the last judged
-    run did not: tonight's missed hour is news even if last night's was too. A failure or an
+    run did not: tonight's missed hour is news even if last night's was too (a failure recorded
+    without incidents, by an earlier version, names none that could be compared). A failure or an
     error never seen before is news (so a first run that is not healthy is announced).
     """
     last_run, last = before[-1] if before else (None, None)
@@ -160,8 +184,9 @@ def change_of(before: Sequence[tuple[str, dict]], now: dict[str, Any]) -> dict[s
         kind = None if last and last["status"] == "error" else "could_not_check"
     elif status == "fail" and (prior is None or prior["status"] == "pass"):
         kind = "new_failure"
-    elif status == "fail":
-        new = sorted(set(now.get("incidents", [])) - set(prior.get("incidents", [])))
+    elif status == "fail":  # failing before: news only if it names what it did not name
+        named = prior.get("incidents")  # None: recorded without (by an earlier version)
+        new = [] if named is None else sorted(set(now.get("incidents", [])) - set(named))
         kind = "new_failure" if new else None
     elif prior is not None and prior["status"] == "fail":
         kind = "fixed"
@@ -233,40 +258,36 @@ def _failing_since(timeline: Sequence[dict[str, Any]], check_id: str) -> str | N
 
 
 def _uncovered(mine: Sequence[dict[str, Any]], current: dict[str, Any]) -> dict[str, Any] | None:
-    """The hours no run of this deployment looked back over: between the window of the last
-    run that read one and this run's (a skipped night, a schedule that ran late)."""
-    now = current.get("lookback") or {}
-    if not now.get("start"):
+    """The hours no run of this deployment judged: between the look-back window of the last
+    run that judged an operations check and this run's (a skipped night, a schedule that ran
+    late). A run whose operations checks could not check covered nothing."""
+    if not _judged_window(current):
         return None
-    earlier = [r["lookback"] for r in mine if (r.get("lookback") or {}).get("end")]
+    earlier = [r for r in mine if _judged_window(r)]
     if not earlier:
         return None
-    start, end = earlier[-1]["end"], now["start"]
-    hours = _hours_between(start, end)
-    if hours <= 0:
-        return None
-    # --lookback-hours that reads them, up to this run's window's end
-    return {
-        "start": start,
-        "end": end,
-        "hours": hours,
-        "read_with": _hours_between(start, now["end"]),
-    }
+    start, end = earlier[-1]["lookback"]["end"], current["lookback"]["start"]
+    gap = datetime.fromisoformat(end) - datetime.fromisoformat(start)
+    hours = int(gap.total_seconds() // 3600)
+    return {"start": start, "end": end, "hours": hours} if hours > 0 else None
 
 
-def _hours_between(start: str, end: str) -> int:
-    return int(
-        (datetime.fromisoformat(end) - datetime.fromisoformat(start)).total_seconds() // 3600
+def _judged_window(record: dict[str, Any]) -> bool:
+    """The run read a look-back window and judged (passed or failed) an operations check."""
+    return bool((record.get("lookback") or {}).get("start")) and any(
+        c["section"] == "operations" and c["status"] != "error" for c in record["checks"].values()
     )
 
 
-def _announced_upto(records: Sequence[dict[str, Any]], current: dict[str, Any]) -> list:
-    """The records up to the deployment's last run whose changes reached every channel: what
-    the channels were last told. A run whose notification failed is told again next time."""
-    for i in range(len(records) - 1, -1, -1):
-        if _same_deployment(records[i], current) and records[i].get("announced", True):
-            return list(records[: i + 1])
-    return []
+def _owed(records: Sequence[dict[str, Any]], current: dict[str, Any], channel: str) -> list | None:
+    """The deployment's runs up to the last whose changes reached ``channel``, when a later
+    one's notification there failed (what it has not been told is since then); None when the
+    channel is up to date."""
+    mine = [r for r in records if _same_deployment(r, current)]
+    if not mine or channel not in mine[-1].get("unannounced", []):
+        return None
+    told = [i for i, r in enumerate(mine) if channel not in r.get("unannounced", [])]
+    return mine[: told[-1] + 1] if told else []
 
 
 # --- The file -----------------------------------------------------------------------------
@@ -370,14 +391,17 @@ def apply(
     loaded = load(path, now or datetime.now(UTC))
     current = record_of(report)
     found = compare(loaded.records, current, settings.runs, settings.flapping_changes)
-    told = _announced_upto(loaded.records, current)
-    announce = (
-        found
-        if len(told) == len(loaded.records)
-        else compare(told, current, settings.runs, settings.flapping_changes)
-    )
     summaries = {c["id"]: c["summary"] for s in report["sections"] for c in s["checks"]}
     changes = [{**c, "summary": summaries[c["id"]]} for c in found["changes"]]
+    unannounced = {}
+    for channel in CHANNELS:
+        owed = _owed(loaded.records, current, channel)
+        if owed is not None:
+            told = compare(owed, current, settings.runs, settings.flapping_changes)
+            unannounced[channel] = {
+                "since": told["previous_run"],
+                "changes": [{**c, "summary": summaries[c["id"]]} for c in told["changes"]],
+            }
     if found["previous_run"]:
         note = f"since the last run ({found['previous_run']})"
     elif not loaded.writable:
@@ -396,14 +420,9 @@ def apply(
         "counts": {k: counts.get(k, 0) for k in KINDS},
         "changes": changes,
         "uncovered": found["uncovered"],
-        # A later run's notification failed: what the channels have not been told since the
-        # last run whose changes reached them (announced instead of ``changes``).
-        "unannounced": None
-        if announce is found
-        else {
-            "since": announce["previous_run"],
-            "changes": [{**c, "summary": summaries[c["id"]]} for c in announce["changes"]],
-        },
+        # Per channel whose last notification failed: what changed since the last run whose
+        # changes reached it (announced there instead of ``changes``).
+        "unannounced": unannounced,
         "flapping": [],  # check ids, in the guide's order
     }
     for section in report["sections"]:
@@ -418,14 +437,14 @@ def apply(
 
 
 def record(pending: Pending, report: dict[str, Any]) -> None:
-    """Write the run to the history, with whether its changes reached every channel
+    """Write the run to the history, with the channels its changes did not reach
     (``report["notifications"]``); the report says whether it was written."""
     problems = [pending.loaded.problem] if pending.loaded.problem else []
     recorded = pending.loaded.writable
-    sent = [n["sent"] for n in report.get("notifications", [])]
+    missed = [n["channel"] for n in report.get("notifications", []) if not n["sent"]]
     if recorded:
         try:
-            save(pending.path, pending.loaded, {**pending.record, "announced": all(sent)})
+            save(pending.path, pending.loaded, {**pending.record, "unannounced": missed})
         except OSError as exc:
             recorded = False
             problems.append(f"could not write history {pending.path} ({exc.strerror or exc})")

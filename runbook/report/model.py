@@ -39,10 +39,11 @@ def all_findings(run: Run) -> list[Finding]:
 
 
 def lookback(run: Run) -> dict[str, Any]:
-    """The look-back the run was asked for, and the window its checks read (null: none)."""
+    """The look-back (``asked``: given on the command line, else null) and the window the
+    checks read (null: none read it)."""
     hours = run.profile.operations.lookback_hours
     window = run.inventory.window_read(str(hours)) or {"start": None, "end": None}
-    return {"hours": hours, **window}
+    return {"hours": hours, "asked": hours if run.lookback_asked else None, **window}
 
 
 def build(run: Run, *, exit_status: int) -> dict[str, Any]:

@@ -46,13 +46,6 @@ class NotifyError(Exception):
     """A notification could not be delivered; the message is one line and holds no secret."""
 
 
-def should_notify(report: dict[str, Any]) -> bool:
-    """Whether the run found a change the channels have not been told of (none in a dry run):
-    since the last run, or since the last one whose notification was delivered."""
-    history = report.get("history")
-    return bool(history and to_announce(history))
-
-
 def verdict(report: dict[str, Any]) -> str:
     return ExitStatus(report["run"]["exit_status"]).name.lower().replace("_", "-")
 
@@ -64,14 +57,15 @@ def subject(report: dict[str, Any]) -> str:
     return text[:SUBJECT_LIMIT]
 
 
-def message(report: dict[str, Any]) -> str:
-    """The text sent: profile, verdict, and one line per change; no secret survives."""
+def message(report: dict[str, Any], channel: str) -> str:
+    """The text sent on ``channel``: profile, verdict, and one line per change it has not been
+    told of; no secret survives."""
     run, profile = report["run"], report["profile"]
     lines = [
         f"notifier-runbook: profile {profile['name']} ({profile['source']}, {profile['region']})"
         f" is {verdict(report)} (exit status {run['exit_status']}); {run['mode']} run started "
         f"{run['started']}",
-        *announcement(report["history"]),
+        *announcement(report["history"], channel),
     ]
     return scrub("\n".join(lines))
 
@@ -84,7 +78,7 @@ def publish_sns(run: Run, topic: str, title: str, text: str) -> None:
     through, ``sns:Publish`` to this topic and no other, and the call log counts it.
     """
     arn_given = topic.startswith("arn:")  # else the topic is in the run's own account
-    account = "*" if arn_given else run.inventory.caller_identity()["Account"]
+    account = "*" if arn_given else run.account or run.inventory.caller_identity()["Account"]
     arn = sns_topic_arn(topic, run.profile.region, account)
     session = run.session
     region = arn.split(":")[3]
@@ -138,25 +132,27 @@ def _attempt(channel: str, to: str, deliver: Callable[[], Any], hide: str = "") 
 def send(
     report: dict[str, Any], run: Run, environ: Mapping[str, str] = os.environ
 ) -> list[dict[str, Any]]:
-    """Announce the run's changes on every channel the profile sets; what was sent (docs:
-    ``notifications`` in docs/report.md). Nothing when nothing changed."""
-    if not should_notify(report):
-        return []
+    """Announce the run's changes on every channel the profile sets that has something to be
+    told (a dry run has no history: nothing); what was sent (docs: ``notifications`` in
+    docs/report.md). Nothing when nothing changed."""
+    history = report.get("history")
     settings = run.profile.notify
-    text = message(report)
+    url = environ.get(settings.webhook_env, "").strip()
+    remember(url)  # a credential: no report, log or message may carry it
+    if not history:
+        return []
     out = []
-    if settings.sns_topic:
-        topic = settings.sns_topic
+    if settings.sns_topic and to_announce(history, "sns"):
+        topic, told = settings.sns_topic, message(report, "sns")
         out.append(
             _attempt(
                 "sns",
                 f"SNS topic {topic}",
-                lambda: publish_sns(run, topic, subject(report), text),
+                lambda: publish_sns(run, topic, subject(report), told),
             )
         )
-    url = environ.get(settings.webhook_env, "").strip()
-    remember(url)  # a credential: no report, log or message may carry it
-    if url:
+    if url and to_announce(history, "webhook"):
+        text = message(report, "webhook")
         out.append(
             _attempt(
                 "webhook",

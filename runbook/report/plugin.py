@@ -94,6 +94,7 @@ class RunbookPlugin:
             load_profile(opt.profile), opt.lookback_hours, opt.probe_egress, opt.dry_run
         )
         run = Run(profile, mode=opt.mode, dry_run=opt.dry_run, start_database=opt.start_database)
+        run.lookback_asked = opt.lookback_hours is not None
         if not opt.collectonly:
             arn = aws_identity(run.session).split(":")  # arn:aws:sts::<account>:...
             run.account = arn[4] if len(arn) > 4 else None

@@ -122,33 +122,34 @@ def uncovered_line(history: dict[str, Any]) -> str | None:
         return None
     return (
         f"WARNING: {gap['hours']} h from {gap['start']} to {gap['end']} were in no run's "
-        "look-back window (a run was skipped or ran late): read them with -m operations "
-        f"--lookback-hours {gap['read_with']}"
+        "look-back window (a run was skipped or ran late; a longer operations.lookback_hours "
+        "makes the windows overlap)"
     )
 
 
-def to_announce(history: dict[str, Any]) -> list[dict[str, Any]]:
-    """The changes a notification tells of."""
-    missed = history["unannounced"]
+def to_announce(history: dict[str, Any], channel: str) -> list[dict[str, Any]]:
+    """The changes a notification on ``channel`` tells of: since the last run, or since the
+    last whose notification reached it."""
+    missed = history["unannounced"].get(channel)
     return missed["changes"] if missed else history["changes"]
 
 
-def announcement(history: dict[str, Any]) -> list[str]:
-    """What a notification says of the history: the headline, the changes the channels have
-    not been told of, and hours no run looked back over."""
-    missed = history["unannounced"]
+def announcement(history: dict[str, Any], channel: str) -> list[str]:
+    """What a notification on ``channel`` says of the history: the headline, the changes it
+    has not been told of, and hours no run looked back over."""
+    missed = history["unannounced"].get(channel)
     if missed:
         counts = Counter(c["kind"] for c in missed["changes"])
         told = (
-            f"since the last run whose changes were announced ({missed['since']})"
+            f"since the last run whose changes reached it ({missed['since']})"
             if missed["since"]
-            else "no run's changes were announced yet"
+            else "no run's changes have reached it yet"
         )
         counted = change_counts({k: counts.get(k, 0) for k in KIND_WORDS})
         lines = [f"{told}; a later notification failed: {counted}"]
     else:
         lines = [history_headline(history)]
-    lines += [f"- {change_line(c)}" for c in to_announce(history)]
+    lines += [f"- {change_line(c)}" for c in to_announce(history, channel)]
     gap = uncovered_line(history)
     return [*lines, gap] if gap else lines
 

@@ -158,7 +158,7 @@ def healthy_history_after(lab_profile: Profile, lab_url: str) -> Iterator[None]:
     history.seed(build.lab_hand(lab_profile), lab_url, lab_profile)
 
 
-def test_a_new_missed_hour_is_news_each_night_and_a_lost_notification_is_made_again(
+def test_a_new_missed_hour_is_news_each_night_and_a_missed_channel_is_told_later(
     tmp_path: Path,
     lab_profile: Profile,
     lab_url: str,
@@ -167,8 +167,8 @@ def test_a_new_missed_hour_is_news_each_night_and_a_lost_notification_is_made_ag
     healthy_history_after: None,
 ) -> None:
     """The operations checks fail night after night, each time naming an hour more: each
-    night's new hour is announced (the verdict alone did not change). A night whose webhook is
-    down is announced again the next night; then the run is quiet."""
+    night's new hour is announced (the verdict alone did not change). The night the webhook
+    is down, the next night tells the webhook (only) what it missed; then the run is quiet."""
     profile = tmp_path / "nightly.toml"
     lab = (ROOT / "profiles" / "lab.toml").read_text()
     profile.write_text(lab + f'\n[notify]\nsns_topic = "{TOPIC}"\n')
@@ -206,18 +206,19 @@ def test_a_new_missed_hour_is_news_each_night_and_a_lost_notification_is_made_ag
         assert len(hook.received) == 2
 
         # The same day again, the webhook back: nothing new since the last run, but the
-        # webhook never heard of the second night, so both channels are told again.
+        # webhook never heard of the second night: it is told, and SNS is not told twice.
         hook.status = 200
         status, third = nightly(profile, reports, env)
         assert status == 1 and changes(third) == []
-        assert third["history"]["unannounced"]["since"] == first["run"]["started"]
-        [again] = messages(lab_profile, subscribed_queue)
-        assert "a later notification failed" in again["Message"]
+        assert third["history"]["unannounced"]["webhook"]["since"] == first["run"]["started"]
+        assert messages(lab_profile, subscribed_queue) == []
+        assert [n["channel"] for n in third["notifications"]] == ["webhook"]
+        assert "a later notification failed" in hook.received[2]["json"]["text"]
         assert f"new: missed {hour(3)}" in hook.received[2]["json"]["text"]
 
         # And once told, quiet.
         status, fourth = nightly(profile, reports, env)
         assert status == 1 and changes(fourth) == [] and fourth["notifications"] == []
         assert messages(lab_profile, subscribed_queue) == [] and len(hook.received) == 3
-    announced = [json.loads(line)["announced"] for line in (reports / "history.jsonl").open()]
-    assert announced == [True, False, True, True]
+    missed_by = [json.loads(line)["unannounced"] for line in (reports / "history.jsonl").open()]
+    assert missed_by == [[], ["webhook"], [], []]

@@ -332,6 +332,14 @@ def test_probe_that_never_answers_errors_within_its_budget_and_is_deleted(
     assert [op for op, _ in calls if op == "lambda:DeleteFunction"] == ["lambda:DeleteFunction"]
 
 
+def probing_run(reports: Path, *extra: str) -> list[str]:
+    """The command of a runbook run of the egress section on the lab, probing."""
+    return [
+        *(sys.executable, "-m", "pytest", "--profile", "profiles/lab.toml", "--probe-egress"),
+        *("-m", "egress", f"--reports-dir={reports}", *extra),
+    ]
+
+
 def test_pytest_run_with_probe_egress(
     lab_env: dict[str, str],
     tmp_path: Path,
@@ -342,19 +350,7 @@ def test_pytest_run_with_probe_egress(
     out = tmp_path / "reports"
     queue({"ip": eips[0]})
     proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pytest",
-            "--profile",
-            "profiles/lab.toml",
-            "--probe-egress",
-            "-m",
-            "egress",
-            "-k",
-            "probe",
-            f"--reports-dir={out}",
-        ],
+        probing_run(out, "-k", "probe"),
         cwd=ROOT,
         env=lab_env,
         capture_output=True,
@@ -380,19 +376,7 @@ def test_a_run_terminated_mid_probe_still_deletes_it(
     invocation): the run deletes it on the way out, not the next run's sweep."""
     marker = tmp_path / "held"
     proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "pytest",
-            "--profile",
-            "profiles/lab.toml",
-            "--probe-egress",
-            "-m",
-            "egress",
-            f"--reports-dir={tmp_path / 'reports'}",
-            "-p",
-            "tests.integration.hold_at",
-        ],
+        probing_run(tmp_path / "reports", "-p", "tests.integration.hold_at"),
         cwd=ROOT,
         env={
             **lab_env,

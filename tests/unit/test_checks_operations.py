@@ -63,14 +63,30 @@ def _database(snap: dict) -> dict:
     return next(i for i in snap["instances()"] if L.tag(i) == PROFILE.database.instance_name)
 
 
-def _state_now(snap: dict, state: str) -> None:
-    snap[f'instance_state_now("{_database(snap)["InstanceId"]}")'] = state
+NOW_KEY = f'database_now("{{}}", "WikidotNotifierDatabaseStartStop", "{END}")'
+READ_AT = at(0.3)  # the check reads the database's state 18 minutes into the hour
+
+
+def _state_now(snap: dict, state: str, runs: list[dict] | None = None) -> None:
+    """What the check reads last: the state at READ_AT, then (a second later) this hour's
+    runs."""
+    later = (datetime.fromisoformat(READ_AT) + timedelta(seconds=1)).isoformat()
+    snap[NOW_KEY.format(_database(snap)["InstanceId"])] = {
+        "state": state,
+        "read_at": READ_AT,
+        "runs": runs,
+        "runs_read_at": later,
+    }
+
+
+def _run(start: str, status: str = "SUCCEEDED", stop: str | None = None) -> dict:
+    return {"name": "run", "status": status, "start": start, "stop": stop}
 
 
 def _running(snap: dict, started: str) -> None:
-    snap[MACHINE].append({"name": "run", "status": "RUNNING", "start": started, "stop": None})
+    snap[MACHINE].append(_run(started, "RUNNING"))
     _database(snap)["State"]["Name"] = "running"
-    _state_now(snap, "running")
+    _state_now(snap, "running", [_run(started, "RUNNING")])
 
 
 @pytest.mark.parametrize(
@@ -91,14 +107,31 @@ def test_a_running_database_is_excused_only_by_this_hours_run(
 
 def test_the_database_is_judged_as_it_is_when_the_check_runs() -> None:
     """Running when the run began (an hourly execution under way), stopped by the time the
-    operations are read (the execution ended and stopped it): nothing wrong, and the other
+    operations are read (the execution ended and stopped it): nothing wrong; and the other
     way round a database started since the run began is seen running."""
 
     def stopped_since(s: dict) -> None:
         _database(s)["State"]["Name"] = "running"
 
     assert changed_by(stopped_since) == {}
-    assert changed_by(lambda s: _state_now(s, "running")) == {STOPPED: Status.FAIL}
+    assert changed_by(lambda s: _state_now(s, "running", [])) == {STOPPED: Status.FAIL}
+
+
+@pytest.mark.parametrize(
+    ("stop_after_read_s", "excused"),
+    [
+        (0.5, True),  # ended between the state's read and the runs': it had the database
+        (-60, False),  # ended before the state was read: something else runs the database
+        (5, False),  # "ended" after both reads: not a run that happened (the lab's ahead)
+    ],
+)
+def test_a_run_that_ended_between_the_reads_had_the_database(
+    stop_after_read_s: float, excused: bool
+) -> None:
+    stop = (datetime.fromisoformat(READ_AT) + timedelta(seconds=stop_after_read_s)).isoformat()
+    runs = [_run(at(0.01), stop=stop)]
+    verdicts = changed_by(lambda s: _state_now(s, "running", runs))
+    assert verdicts == ({} if excused else {STOPPED: Status.FAIL})
 
 
 @pytest.mark.parametrize(("after_s", "late"), [(59, False), (60, True)])

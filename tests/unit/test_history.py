@@ -211,61 +211,106 @@ def test_failing_checks_record_their_incidents() -> None:
     assert "incidents" not in record["checks"][VPC]
 
 
-def test_another_account_or_look_back_is_another_history() -> None:
+def test_another_account_or_a_look_back_asked_for_is_another_history() -> None:
     """Staging and production through AWS_PROFILE with one profile file, or a look-back asked
-    for by hand, would make false news of each other; old records (no account) match any."""
+    for by hand (--lookback-hours), would make false news of each other; the profile's own
+    look-back may change; old records (no account, no look-back) match any."""
+    nightly = {"hours": 24, "asked": None}
     previous = [
-        at(rec(T[0], a="pass"), account="111111111111", lookback={"hours": 24}),
-        at(rec(T[1], a="fail"), account="222222222222", lookback={"hours": 24}),
-        at(rec(T[2], a="fail"), account="111111111111", lookback={"hours": 72}),
-        rec(T[3], b="fail"),  # written before accounts were recorded
+        at(rec(T[0], a="pass"), account="111111111111", lookback=nightly),
+        at(rec(T[1], a="fail"), account="222222222222", lookback=nightly),
+        at(rec(T[2], a="fail"), account="111111111111", lookback={"hours": 72, "asked": 72}),
+        at(rec(T[3], a="pass"), account="111111111111", lookback={"hours": 26, "asked": None}),
+        rec(T[4], b="fail"),  # written before accounts and look-backs were recorded
     ]
-    current = at(rec(T[4], a="pass", b="fail"), account="111111111111", lookback={"hours": 24})
+    current = at(rec(T[5], a="pass", b="fail"), account="111111111111", lookback=nightly)
     result = compare(previous, current, 10, 3)
-    assert result["runs_compared"] == 2 and result["previous_run"] == T[3]
+    assert result["runs_compared"] == 3 and result["previous_run"] == T[4]
+    assert result["changes"] == []
+    by_hand = at(rec(T[5], a="fail"), account="111111111111", lookback={"hours": 72, "asked": 72})
+    assert compare(previous, by_hand, 10, 3)["previous_run"] == T[4]
+    assert compare(previous[:4], by_hand, 10, 3)["previous_run"] == T[2]
+
+
+def test_a_failure_recorded_without_incidents_names_nothing_new() -> None:
+    """The first run after an upgrade: the last failure was recorded without its hours, so
+    none can be told new; and a check that names none (absent) is the same failure."""
+    previous = [rec(T[0], a="fail", b="fail")]
+    result = compare(previous, rec(T[1], a="fail:missed 01T05", b="fail"), 10, 3)
     assert result["changes"] == []
 
 
 def test_hours_no_run_looked_back_over_are_named() -> None:
-    """A night skipped, or a schedule that ran an hour late: the hours between the windows."""
+    """A night skipped, or a schedule that ran an hour late: the hours between the windows of
+    runs that judged the operations; a run that could not check them covered nothing."""
 
-    def night(day: int, end_hour: int, hours: int = 24) -> dict:
+    def night(day: int, end_hour: int, status: str = "pass") -> dict:
         end = datetime(2026, 11, day, end_hour, tzinfo=UTC)
-        window = {"hours": hours, "start": (end - timedelta(hours=hours)).isoformat()}
-        return at(rec(T[day]), lookback={**window, "end": end.isoformat()})
+        window = {"hours": 24, "start": (end - timedelta(hours=24)).isoformat()}
+        record = at(rec(T[day]), lookback={**window, "end": end.isoformat()})
+        record["checks"] = {"rule": {"section": "operations", "status": status}}
+        return record
 
-    abutting = compare([night(1, 3)], night(2, 3), 10, 3)
-    assert abutting["uncovered"] is None
-    late = compare([night(1, 3)], night(2, 4), 10, 3)
-    assert late["uncovered"] == {
+    assert compare([night(1, 3)], night(2, 3), 10, 3)["uncovered"] is None
+    assert compare([night(1, 3)], night(2, 4), 10, 3)["uncovered"] == {
         "start": "2026-11-01T03:00:00+00:00",
         "end": "2026-11-01T04:00:00+00:00",
         "hours": 1,
-        "read_with": 25,
     }
-    skipped = compare([night(1, 3), rec(T[2])], night(3, 3), 10, 3)  # the run between read none
-    assert skipped["uncovered"]["hours"] == 24
+    assert compare([night(1, 3), rec(T[2])], night(3, 3), 10, 3)["uncovered"]["hours"] == 24
+    throttled = night(2, 3, status="error")
+    assert compare([night(1, 3), throttled], night(3, 3), 10, 3)["uncovered"]["hours"] == 24
+    assert compare([night(1, 3)], throttled, 10, 3)["uncovered"] is None
 
 
-def test_changes_whose_notification_failed_are_announced_again(tmp_path: Path) -> None:
-    recorded(report_of({VPC: "pass"}, started=T[0]), tmp_path)
-    failing = report_of({VPC: "fail"}, started=T[1])
-    pending = history.apply(failing, tmp_path, SETTINGS)
-    failing["notifications"] = [{"sent": True}, {"sent": False}]  # the webhook was down
-    history.record(pending, failing)
-    assert lines(tmp_path / "history.jsonl")[-1]["announced"] is False
+def notified(report: dict[str, Any], reports: Path, **sent: bool) -> dict[str, Any]:
+    """Compare and record ``report`` as if its notifications went as ``sent`` says."""
+    pending = history.apply(report, reports, SETTINGS)
+    report["notifications"] = [{"channel": c, "sent": ok} for c, ok in sent.items()]
+    history.record(pending, report)
+    return report["history"]
 
-    again = recorded(report_of({VPC: "fail"}, started=T[2]), tmp_path)
-    h = again["history"]
-    assert h["changes"] == []  # since the last run: nothing
-    assert h["unannounced"]["since"] == T[0]
-    assert [(c["id"], c["kind"]) for c in writers.to_announce(h)] == [(VPC, "new_failure")]
-    assert writers.announcement(h)[0] == (
-        f"since the last run whose changes were announced ({T[0]}); a later notification "
+
+def test_a_channel_a_notification_missed_is_told_what_it_missed(tmp_path: Path) -> None:
+    """The webhook was down the night VPC broke: the next night it is told, SNS is not told
+    twice; once told, both are quiet."""
+    notified(report_of({VPC: "pass"}, started=T[0]), tmp_path)
+    notified(report_of({VPC: "fail"}, started=T[1]), tmp_path, sns=True, webhook=False)
+    assert lines(tmp_path / "history.jsonl")[-1]["unannounced"] == ["webhook"]
+
+    h = notified(report_of({VPC: "fail"}, started=T[2]), tmp_path, webhook=True)
+    assert h["changes"] == [] and writers.to_announce(h, "sns") == []
+    assert h["unannounced"]["webhook"]["since"] == T[0]
+    assert [(c["id"], c["kind"]) for c in writers.to_announce(h, "webhook")] == [
+        (VPC, "new_failure")
+    ]
+    assert writers.announcement(h, "webhook")[0] == (
+        f"since the last run whose changes reached it ({T[0]}); a later notification "
         "failed: 1 new failure, 0 fixed, 0 could not check"
     )
-    told = recorded(report_of({VPC: "fail"}, started=T[3]), tmp_path)
-    assert told["history"]["unannounced"] is None
+    assert notified(report_of({VPC: "fail"}, started=T[3]), tmp_path)["unannounced"] == {}
+
+
+def test_a_channel_that_keeps_failing_does_not_make_the_others_repeat(tmp_path: Path) -> None:
+    notified(report_of({VPC: "pass"}, started=T[0]), tmp_path)
+    notified(report_of({VPC: "fail"}, started=T[1]), tmp_path, sns=True, webhook=False)
+    for night in T[2:5]:
+        h = notified(report_of({VPC: "fail"}, started=night), tmp_path, webhook=False)
+        assert writers.to_announce(h, "sns") == []
+        assert [c["kind"] for c in writers.to_announce(h, "webhook")] == ["new_failure"]
+    assert h["unannounced"]["webhook"]["since"] == T[0]
+
+
+def test_another_deployment_in_the_file_owes_nothing(tmp_path: Path) -> None:
+    """Staging's runs between production's: production's channels were told, nothing owed."""
+    staging = Profile(name="lab", source="staging.toml")
+    notified(report_of({VPC: "pass"}, started=T[0]), tmp_path, sns=True)
+    notified(report_of({VPC: "fail"}, started=T[1], profile=staging), tmp_path, sns=False)
+    h = notified(report_of({VPC: "fail"}, started=T[2]), tmp_path, sns=True)
+    assert h["unannounced"] == {}
+    assert writers.announcement(h, "sns")[0].startswith(f"since the last run ({T[0]})")
+    first = notified(report_of({VPC: "fail"}, started=T[3], profile=Profile(name="new")), tmp_path)
+    assert first["unannounced"] == {} and first["note"] == history.FIRST_RUN
 
 
 def test_skipped_checks_are_not_recorded() -> None:
@@ -283,7 +328,7 @@ def test_skipped_checks_are_not_recorded() -> None:
 
 def written(report: dict[str, Any]) -> dict[str, Any]:
     """The line a run with nothing to announce (or announced) writes."""
-    return {**history.record_of(report), "announced": True}
+    return {**history.record_of(report), "unannounced": []}
 
 
 def lines(path: Path) -> list[dict]:

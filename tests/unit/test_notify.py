@@ -66,10 +66,10 @@ def test_a_change_is_posted_to_the_webhook(webhook: Hook, tmp_path: Path) -> Non
         {
             "path": f"/services/{SECRET_PATH}",
             "type": "application/json",
-            "json": {"text": notify.message(report)},
+            "json": {"text": notify.message(report, "webhook")},
         }
     ]
-    text = notify.message(report).splitlines()
+    text = notify.message(report, "webhook").splitlines()
     assert text[0].startswith(
         "notifier-runbook: profile lab (<defaults>, eu-west-2) is unhealthy (exit status 1); "
         "verify run started "
@@ -258,7 +258,7 @@ def test_sns_publish_reaches_the_topic_and_nothing_else(aws: Aws, tmp_path: Path
     [message] = aws.received(inbox)
     assert message["TopicArn"] == topic
     assert message["Subject"] == "notifier-runbook lab: unhealthy"
-    assert message["Message"] == notify.message(report)
+    assert message["Message"] == notify.message(report, "sns")
     assert run.mutating_calls() == {"sns:Publish": 1}
     # The permit is for that topic only: any other publish is still refused, and not sent.
     for target in ({"TopicArn": other}, {"TargetArn": topic}):

@@ -143,8 +143,8 @@ def test_handler_fetches_over_https_verifying_the_certificate(
     assert probe_handler.handler({"url": f"{url}/ip", "timeout_s": 5}, None) == {"ip": PROBE_IP}
     _trust_only(monkeypatch, tmp_path / "no-such-bundle.pem", tmp_path)
     untrusted = probe_handler.handler({"url": f"{url}/ip", "timeout_s": 5}, None)
-    assert "ip" not in untrusted  # a certificate nobody vouches for tells no IP
-    assert untrusted["unreachable"] is True and "CERTIFICATE_VERIFY_FAILED" in untrusted["error"]
+    # A certificate nobody vouches for tells no IP; yet something answered: not "no way out".
+    assert set(untrusted) == {"error"} and "CERTIFICATE_VERIFY_FAILED" in untrusted["error"]
 
 
 def _closed_port() -> int:
