@@ -216,7 +216,7 @@ def compare(
     evaluate the check or could not check it do not break it); ``changes`` counts the check's
     changes of state over the deployment's last ``runs`` runs, this one included, and it flaps
     from ``flapping_changes`` changes. ``uncovered`` is the stretch between the look-back
-    window of the last run that read one and this run's, when they do not meet.
+    window of the last run that judged the operations and this run's, when they do not meet.
     """
     mine = [r for r in previous if _same_deployment(r, current)]
     timeline = [*mine, current]
@@ -374,7 +374,7 @@ def save(path: Path, loaded: Loaded, current: dict[str, Any], keep: int = KEEP_R
 @dataclass
 class Pending:
     """A run compared with the history but not yet written to it: it is written once its
-    changes have been announced (or not), so a failed announcement is made again next run."""
+    changes have been announced, with the channels they did not reach."""
 
     path: Path
     loaded: Loaded
