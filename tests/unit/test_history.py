@@ -401,6 +401,21 @@ CORRUPT = {
         "line 1: check 'a' is not {section, status: pass|fail|error, incidents}",
     ),
     "not UTF-8": (b"\xff\xfe\n", "not UTF-8 text"),
+    "bad look-back time": (
+        json.dumps({**rec(T[0]), "lookback": {"hours": 24, "start": "yesterday"}}) + "\n",
+        "line 1: 'lookback' is not {hours, asked, start, end}",
+    ),
+    "bad incident": (
+        json.dumps(
+            {**rec(T[0]), "checks": {"a": {"section": "s", "status": "fail", "incidents": [[1]]}}}
+        )
+        + "\n",
+        "line 1: check 'a' is not {section, status: pass|fail|error, incidents}",
+    ),
+    "bad channels": (
+        json.dumps({**rec(T[0]), "unannounced": "webhook"}) + "\n",
+        "line 1: 'unannounced' is not a list of channels",
+    ),
 }
 
 
