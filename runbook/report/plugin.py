@@ -139,7 +139,7 @@ class RunbookPlugin:
         if pending is None:
             return
         # After the report is safe (a notification is bounded, not instant); the history is
-        # written last, saying whether the changes reached every channel.
+        # written last, with the channels the changes did not reach.
         report["notifications"] = notify.send(report, self.run)
         history.record(pending, report)
         report.update(aws_calls=self.run.aws_calls(), mutating_calls=self.run.mutating_calls())

@@ -106,13 +106,15 @@ def change_line(change: dict[str, Any]) -> str:
         f"{KIND_WORDS[change['kind']]}: {change['section']}/{change['id']} "
         f"({before} → {change['to']}): {change['summary']}"
     )
+    new = new_incidents(change)
+    return f"{line}; new: {new}" if new else line
+
+
+def new_incidents(change: dict[str, Any]) -> str:
+    """The incidents that make a failure that went on new: ``missed <hour>, ... and 3 more``."""
     new = change.get("new_incidents") or []
-    if new:
-        more = len(new) - INCIDENTS_SHOWN
-        line += (
-            "; new: " + ", ".join(new[:INCIDENTS_SHOWN]) + (f" and {more} more" if more > 0 else "")
-        )
-    return line
+    more = len(new) - INCIDENTS_SHOWN
+    return ", ".join(new[:INCIDENTS_SHOWN]) + (f" and {more} more" if more > 0 else "")
 
 
 def uncovered_line(history: dict[str, Any]) -> str | None:
@@ -256,7 +258,9 @@ def _markdown_changes(report: dict[str, Any], history: dict[str, Any]) -> list[s
         out.append("| --- | --- | --- | --- | --- | --- |")
         out += [
             f"| {KIND_WORDS[c['kind']]} | {c['section']} | `{c['id']}` | {c['from'] or '—'} | "
-            f"{c['to']} | {_cell(c['summary'])}{_new_incidents(c)} |"
+            f"{c['to']} | {_cell(c['summary'])}"
+            + (f" (new: {_cell(new_incidents(c))})" if c.get("new_incidents") else "")
+            + " |"
             for c in history["changes"]
         ]
     flapping = _flapping(report)
@@ -269,14 +273,6 @@ def _markdown_changes(report: dict[str, Any], history: dict[str, Any]) -> list[s
         out += [f"- flapping: {line}" for line in flapping]
         out += [f"- {line}" for line in notices]
     return out
-
-
-def _new_incidents(change: dict[str, Any]) -> str:
-    new = change.get("new_incidents") or []
-    if not new:
-        return ""
-    more = " …" if len(new) > INCIDENTS_SHOWN else ""
-    return f" (new: {_cell(', '.join(new[:INCIDENTS_SHOWN]))}{more})"
 
 
 def _cell(text: str) -> str:

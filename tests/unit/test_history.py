@@ -196,6 +196,17 @@ def test_a_failure_that_goes_on_is_new_when_it_names_a_new_incident() -> None:
     assert same["changes"] == []
 
 
+def test_the_new_incidents_are_shown_in_the_terminal_and_the_markdown(tmp_path: Path) -> None:
+    hours = [f"missed 2026-11-23T{h:02d}:00Z" for h in range(8)]
+    recorded(report_of({RULE: "fail"}, started=T[0], incidents={RULE: hours[:1]}), tmp_path)
+    report = recorded(report_of({RULE: "fail"}, started=T[1], incidents={RULE: hours}), tmp_path)
+    new = ", ".join(hours[1:6]) + " and 2 more"
+    assert f"  new failure: trigger/{RULE} (fail → fail): {RULE} is fail; new: {new}" in (
+        writers.history_lines(report)
+    )
+    assert f"| {RULE} is fail (new: {new}) |" in writers.markdown(report)
+
+
 def test_incidents_are_compared_with_the_last_run_that_judged_the_check() -> None:
     previous = [rec(T[0], a="fail:missed 01T05"), rec(T[1], a="error")]
     result = compare(previous, rec(T[2], a="fail:missed 01T05,missed 02T14"), 10, 3)
