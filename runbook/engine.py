@@ -57,4 +57,5 @@ def finding(check: Check, outcome: Outcome, actions: tuple[str, ...] = ()) -> Fi
         advisories=tuple(scrub(a) for a in outcome.advisories),
         details=scrub_data(outcome.details),
         actions=actions,
+        severity=check.severity,
     )

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import Any, Literal
+
+Severity = Literal["critical", "high", "medium", "low"]
 
 
 class Status(StrEnum):
@@ -101,12 +103,14 @@ class Finding:
     advisories: tuple[str, ...] = ()
     details: dict[str, Any] = field(default_factory=dict)
     actions: tuple[str, ...] = ()  # what perform did about it, in words
+    severity: Severity = "high"
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "id": self.check_id,
             "says": self.says,
             "status": str(self.status),
+            "severity": self.severity,
             "summary": self.summary,
             "expected": self.expected,
             "actual": self.actual,

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from runbook.findings import Outcome
+from runbook.findings import Outcome, Severity
 from runbook.sections import SECTION_BY_ID, SECTIONS, Applies, always
 
 CheckFn = Callable[[Any, Any], Outcome]
@@ -26,13 +26,22 @@ class Check:
     applies: Applies
     fn: CheckFn
     order: int
+    # How bad a fail is; "critical": the deployment is exposed (e.g. the database open to the
+    # internet), which no waiver of a lesser fail should ever hide.
+    severity: Severity = "high"
 
 
 CHECKS: dict[str, Check] = {}
 
 
 def check(
-    *, id: str, section: str, says: str, guide: str, applies: Applies = always
+    *,
+    id: str,
+    section: str,
+    says: str,
+    guide: str,
+    applies: Applies = always,
+    severity: Severity = "high",
 ) -> Callable[[CheckFn], CheckFn]:
     """Register a pure check ``(inventory, profile) -> Outcome``."""
     if section not in SECTION_BY_ID:
@@ -43,7 +52,7 @@ def check(
             raise ValueError(f"check id {id} registered twice")
         if any(c.says == says for c in CHECKS.values()):
             raise ValueError(f"sentence {says!r} registered twice")
-        CHECKS[id] = Check(id, section, says, guide, applies, fn, len(CHECKS))
+        CHECKS[id] = Check(id, section, says, guide, applies, fn, len(CHECKS), severity)
         return fn
 
     return register

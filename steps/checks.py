@@ -44,7 +44,7 @@ def check_holds(sentence: str, deployment: Run) -> None:
         pytest.fail(f"COULD NOT CHECK {check.id}: {found.summary}", pytrace=False)
     if found.status == Status.FAIL:
         pytest.fail(
-            f"{check.id}: {found.summary}\n  expected: {found.expected}\n"
+            f"{check.id} ({found.severity}): {found.summary}\n  expected: {found.expected}\n"
             f"  actual: {found.actual}\n  guide: {found.guide}",
             pytrace=False,
         )

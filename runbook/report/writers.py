@@ -220,7 +220,10 @@ def markdown(report: dict[str, Any]) -> str:
         if any(s.get("changes", {}).values()):
             out += [f"Since the last run: {change_counts(s['changes'])}.", ""]
         for ch in s["checks"]:
-            out.append(f"- **{MARK[ch['status']]}** {ch['says']} (`{ch['id']}`): {ch['summary']}")
+            severity = f" ({ch['severity']})" if ch["status"] == "fail" else ""
+            out.append(
+                f"- **{MARK[ch['status']]}**{severity} {ch['says']} (`{ch['id']}`): {ch['summary']}"
+            )
             if ch["status"] == "fail":
                 out.append(
                     f"  - expected `{_short(ch['expected'])}`, actual `{_short(ch['actual'])}`"
