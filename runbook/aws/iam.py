@@ -8,7 +8,7 @@ from urllib.parse import unquote
 
 from botocore.exceptions import ClientError
 
-from runbook.aws.collected import collected, error_code
+from runbook.aws.collected import CollectionError, collected, error_code
 
 
 def _document(doc: Any) -> dict[str, Any]:
@@ -26,16 +26,33 @@ class IamCollector:
     def _iam(self) -> Any:
         return self.session.client("iam")
 
-    @collected("iam", absent=("NoSuchEntity",), reads=("GetGroup", "ListAttachedGroupPolicies"))
+    @collected(
+        "iam",
+        absent=("NoSuchEntity",),
+        reads=("GetGroup", "ListAttachedGroupPolicies", "ListGroupPolicies"),
+    )
     def group(self, name: str) -> dict[str, Any] | None:
         got = self._iam.get_group(GroupName=name)
         attached = self._iam.list_attached_group_policies(GroupName=name)["AttachedPolicies"]
-        return {"Group": got["Group"], "Users": got.get("Users", []), "AttachedPolicies": attached}
+        inline = self._iam.list_group_policies(GroupName=name)["PolicyNames"]
+        return {
+            "Group": got["Group"],
+            "Users": got.get("Users", []),
+            "AttachedPolicies": attached,
+            "InlinePolicyNames": inline,
+        }
 
     @collected(
         "iam",
         absent=("NoSuchEntity",),
-        reads=("GetUser", "ListGroupsForUser", "GetLoginProfile", "ListMFADevices"),
+        reads=(
+            "GetUser",
+            "ListGroupsForUser",
+            "GetLoginProfile",
+            "ListMFADevices",
+            "ListAttachedUserPolicies",
+            "ListUserPolicies",
+        ),
     )
     def user(self, name: str) -> dict[str, Any] | None:
         user = self._iam.get_user(UserName=name)["User"]
@@ -48,30 +65,42 @@ class IamCollector:
                 raise
             login_profile = False
         mfa = self._iam.list_mfa_devices(UserName=name)["MFADevices"]
+        attached = self._iam.list_attached_user_policies(UserName=name)["AttachedPolicies"]
         return {
             "User": user,
             "Groups": groups,
             "LoginProfile": login_profile,
             "MFADevices": [d["SerialNumber"] for d in mfa],
+            "AttachedPolicies": attached,
+            "InlinePolicyNames": self._iam.list_user_policies(UserName=name)["PolicyNames"],
         }
 
     @collected("iam", reads=("GetAccountSummary",))
     def account_summary(self) -> dict[str, int]:
         return self._iam.get_account_summary()["SummaryMap"]
 
+    @collected("iam", absent=("NoSuchEntity",), reads=("GetRole",))
+    def role_record(self, name: str) -> dict[str, Any] | None:
+        """The role itself: its ARN, path and trust policy (who may assume it)."""
+        role = self._iam.get_role(RoleName=name)["Role"]
+        role["AssumeRolePolicyDocument"] = _document(role.get("AssumeRolePolicyDocument", {}))
+        return role
+
     @collected(
         "iam",
         absent=("NoSuchEntity",),
-        reads=("GetRole", "ListAttachedRolePolicies", "ListRolePolicies", "GetRolePolicy"),
+        reads=("ListAttachedRolePolicies", "ListRolePolicies", "GetRolePolicy"),
     )
     def role(self, name: str) -> dict[str, Any] | None:
-        role = self._iam.get_role(RoleName=name)["Role"]
+        """The role with its attached and inline policies."""
+        role = self.role_record(name)
+        if role is None:
+            return None
         attached = self._iam.list_attached_role_policies(RoleName=name)["AttachedPolicies"]
         inline = {}
         for policy in self._iam.list_role_policies(RoleName=name)["PolicyNames"]:
             doc = self._iam.get_role_policy(RoleName=name, PolicyName=policy)["PolicyDocument"]
             inline[policy] = _document(doc)
-        role["AssumeRolePolicyDocument"] = _document(role.get("AssumeRolePolicyDocument", {}))
         return {"Role": role, "AttachedPolicies": attached, "InlinePolicies": inline}
 
     @collected("iam", reads=("ListPolicies", "GetPolicyVersion"))
@@ -92,3 +121,38 @@ class IamCollector:
         policy = self._iam.get_policy(PolicyArn=arn)["Policy"]
         version = self._iam.get_policy_version(PolicyArn=arn, VersionId=policy["DefaultVersionId"])
         return _document(version["PolicyVersion"]["Document"])
+
+    @collected("iam", absent=("NoSuchEntity",), reads=("SimulatePrincipalPolicy",))
+    def simulation(self, principal: str, actions: str, resources: str) -> dict[str, Any] | None:
+        """IAM's own evaluation of what a principal (role or user ARN) may do: every action
+        (space-separated) on every resource (space-separated), as
+        ``{"decisions": {action: {resource: "allowed"|"explicitDeny"|"implicitDeny"}},
+        "missing_context": [...]}``. IAM answers either one result per action and resource, or
+        (today) one per action with ``ResourceSpecificResults``; both are read."""
+        wanted_actions, wanted_resources = actions.split(), resources.split()
+        decisions: dict[str, dict[str, str]] = {}
+        missing: set[str] = set()
+        pages = self._iam.get_paginator("simulate_principal_policy").paginate(
+            PolicySourceArn=principal, ActionNames=wanted_actions, ResourceArns=wanted_resources
+        )
+        for page in pages:
+            for result in page.get("EvaluationResults", []):
+                per = decisions.setdefault(result["EvalActionName"], {})
+                missing.update(result.get("MissingContextValues", []))
+                specific = result.get("ResourceSpecificResults") or []
+                for one in specific:
+                    per[one["EvalResourceName"]] = one["EvalResourceDecision"]
+                    missing.update(one.get("MissingContextValues", []))
+                if not specific:
+                    per[result.get("EvalResourceName", "*")] = result["EvalDecision"]
+        unanswered = [
+            f"{a} on {r}"
+            for a in wanted_actions
+            for r in wanted_resources
+            if r not in decisions.get(a, {})
+        ]
+        if unanswered:
+            raise CollectionError(
+                "aws-error", f"IAM's simulation gave no decision for {', '.join(unanswered[:3])}"
+            )
+        return {"decisions": decisions, "missing_context": sorted(missing)}

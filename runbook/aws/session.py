@@ -25,7 +25,8 @@ from runbook.errors import DeletionRefused, ReadOnlyViolation
 
 READ_PREFIXES = ("Describe", "Get", "List", "BatchGet", "Filter", "Lookup", "Search")
 # Reads whose names don't say so. Kept short on purpose: anything else must be a clear read.
-READ_ALLOW = frozenset({"sts:GetCallerIdentity"})
+# IAM's policy simulator evaluates the policies it is given and changes nothing.
+READ_ALLOW = frozenset({"sts:GetCallerIdentity", "iam:SimulatePrincipalPolicy"})
 # Calls whose names look like reads but change state or hand out credentials.
 READ_DENY = frozenset(
     {"ecr:GetAuthorizationToken", "sts:GetSessionToken", "sts:GetFederationToken"}
@@ -50,10 +51,13 @@ DESTRUCTIVE_PREFIXES = (
     "Unassign",
 )
 DESTRUCTIVE_DENY = frozenset({"kms:ScheduleKeyDeletion"})
-# Removals that are configuration steps of the guide, not deletions of a resource: the internet
-# group's outbound rules other than HTTP and HTTPS (the default all-traffic rule among them),
-# and a trigger rule's duplicate targets of the same runner. Kept short on purpose.
-FIX_ALLOW = frozenset({"ec2:RevokeSecurityGroupEgress", "events:RemoveTargets"})
+# Removals that are configuration steps of the guide, not deletions of a resource: a rule of
+# one of the guide's security groups that the guide does not have (the default all-traffic
+# outbound rule of the internet group among them: the guide's groups are the deployment's own),
+# and a trigger rule's targets other than its runner. Kept short on purpose.
+FIX_ALLOW = frozenset(
+    {"ec2:RevokeSecurityGroupEgress", "ec2:RevokeSecurityGroupIngress", "events:RemoveTargets"}
+)
 
 
 def is_read(service: str, operation: str) -> bool:

@@ -109,6 +109,9 @@ def patch_action_prefix() -> None:
 
 
 def apply_iam_patches() -> None:
+    from runbook.lab.iam_simulation import patch_simulate_principal_policy
+
+    patch_simulate_principal_policy()
     patch_action_prefix()
     patch_signature_of_bodyless_requests()
     patch_policy_wildcards()

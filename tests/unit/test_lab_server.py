@@ -264,3 +264,102 @@ def test_image_function_resolves_the_tag_to_the_ecr_digest(aws: Client) -> None:
         FunctionName="WikidotNotifier", ImageUri=f"{repository_uri}@{first}"
     )
     assert resolved() == f"{repository_uri}@{first}"
+
+
+def test_iam_simulation_answers_as_aws_does(aws: Client, monkeypatch: pytest.MonkeyPatch) -> None:
+    """SimulatePrincipalPolicy (not in moto): identity policies, managed ones, a boundary, an
+    explicit deny scoped to one resource, NotAction, conditions unsimulated, as the collector
+    reads it."""
+    from runbook.aws.inventory import Inventory
+    from runbook.aws.session import open_session
+
+    iam = aws("iam")
+    trust = {"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}}
+    name = f"sim-{uuid.uuid4().hex[:8]}"
+    role = iam.create_role(
+        RoleName=name,
+        AssumeRolePolicyDocument=json.dumps(
+            {"Version": "2012-10-17", "Statement": [{**trust, "Action": "sts:AssumeRole"}]}
+        ),
+    )["Role"]["Arn"]
+    one, two = (f"arn:aws:ec2:{REGION}:123456789012:instance/i-{n}" for n in ("1", "2"))
+    iam.put_role_policy(
+        RoleName=name,
+        PolicyName="scoped",
+        PolicyDocument=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {"Effect": "Allow", "Action": "EC2:Stop*", "Resource": "*"},
+                    {"Effect": "Deny", "Action": "ec2:StopInstances", "Resource": two},
+                    {"Effect": "Allow", "NotAction": "iam:*", "Resource": "arn:aws:s3:::b/*"},
+                    {
+                        "Effect": "Allow",
+                        "Action": "sqs:SendMessage",
+                        "Resource": "*",
+                        "Condition": {"StringEquals": {"aws:SourceAccount": "123456789012"}},
+                    },
+                    {"Effect": "Allow", "Action": "sns:Publish", "Resource": "*"},
+                    {
+                        "Effect": "Deny",
+                        "Action": "sns:Publish",
+                        "Resource": "*",
+                        "Condition": {"StringNotEquals": {"aws:SourceVpc": "vpc-1"}},
+                    },
+                ],
+            }
+        ),
+    )
+    iam.attach_role_policy(RoleName=name, PolicyArn=LAMBDA_VPC_POLICY)
+    for key, value in {
+        "AWS_ENDPOINT_URL": iam.meta.endpoint_url,
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+    }.items():
+        monkeypatch.setenv(key, value)
+    inv = Inventory(open_session(REGION))
+    got = inv.simulation(
+        role,
+        "ec2:StopInstances ec2:CreateNetworkInterface s3:PutObject iam:PassRole sqs:SendMessage "
+        "sns:Publish",
+        f"{one} {two} arn:aws:s3:::b/logs/x",
+    )
+    decisions = got["decisions"]
+    assert decisions["ec2:StopInstances"] == {
+        one: "allowed",
+        two: "explicitDeny",
+        "arn:aws:s3:::b/logs/x": "allowed",
+    }
+    assert decisions["ec2:CreateNetworkInterface"][one] == "allowed"  # the managed policy's
+    assert decisions["s3:PutObject"] == {
+        one: "implicitDeny",
+        two: "implicitDeny",
+        "arn:aws:s3:::b/logs/x": "allowed",
+    }
+    assert set(decisions["iam:PassRole"].values()) == {"implicitDeny"}  # NotAction iam:*
+    assert decisions["sqs:SendMessage"][one] == "implicitDeny"  # its only allow is conditioned
+    # a negated test holds when the key has no value, as IAM judges it: the deny applies
+    assert decisions["sns:Publish"][one] == "explicitDeny"
+    assert got["missing_context"] == ["aws:SourceAccount", "aws:SourceVpc"]
+
+    # A permissions boundary limits what the identity policies allow.
+    boundary = iam.create_policy(
+        PolicyName=f"{name}-boundary",
+        PolicyDocument=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [{"Effect": "Allow", "Action": "ec2:*", "Resource": "*"}],
+            }
+        ),
+    )["Policy"]["Arn"]
+    iam.put_role_permissions_boundary(RoleName=name, PermissionsBoundary=boundary)
+    bounded = Inventory(open_session(REGION)).simulation(
+        role, "ec2:StopInstances s3:PutObject", "arn:aws:s3:::b/logs/x"
+    )["decisions"]
+    assert bounded == {
+        "ec2:StopInstances": {"arn:aws:s3:::b/logs/x": "allowed"},
+        "s3:PutObject": {"arn:aws:s3:::b/logs/x": "implicitDeny"},
+    }
+    # No such role: absent (None), as for every other collection.
+    gone = role.replace(name, name + "-gone")
+    assert Inventory(open_session(REGION)).simulation(gone, "s3:PutObject", "*") is None
