@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from checks import lookup as L
+from checks import rules as R
 from runbook.findings import Outcome, absent, failed, judged
 from runbook.profile import Profile
 from runbook.registry import check
@@ -21,27 +22,33 @@ def _no_instance(p: Profile) -> Outcome:
 @check(
     id="database_instance_in_vpc_subnet_and_group",
     section="database_ec2",
-    says="the database instance runs in a subnet of the VPC, in the database security group",
-    guide="create the instance in the notifier's VPC, in WikidotNotifierDatabaseSecurityGroup",
+    says="the database instance runs in one of the notifier's subnets, in the database security "
+    "group only",
+    guide="create the instance in one of the notifier's subnets, in "
+    "WikidotNotifierDatabaseSecurityGroup (and no other group)",
 )
 def instance_placement(inv: Inventory, p: Profile) -> Outcome:
     inst = L.db_instance(inv, p)
     if inst is None:
         return _no_instance(p)
-    subnet_ids = {s["SubnetId"]: L.tag(s) for s in inv.subnets() if s["VpcId"] == L.vpc_id(inv, p)}
+    ours = {s["SubnetId"]: L.tag(s) for s in (L.subnet(inv, p, x.name) for x in p.vpc.subnets) if s}
+    others = {s["SubnetId"]: L.tag(s) or s["SubnetId"] for s in inv.subnets()}
     group = L.security_group(inv, p, "database")
-    groups = sorted(g["GroupId"] for g in inst.get("SecurityGroups", []))
     actual = {
-        "subnet": subnet_ids.get(inst.get("SubnetId"), inst.get("SubnetId")),
-        "in_database_group": bool(group) and group["GroupId"] in groups,
+        "subnet": others.get(inst.get("SubnetId"), inst.get("SubnetId")),
+        "security_groups": L.database_groups(inv, p),
     }
-    ok = inst.get("SubnetId") in subnet_ids and actual["in_database_group"]
+    expected = {
+        "subnet": f"one of {sorted(ours.values())}",
+        "security_groups": [group["GroupId"] if group else p.security_groups.database],
+    }
+    ok = inst.get("SubnetId") in ours and actual["security_groups"] == expected["security_groups"]
     return judged(
         ok,
-        f"instance {inst['InstanceId']}",
-        expected={"subnet": "a subnet of the VPC", "in_database_group": True},
+        f"instance {inst['InstanceId']} in {actual['subnet']}, groups {actual['security_groups']}",
+        expected=expected,
         actual=actual,
-        evidence={"InstanceId": inst["InstanceId"], "groups": groups},
+        evidence={"InstanceId": inst["InstanceId"], "SubnetId": inst.get("SubnetId")},
     )
 
 
@@ -289,11 +296,12 @@ def admits_access_host(inv: Inventory, p: Profile) -> Outcome:
             expected="both exist",
             actual={"host": bool(host), "group": bool(group)},
         )
-    host_groups = sorted(g["GroupId"] for g in host.get("SecurityGroups", []))
-    admitted = [g for g in host_groups if L.admits(L.ingress_rules(group), 3306, g)]
+    host_groups = L.access_host_groups(inv, p) or []
+    port = p.database.mysql_port
+    admitted = [g for g in host_groups if R.tcp(port, g) in R.flat(L.ingress_rules(group))]
     return judged(
         bool(admitted),
-        "inbound 3306 from the access host's group",
-        expected=f"tcp 3306 from one of {host_groups}",
-        actual=L.compact_rules(L.ingress_rules(group)),
+        f"inbound {port} from the access host's group",
+        expected=f"tcp {port}-{port} from one of {host_groups}",
+        actual=R.texts(L.ingress_rules(group)),
     )

@@ -5,8 +5,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from checks import lookup as L
+from checks.evaluation import Need, role_may
 from checks.operations import hour_of, name
-from checks.policy import resources_for
+from checks.policy import as_list, outsiders, statements
 from runbook.findings import Outcome, Status, absent, failed, judged
 from runbook.profile import Profile
 from runbook.registry import check
@@ -128,12 +129,18 @@ def _role_name(cfg: dict[str, Any]) -> str:
     return cfg["Role"].rsplit("/", 1)[-1]
 
 
+def secret_resources(secret_arn: str) -> set[str]:
+    """The forms that name exactly the secret: its ARN, or the ARN with the '-??????' suffix
+    AWS documents for a secret whose random suffix is not known yet."""
+    return {secret_arn, secret_arn[: -len("-XXXXXX")] + "-??????"}
+
+
 @check(
     id="secret_policy_grants_exactly_the_secret",
     section="lambda_permissions",
     says="the secret policy grants GetSecretValue on exactly the secret's ARN",
     guide="a policy WikidotNotifierLambdaAccessToAuthSecret with GetSecretValue on the "
-    "secret's ARN as a specific resource",
+    "secret's ARN as a specific resource, and nothing else",
 )
 def secret_policy(inv: Inventory, p: Profile) -> Outcome:
     policy = inv.local_policy(p.secret.policy)
@@ -144,12 +151,24 @@ def secret_policy(inv: Inventory, p: Profile) -> Outcome:
             expected="both exist",
             actual={"policy": bool(policy), "secret": bool(secret)},
         )
-    resources = sorted(set(resources_for(policy["Document"], "secretsmanager:GetSecretValue")))
+    grants = sorted(
+        {
+            f"{st.get('Effect')} {action} on {resource}"
+            for st in statements(policy["Document"])
+            for action in as_list(st.get("Action")) or [f"NotAction {st.get('NotAction')}"]
+            for resource in as_list(st.get("Resource")) or [f"NotResource {st.get('NotResource')}"]
+        }
+    )
+    wanted = {
+        f"Allow secretsmanager:GetSecretValue on {r}" for r in secret_resources(secret["ARN"])
+    }
+    extra = [g for g in grants if g not in wanted]
     return judged(
-        resources == [secret["ARN"]],
-        "GetSecretValue resources",
-        expected=[secret["ARN"]],
-        actual=resources,
+        bool(grants) and not extra,
+        f"grants beyond the guide's: {extra}" if extra else "GetSecretValue on the secret only",
+        expected=[f"Allow secretsmanager:GetSecretValue on {secret['ARN']}"],
+        actual=grants,
+        evidence={"PolicyArn": policy["Policy"]["Arn"]},
     )
 
 
@@ -182,6 +201,103 @@ def role_policies(inv: Inventory, p: Profile) -> Outcome:
         actual=attached,
         advisories=advisories,
     )
+
+
+ENI_ACTIONS = (
+    "ec2:CreateNetworkInterface",
+    "ec2:DescribeNetworkInterfaces",
+    "ec2:DeleteNetworkInterface",
+)
+LOG_ACTIONS = ("logs:CreateLogStream", "logs:PutLogEvents")
+
+
+def function_needs(inv: Inventory, p: Profile, cfg: dict[str, Any]) -> list[Need]:
+    """Every call the function's role must allow: read the secret, manage the function's
+    network interfaces, write its log, and the profile's ``lambda.required_actions``."""
+    account, partition = cfg["FunctionArn"].split(":")[4], cfg["FunctionArn"].split(":")[1]
+    group = L.log_group(p, cfg)
+    stream = f"arn:{partition}:logs:{p.region}:{account}:log-group:{group}:log-stream:runbook"
+    secret = inv.secret(p.secret.name)
+    needs: list[Need] = [("secretsmanager:GetSecretValue", secret["ARN"])] if secret else []
+    needs += [(action, "*") for action in ENI_ACTIONS]
+    needs += [(action, stream) for action in LOG_ACTIONS]
+    needs += [(r.action, r.resource) for r in p.function.required_actions]
+    return needs
+
+
+@check(
+    id="function_role_may_do_what_the_function_does",
+    section="lambda_permissions",
+    says="the function's role may read the secret, manage its network interfaces, write its log "
+    "and make the profile's required calls",
+    guide="the Lambda's role, as IAM evaluates it, allows GetSecretValue on the secret, the VPC "
+    "access and logging calls, and every call the notifier's code makes (lambda.required_actions)",
+)
+def role_may_run(inv: Inventory, p: Profile) -> Outcome:
+    cfg = L.function_config(inv, p)
+    if cfg is None:
+        return _no_function(p)
+    if inv.secret(p.secret.name) is None:
+        return absent("secret", p.secret.name)
+    return role_may(
+        inv, cfg.get("Role"), "lambda.amazonaws.com", function_needs(inv, p, cfg), "the function"
+    )
+
+
+@check(
+    id="function_invoked_only_by_its_runner",
+    section="lambda",
+    says="nothing but its runner invokes the function: no event source, no destination back to "
+    "it, no open URL or outside invoker",
+    guide="the function runs once an hour, from the trigger; a destination or event source that "
+    "invokes it again is a retry by another name",
+)
+def only_runner(inv: Inventory, p: Profile) -> Outcome:
+    cfg = L.function_config(inv, p)
+    if cfg is None:
+        return _no_function(p)
+    fn_arn = cfg["FunctionArn"]
+    invoke = inv.event_invoke_config(p.function.function) or {}
+    destinations = {
+        kind: (invoke.get("DestinationConfig") or {}).get(kind, {}).get("Destination")
+        for kind in ("OnFailure", "OnSuccess")
+    }
+    account = fn_arn.split(":")[4]
+    url = inv.function_url(p.function.function)
+    actual = {
+        "destinations_to_itself": sorted(
+            kind for kind, arn in destinations.items() if arn and _same_function(arn, fn_arn)
+        ),
+        "event_sources": sorted(
+            m["EventSourceArn"]
+            for m in inv.event_source_mappings(p.function.function)
+            if m.get("State") not in ("Disabled", "Disabling", "Deleting")
+        ),
+        "open_url": url["FunctionUrl"] if url and url.get("AuthType") == "NONE" else None,
+        "outside_invokers": outsiders(inv.function_policy(p.function.function) or {}, account),
+    }
+    expected = {
+        "destinations_to_itself": [],
+        "event_sources": [],
+        "open_url": None,
+        "outside_invokers": [],
+    }
+    wrong = {k: v for k, v in actual.items() if v}
+    return judged(
+        not wrong,
+        f"also invoked by {wrong}" if wrong else "invoked by its runner only",
+        expected=expected,
+        actual=actual,
+        evidence={
+            "destinations": destinations,
+            "dead_letter": (cfg.get("DeadLetterConfig") or {}).get("TargetArn"),
+        },
+    )
+
+
+def _same_function(arn: str, function_arn: str) -> bool:
+    """The function itself, with or without a version or alias."""
+    return arn == function_arn or arn.startswith(function_arn + ":")
 
 
 @check(
@@ -249,13 +365,20 @@ def lambda_eips(inv: Inventory, p: Profile) -> Outcome:
     )
 
 
-def _nat_route_check(inv: Inventory, p: Profile, target_key: str) -> tuple[dict, list[str]]:
-    """For each Lambda subnet, the id its default route points at through ``target_key``."""
-    routes = {}
+def _nat_route_check(
+    inv: Inventory, p: Profile, target_key: str
+) -> tuple[dict, list[str], dict[str, list[str]]]:
+    """For each Lambda subnet, the id its default route points at through ``target_key``, and
+    the narrower routes that send part of the internet elsewhere."""
+    routes, diverted = {}, {}
     for s in L.lambda_subnets(inv, p):
-        route = L.default_route(L.route_table_of(inv, s))
+        table = L.route_table_of(inv, s)
+        route = L.default_route(table)
         routes[L.tag(s)] = (route or {}).get(target_key)
-    return routes, [v for v in routes.values() if v]
+        elsewhere = L.diverting_routes(table, routes[L.tag(s)])
+        if elsewhere:
+            diverted[L.tag(s)] = elsewhere
+    return routes, [v for v in routes.values() if v], diverted
 
 
 @check(
@@ -267,7 +390,7 @@ def _nat_route_check(inv: Inventory, p: Profile, target_key: str) -> tuple[dict,
     applies=egress_is("nat-gateway"),
 )
 def nat_gateway_route(inv: Inventory, p: Profile) -> Outcome:
-    routes, targets = _nat_route_check(inv, p, "NatGatewayId")
+    routes, targets, diverted = _nat_route_check(inv, p, "NatGatewayId")
     public = {
         s["SubnetId"]
         for s in (L.subnet(inv, p, x.name) for x in p.vpc.subnets if x.role == "public")
@@ -280,9 +403,17 @@ def nat_gateway_route(inv: Inventory, p: Profile) -> Outcome:
         and n.get("SubnetId") in public
         and any(a.get("AllocationId") for a in n.get("NatGatewayAddresses", []))
     }
-    ok = bool(routes) and len(targets) == len(routes) and all(t in good for t in targets)
+    ok = (
+        bool(routes)
+        and len(targets) == len(routes)
+        and all(t in good for t in targets)
+        and not diverted
+    )
     return judged(
-        ok, "Lambda subnets' default routes", expected=f"one of {sorted(good)}", actual=routes
+        ok,
+        "Lambda subnets' default routes",
+        expected={"default_routes": f"one of {sorted(good)}", "diverting_routes": {}},
+        actual={"default_routes": routes, "diverting_routes": diverted},
     )
 
 
@@ -294,7 +425,7 @@ def nat_gateway_route(inv: Inventory, p: Profile) -> Outcome:
     applies=egress_is("nat-instance"),
 )
 def nat_instance_route(inv: Inventory, p: Profile) -> Outcome:
-    routes, targets = _nat_route_check(inv, p, "InstanceId")
+    routes, targets, diverted = _nat_route_check(inv, p, "InstanceId")
     nat = L.instance_named(inv, p.egress.nat_instance_name)
     if nat is None:
         return failed("no NAT instance", expected=p.egress.nat_instance_name, actual=None)
@@ -302,12 +433,21 @@ def nat_instance_route(inv: Inventory, p: Profile) -> Outcome:
         len(targets) == len(routes)
         and set(targets) == {nat["InstanceId"]}
         and nat.get("SourceDestCheck") is False
+        and not diverted
     )
     return judged(
         ok,
         "Lambda subnets' default routes",
-        expected={"route_to": nat["InstanceId"], "source_dest_check": False},
-        actual={"routes": routes, "source_dest_check": nat.get("SourceDestCheck")},
+        expected={
+            "route_to": nat["InstanceId"],
+            "source_dest_check": False,
+            "diverting_routes": {},
+        },
+        actual={
+            "routes": routes,
+            "source_dest_check": nat.get("SourceDestCheck"),
+            "diverting_routes": diverted,
+        },
     )
 
 

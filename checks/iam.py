@@ -12,6 +12,10 @@ if TYPE_CHECKING:
     from runbook.aws.inventory import Inventory
 
 
+# What the console attaches to a user made with "must create a new password at next sign-in".
+CHANGE_PASSWORD = "IAMUserChangePassword"
+
+
 def expected_group_policies(p: Profile) -> set[str]:
     names = set(p.iam.group_policies)
     if p.variants.packaging == "image":
@@ -30,42 +34,66 @@ def group_policies(inv: Inventory, p: Profile) -> Outcome:
     if group is None:
         return absent("group", p.iam.group)
     actual = sorted(a["PolicyName"] for a in group["AttachedPolicies"])
+    inline = sorted(group.get("InlinePolicyNames", []))
     expected = sorted(expected_group_policies(p))
     missing = sorted(set(expected) - set(actual))
-    extra = sorted(set(actual) - set(expected))
+    extra = sorted(set(actual) - set(expected)) + [f"{n} (inline)" for n in inline]
     return judged(
         not missing and not extra,
         f"missing {missing}, extra {extra}",
         expected=expected,
-        actual=actual,
+        actual=actual + [f"{n} (inline)" for n in inline],
     )
 
 
 @check(
     id="iam_user_in_group_with_console_password",
     section="iam",
-    says="the administration user exists in the group with a console password",
-    guide="create the IAM user with a password and attach it to the user group",
+    says="the administration user exists, only in the group, with a console password",
+    guide="create the IAM user with a password and attach it to the user group (and no other)",
 )
 def user(inv: Inventory, p: Profile) -> Outcome:
     found = inv.user(p.iam.user)
     if found is None:
         return absent("user", p.iam.user)
-    actual = {
-        "in_group": p.iam.group in {g["GroupName"] for g in found["Groups"]},
-        "console_password": found["LoginProfile"],
-    }
+    groups = sorted(g["GroupName"] for g in found["Groups"])
+    actual = {"groups": groups, "console_password": found["LoginProfile"]}
+    expected = {"groups": [p.iam.group], "console_password": True}
     advisories = (
         ()
         if found["MFADevices"]
         else (f"user {p.iam.user} has no MFA device: enable MFA for console sign-in",)
     )
     return judged(
-        all(actual.values()),
-        "membership and login profile",
-        expected={"in_group": True, "console_password": True},
+        actual == expected,
+        f"groups {groups}, console password {found['LoginProfile']}",
+        expected=expected,
         actual=actual,
         advisories=advisories,
+    )
+
+
+@check(
+    id="iam_user_has_no_policies_of_its_own",
+    section="iam",
+    says="the administration user holds no policies of its own, only its group's",
+    guide="the user's permissions are the group's: attach policies to the user group, never to "
+    "the user",
+)
+def user_policies(inv: Inventory, p: Profile) -> Outcome:
+    found = inv.user(p.iam.user)
+    if found is None:
+        return absent("user", p.iam.user)
+    own = sorted(
+        a["PolicyName"]
+        for a in found.get("AttachedPolicies", [])
+        if a["PolicyName"] != CHANGE_PASSWORD  # the console's, with "reset at next sign-in"
+    ) + sorted(f"{n} (inline)" for n in found.get("InlinePolicyNames", []))
+    return judged(
+        not own,
+        f"policies of the user itself: {own}" if own else "only the group's policies",
+        expected=[],
+        actual=own,
     )
 
 

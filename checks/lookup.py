@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from typing import TYPE_CHECKING, Any
 
@@ -69,6 +70,44 @@ def default_route(table: Resource | None) -> Resource | None:
     return None
 
 
+# Destinations that are not the internet: a route there diverts nothing the notifier sends out.
+NOT_INTERNET = tuple(
+    ipaddress.ip_network(n)
+    for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10", "169.254.0.0/16")
+)
+ROUTE_TARGETS = (
+    "GatewayId",
+    "NatGatewayId",
+    "InstanceId",
+    "NetworkInterfaceId",
+    "VpcPeeringConnectionId",
+    "TransitGatewayId",
+    "CarrierGatewayId",
+    "LocalGatewayId",
+    "CoreNetworkArn",
+)
+
+
+def route_target(route: Resource) -> str | None:
+    return next((route[k] for k in ROUTE_TARGETS if route.get(k)), None)
+
+
+def diverting_routes(table: Resource | None, target: str | None) -> list[str]:
+    """Routes more specific than 0.0.0.0/0 that send part of the internet elsewhere than
+    ``target`` (AWS routes by the longest prefix): '8.8.8.0/24 → eni-1 (active)'."""
+    out = []
+    for r in (table or {}).get("Routes", []):
+        dest = r.get("DestinationCidrBlock")
+        if not dest or dest == "0.0.0.0/0" or r.get("GatewayId") == "local":
+            continue
+        net = ipaddress.ip_network(dest, strict=False)
+        if any(net.subnet_of(private) for private in NOT_INTERNET):
+            continue
+        if route_target(r) != target:
+            out.append(f"{dest} → {route_target(r)} ({r.get('State', 'active')})")
+    return out
+
+
 def attached_igw(inv: Inventory, p: Profile) -> Resource | None:
     vid = vpc_id(inv, p)
     for igw in inv.internet_gateways():
@@ -121,44 +160,33 @@ def lambda_enis(inv: Inventory, function_name: str) -> list[Resource]:
     ]
 
 
+def access_host_groups(inv: Inventory, p: Profile) -> list[str] | None:
+    """The security groups of the access host, or None when there is no access host."""
+    host = access_host(inv, p)
+    return sorted(g["GroupId"] for g in host.get("SecurityGroups", [])) if host else None
+
+
+def database_groups(inv: Inventory, p: Profile) -> list[str]:
+    """The security groups the database carries (the instance's, or the cluster's)."""
+    if p.variants.aurora:
+        cluster = inv.db_cluster(p.database.cluster) or {}
+        return sorted(g["VpcSecurityGroupId"] for g in cluster.get("VpcSecurityGroups", []))
+    inst = db_instance(inv, p) or {}
+    return sorted(g["GroupId"] for g in inst.get("SecurityGroups", []))
+
+
+def function_groups(inv: Inventory, p: Profile) -> list[str]:
+    """The security groups the function's interfaces carry (its VPC config)."""
+    cfg = function_config(inv, p) or {}
+    return sorted((cfg.get("VpcConfig") or {}).get("SecurityGroupIds", []))
+
+
 def ingress_rules(group: Resource) -> list[Resource]:
     return group.get("IpPermissions", [])
 
 
 def egress_rules(group: Resource) -> list[Resource]:
     return group.get("IpPermissionsEgress", [])
-
-
-def covers_port(rule: Resource, port: int) -> bool:
-    """A rule admits a TCP port when its protocol is tcp or all and its range holds the port."""
-    if rule.get("IpProtocol") == "-1":
-        return True
-    if rule.get("IpProtocol") not in ("tcp", "6"):
-        return False
-    return rule.get("FromPort", -1) <= port <= rule.get("ToPort", -1)
-
-
-def rule_sources(rule: Resource) -> set[str]:
-    """Every peer of a rule: CIDRs and group ids."""
-    out = {r["CidrIp"] for r in rule.get("IpRanges", [])}
-    out |= {r["CidrIpv6"] for r in rule.get("Ipv6Ranges", [])}
-    out |= {r["GroupId"] for r in rule.get("UserIdGroupPairs", [])}
-    out |= {r["PrefixListId"] for r in rule.get("PrefixListIds", [])}
-    return out
-
-
-def admits(rules: list[Resource], port: int, peer: str) -> bool:
-    return any(covers_port(r, port) and peer in rule_sources(r) for r in rules)
-
-
-def compact_rules(rules: list[Resource]) -> list[str]:
-    """Rules as short readable strings for evidence: 'tcp 3306-3306 sg-123'."""
-    out = []
-    for r in rules:
-        proto = "all" if r.get("IpProtocol") == "-1" else r.get("IpProtocol")
-        ports = "" if proto == "all" else f" {r.get('FromPort')}-{r.get('ToPort')}"
-        out.extend(f"{proto}{ports} {peer}" for peer in sorted(rule_sources(r)) or ["(none)"])
-    return out
 
 
 def window(inv: Inventory, p: Profile) -> tuple[str, str]:

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from checks import lookup as L
-from runbook.findings import Outcome, absent, failed, judged
+from runbook.findings import Outcome, absent, judged
 from runbook.profile import Profile
 from runbook.registry import check
 
@@ -104,7 +104,7 @@ def igw_attached(inv: Inventory, p: Profile) -> Outcome:
     section="vpc",
     says="every subnet that must be public routes 0.0.0.0/0 to the internet gateway",
     guide="route 0.0.0.0/0 of the subnets to the internet gateway (through their explicit or "
-    "the VPC's main route table)",
+    "the VPC's main route table), and no narrower public destination elsewhere",
 )
 def public_routes(inv: Inventory, p: Profile) -> Outcome:
     if L.vpc(inv, p) is None:
@@ -116,123 +116,28 @@ def public_routes(inv: Inventory, p: Profile) -> Outcome:
         if p.variants.egress == "eip"
         else tuple(s for s in p.vpc.subnets if s.role == "public")
     )
-    actual = {}
+    actual: dict[str, Any] = {"default_routes": {}, "diverting_routes": {}}
     for s in wanted:
         found = L.subnet(inv, p, s.name)
         table = L.route_table_of(inv, found) if found else None
         route = L.default_route(table)
-        actual[s.name] = route.get("GatewayId") if route else None
-    expected = {s.name: igw_id or "an attached internet gateway" for s in wanted}
+        actual["default_routes"][s.name] = route.get("GatewayId") if route else None
+        diverted = L.diverting_routes(table, igw_id)
+        if diverted:
+            actual["diverting_routes"][s.name] = diverted
+    expected = {
+        "default_routes": {s.name: igw_id or "an attached internet gateway" for s in wanted},
+        "diverting_routes": {},
+    }
     ok = igw_id is not None and actual == expected
-    return judged(ok, "default routes of the public subnets", expected=expected, actual=actual)
-
-
-def _group_or_fail(inv: Inventory, p: Profile, role: str) -> tuple[dict | None, Outcome | None]:
-    group = L.security_group(inv, p, role)
-    if group is None:
-        name = getattr(p.security_groups, role)
-        return None, failed(
-            f"security group {name!r} does not exist in the VPC", expected=name, actual=None
-        )
-    return group, None
-
-
-@check(
-    id="database_sg_admits_mysql_from_itself",
-    section="security_groups",
-    says="the database security group admits TCP 3306 from itself",
-    guide="inbound rule MYSQL/Aurora with the source set to this group's own id",
-)
-def db_sg_ingress(inv: Inventory, p: Profile) -> Outcome:
-    group, missing = _group_or_fail(inv, p, "database")
-    if missing:
-        return missing
-    ok = L.admits(L.ingress_rules(group), 3306, group["GroupId"])
     return judged(
         ok,
-        "inbound TCP 3306 from itself",
-        expected=f"tcp 3306 {group['GroupId']}",
-        actual=L.compact_rules(L.ingress_rules(group)),
-    )
-
-
-@check(
-    id="database_sg_egress_all_and_mysql_to_itself",
-    section="security_groups",
-    says="the database security group keeps all outbound traffic and sends TCP 3306 to itself",
-    guide="leave the default outbound rule and add MYSQL/Aurora to this group's own id",
-)
-def db_sg_egress(inv: Inventory, p: Profile) -> Outcome:
-    group, missing = _group_or_fail(inv, p, "database")
-    if missing:
-        return missing
-    rules = L.egress_rules(group)
-    default = any(r.get("IpProtocol") == "-1" and "0.0.0.0/0" in L.rule_sources(r) for r in rules)
-    self_rule = any(
-        L.covers_port(r, 3306) and group["GroupId"] in L.rule_sources(r)
-        for r in rules
-        if r.get("IpProtocol") != "-1"
-    )
-    return judged(
-        default and self_rule,
-        "outbound rules",
-        expected=["all 0.0.0.0/0", f"tcp 3306-3306 {group['GroupId']}"],
-        actual=L.compact_rules(rules),
-    )
-
-
-HTTP_PORTS = (80, 443)
-
-
-def _exact_web_rules(rules: list[dict]) -> bool:
-    """Exactly TCP 80 and 443 from/to 0.0.0.0/0, and nothing else."""
-    seen = set()
-    for r in rules:
-        for peer in L.rule_sources(r):
-            seen.add((r.get("IpProtocol"), r.get("FromPort"), r.get("ToPort"), peer))
-    return seen == {("tcp", port, port, "0.0.0.0/0") for port in HTTP_PORTS}
-
-
-@check(
-    id="internet_sg_admits_http_https",
-    section="security_groups",
-    says="the internet security group admits TCP 80 and 443 from anywhere",
-    guide="inbound rules HTTP and HTTPS with the source 0.0.0.0/0",
-)
-def internet_sg_ingress(inv: Inventory, p: Profile) -> Outcome:
-    group, missing = _group_or_fail(inv, p, "internet")
-    if missing:
-        return missing
-    rules = L.ingress_rules(group)
-    ok = all(L.admits(rules, port, "0.0.0.0/0") for port in HTTP_PORTS)
-    return judged(
-        ok,
-        "inbound HTTP and HTTPS",
-        expected=["tcp 80-80 0.0.0.0/0", "tcp 443-443 0.0.0.0/0"],
-        actual=L.compact_rules(rules),
-        advisories=(
-            "hardening beyond the guide: Lambda egress needs no inbound rules; the inbound "
-            "80/443 rules can be removed",
-        )
-        if rules
-        else (),
-    )
-
-
-@check(
-    id="internet_sg_sends_only_http_https",
-    section="security_groups",
-    says="the internet security group sends only TCP 80 and 443 to anywhere",
-    guide="remove the default outbound rule; add HTTP and HTTPS to 0.0.0.0/0",
-)
-def internet_sg_egress(inv: Inventory, p: Profile) -> Outcome:
-    group, missing = _group_or_fail(inv, p, "internet")
-    if missing:
-        return missing
-    rules = L.egress_rules(group)
-    return judged(
-        _exact_web_rules(rules),
-        "outbound rules",
-        expected=["tcp 80-80 0.0.0.0/0", "tcp 443-443 0.0.0.0/0"],
-        actual=L.compact_rules(rules),
+        "default routes of the public subnets"
+        + (
+            f"; part of the internet routed elsewhere: {actual['diverting_routes']}"
+            if actual["diverting_routes"]
+            else ""
+        ),
+        expected=expected,
+        actual=actual,
     )

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from checks import lookup as L
 from checks.cron import ScheduleError, next_fire_times
-from checks.policy import allows
+from checks.evaluation import role_may
 from runbook.findings import Outcome, Status, absent, failed, judged
 from runbook.profile import Profile
 from runbook.registry import check
@@ -169,44 +169,107 @@ def simulated_runs(inv: Inventory, p: Profile) -> Outcome:
     )
 
 
+# An instance id no deployment has: may the role stop *that* one too (i.e. every instance)?
+OTHER_INSTANCE = "i-00000000000000000"
+
+
+def instance_arn(near: str, instance_id: str) -> str:
+    """The ARN of an instance in the account and region of ``near`` (another ARN)."""
+    _, partition, _, region, account, *_ = near.split(":")
+    return f"arn:{partition}:ec2:{region}:{account}:instance/{instance_id}"
+
+
 @check(
     id="state_machine_role_may_start_stop_describe_and_invoke",
     section="step_functions",
     says="the state machine's role may start, stop and describe the instance and invoke the "
     "function",
     guide="the state machine's role (created with it) needs EC2 start/stop/describe and "
-    "Lambda invoke",
+    "Lambda invoke; IAM's own evaluation must allow exactly those calls",
 )
 def machine_role(inv: Inventory, p: Profile) -> Outcome:
     machine, missing = _machine_or_fail(inv, p)
     if missing:
         return missing
-    role = inv.role(machine["roleArn"].rsplit("/", 1)[-1])
     inst = L.db_instance(inv, p)
     cfg = L.function_config(inv, p)
-    if role is None or inst is None or cfg is None:
+    if inst is None or cfg is None:
         return failed(
-            "role, instance or function missing",
-            expected="all exist",
-            actual={"role": bool(role), "instance": bool(inst), "function": bool(cfg)},
+            "instance or function missing",
+            expected="both exist",
+            actual={"instance": bool(inst), "function": bool(cfg)},
         )
-    docs = list(role["InlinePolicies"].values()) + [
-        inv.managed_policy_document(a["PolicyArn"]) for a in role["AttachedPolicies"]
+    arn = instance_arn(machine["stateMachineArn"], inst["InstanceId"])
+    needs = [
+        ("ec2:StartInstances", arn),
+        ("ec2:StopInstances", arn),
+        ("ec2:DescribeInstances", "*"),
+        ("lambda:InvokeFunction", invoked_arn(inv, p, cfg["FunctionArn"])),
     ]
-    account, region = cfg["FunctionArn"].split(":")[4], p.region
-    instance_arn = f"arn:aws:ec2:{region}:{account}:instance/{inst['InstanceId']}"
-    wanted = {
-        "ec2:StartInstances": instance_arn,
-        "ec2:StopInstances": instance_arn,
-        "ec2:DescribeInstances": "*",
-        "lambda:InvokeFunction": cfg["FunctionArn"],
-    }
-    actual = {
-        action: allows(docs, action, res) or allows(docs, action, res + ":*")
-        for action, res in wanted.items()
-    }
+    other = instance_arn(machine["stateMachineArn"], OTHER_INSTANCE)
+    return role_may(
+        inv,
+        machine.get("roleArn"),
+        "states.amazonaws.com",
+        needs,
+        "the state machine",
+        wider=(
+            ("ec2:StopInstances", other),
+            f"hardening beyond the guide: the state machine's role may stop every instance of "
+            f"the account; scope ec2:StartInstances/StopInstances to {arn}",
+        ),
+    )
+
+
+def invoked_arn(inv: Inventory, p: Profile, function_arn: str) -> str:
+    """The function ARN as the state machine invokes it (with its version or alias, if any)."""
+    flow, _ = _flow(inv, p)
+    qualifier = _qualifier_of(flow, p) if flow else None
+    return f"{function_arn}:{qualifier}" if qualifier else function_arn
+
+
+def _qualifier_of(flow: FlowAnalysis, p: Profile) -> str | None:
+    qualifiers = {q for f, q in flow.invoked_qualifiers if f == p.function.function and q}
+    return sorted(qualifiers)[0] if len(qualifiers) == 1 else None
+
+
+@check(
+    id="state_machine_invokes_deployed_code",
+    section="step_functions",
+    says="the state machine invokes the function's deployed code, not an older version",
+    guide="the Lambda task names the function (or an alias of its current version), so a "
+    "redeployment reaches the runs",
+)
+def invokes_deployed_code(inv: Inventory, p: Profile) -> Outcome:
+    flow, missing = _flow(inv, p)
+    if missing:
+        return missing
+    cfg = L.function_config(inv, p)
+    if cfg is None:
+        return absent("function", p.function.function)
+    named = sorted(
+        {(f, q or "$LATEST") for f, q in flow.invoked_qualifiers if f == p.function.function}
+    )
+    deployed = cfg.get("CodeSha256")
+    actual = {}
+    for _, qualifier in named:
+        version = (
+            cfg if qualifier == "$LATEST" else inv.function_version(p.function.function, qualifier)
+        )
+        actual[qualifier] = (
+            "missing"
+            if version is None
+            else "the deployed code"
+            if version.get("CodeSha256") == deployed
+            else f"older code (version {version.get('Version')}, {version.get('CodeSha256')})"
+        )
+    ok = bool(actual) and all(v == "the deployed code" for v in actual.values())
     return judged(
-        all(actual.values()), "role permissions", expected={a: True for a in wanted}, actual=actual
+        ok,
+        "invoked: " + (", ".join(f"{q}: {v}" for q, v in actual.items()) or "nothing"),
+        expected={q: "the deployed code" for q in actual} or {"$LATEST": "the deployed code"},
+        actual=actual,
+        evidence={"deployed_CodeSha256": deployed},
     )
 
 
@@ -269,19 +332,29 @@ def _the_target(inv: Inventory, p: Profile) -> tuple[dict | None, Outcome | None
 @check(
     id="rule_targets_runner_with_permission",
     section="trigger",
-    says="the rule targets the state machine with a role, or the function with leave to invoke it",
-    guide="the EventBridge trigger runs the Step Functions flow (EC2) or the Lambda (Aurora)",
+    says="the rule targets only the runner: the state machine with a role that may start it, or "
+    "the function with leave to invoke it",
+    guide="the EventBridge trigger runs the Step Functions flow (EC2, through a role that may "
+    "start it) or the Lambda (Aurora); nothing else",
 )
 def rule_target(inv: Inventory, p: Profile) -> Outcome:
     target, missing = _the_target(inv, p)
     if missing:
         return missing
+    others = [t["Arn"] for t in inv.rule_targets(p.trigger.rule) if t["Id"] != target["Id"]]
+    if others:
+        return failed(
+            f"the rule also targets {', '.join(others)}",
+            expected=[target["Arn"]],
+            actual=[t["Arn"] for t in inv.rule_targets(p.trigger.rule)],
+        )
     if p.variants.database == "ec2":
-        return judged(
-            bool(target.get("RoleArn")),
-            "target role",
-            expected="a role ARN",
-            actual=target.get("RoleArn"),
+        return role_may(
+            inv,
+            target.get("RoleArn"),
+            "events.amazonaws.com",
+            [("states:StartExecution", target["Arn"])],
+            "the rule's target",
         )
     rule = inv.rule(p.trigger.rule)
     policy = inv.function_policy(p.function.function) or {"Statement": []}

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 from typing import TYPE_CHECKING
 
 from checks import lookup as L
+from checks.policy import allows, names_any, outsiders, statements
 from runbook.findings import Outcome, absent, failed, judged
 from runbook.profile import SECRET_KEYS, Profile
 from runbook.redact import digest
@@ -12,6 +14,8 @@ from runbook.registry import check
 
 if TYPE_CHECKING:
     from runbook.aws.inventory import Inventory
+
+READ = "secretsmanager:GetSecretValue"
 
 
 @check(
@@ -76,4 +80,44 @@ def mysql_host(inv: Inventory, p: Profile) -> Outcome:
         f"mysql_host compared with {what} {address}",
         expected=address,
         actual="the same address" if ok else "a different value (not shown)",
+    )
+
+
+@check(
+    id="secret_resource_policy_admits_only_the_account",
+    section="secrets",
+    says="the secret's own resource policy admits no one beyond the account and denies the "
+    "function nothing",
+    guide="the guide gives the secret no resource policy: access is the Lambda role's "
+    "WikidotNotifierLambdaAccessToAuthSecret policy",
+)
+def secret_resource_policy(inv: Inventory, p: Profile) -> Outcome:
+    secret = inv.secret(p.secret.name)
+    if secret is None:
+        return absent("secret", p.secret.name)
+    document = inv.secret_resource_policy(p.secret.name) or {}
+    account = secret["ARN"].split(":")[4]
+    cfg = L.function_config(inv, p)
+    role = (cfg or {}).get("Role")
+    denying, unjudged = [], []
+    # A Deny names the function's role by its ARN, its account, or anyone (or by leaving it
+    # out of a NotPrincipal list).
+    the_role = {p for p in (role, account, f"arn:aws:iam::{account}:root") if p}
+    for st in statements(document):
+        if st.get("Effect") != "Deny" or not names_any(st, the_role):
+            continue
+        if not allows([{"Statement": [{**st, "Effect": "Allow"}]}], READ, secret["ARN"]):
+            continue
+        (unjudged if st.get("Condition") else denying).append(st.get("Sid") or json.dumps(st)[:80])
+    actual = {"outsiders": outsiders(document, account), "denies_the_function": denying}
+    return judged(
+        actual == {"outsiders": [], "denies_the_function": []},
+        "no resource policy" if not document else f"resource policy: {actual}",
+        expected={"outsiders": [], "denies_the_function": []},
+        actual=actual,
+        evidence={"ResourcePolicy": document or None},
+        advisories=tuple(
+            f"a Deny with a condition in the secret's policy was not evaluated: {s}"
+            for s in unjudged
+        ),
     )

@@ -10,7 +10,10 @@ Feature: Creating an IAM user
     Then the administration group exists with exactly the guide's policies attached
 
   Scenario: The administration user can sign in to the console
-    Then the administration user exists in the group with a console password
+    Then the administration user exists, only in the group, with a console password
+
+  Scenario: The administration user's permissions are its group's
+    Then the administration user holds no policies of its own, only its group's
 
   Scenario: The root account is used only to create the IAM user
     Then the root account has no access keys

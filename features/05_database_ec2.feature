@@ -7,7 +7,7 @@ Feature: Creating the database — EC2 variant
     Given the deployment described by the profile
 
   Scenario: The database instance sits in the VPC
-    Then the database instance runs in a subnet of the VPC, in the database security group
+    Then the database instance runs in one of the notifier's subnets, in the database security group only
 
   Scenario: A t3 database bursts without limit
     Then a burstable database instance has unlimited CPU credits

@@ -12,6 +12,9 @@ Feature: Accessing the database
   Scenario: The access host may reach MySQL
     Then the database security group admits TCP 3306 from the access host's security group
 
+  Scenario: No network ACL stands between MySQL and its clients
+    Then the network ACLs let MySQL through from the Lambda subnets and the access host to the database and back
+
   @hosts
   Scenario: The access host reaches the database
     Then the database answers on its TCP port from the access host

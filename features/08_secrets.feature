@@ -11,3 +11,6 @@ Feature: Adding secrets to Secrets Manager
 
   Scenario: The secret points at the database
     Then the secret's mysql_host is the database's private address
+
+  Scenario: Only the account may read the secret
+    Then the secret's own resource policy admits no one beyond the account and denies the function nothing

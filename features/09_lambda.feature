@@ -17,3 +17,6 @@ Feature: Setting up the Lambda
 
   Scenario: Only one notifier runs at a time, never retried
     Then the function has reserved concurrency 1 and no asynchronous retries
+
+  Scenario: Nothing else invokes the notifier
+    Then nothing but its runner invokes the function: no event source, no destination back to it, no open URL or outside invoker

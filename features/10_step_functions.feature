@@ -23,3 +23,6 @@ Feature: Start/stop the database using Step Functions
 
   Scenario: The state machine may do its job
     Then the state machine's role may start, stop and describe the instance and invoke the function
+
+  Scenario: The state machine runs the code that was deployed
+    Then the state machine invokes the function's deployed code, not an older version

@@ -9,8 +9,8 @@ Feature: Adding the Lambda trigger
   Scenario: The rule fires at the start of every hour
     Then the rule fires on the profile's schedule and its state suits the phase
 
-  Scenario: The rule starts the runner
-    Then the rule targets the state machine with a role, or the function with leave to invoke it
+  Scenario: The rule starts the runner, and nothing else
+    Then the rule targets only the runner: the state machine with a role that may start it, or the function with leave to invoke it
 
   Scenario: The rule's input names the real database instance
     Then the rule's constant input names the config, the auth file and the actual database

@@ -15,6 +15,9 @@ Feature: Enabling internet access for the Lambda
   Scenario: A NAT instance carries the Lambda's traffic
     Then the Lambda subnets route 0.0.0.0/0 to the NAT instance, source/destination check off
 
+  Scenario: No network ACL blocks the way out
+    Then the network ACLs let the Lambda's HTTP and HTTPS out to the internet and back
+
   Scenario: Outbound connections do not time out
     Then the notifier's recent logs show no time-outs
 

@@ -11,3 +11,6 @@ Feature: Extra permissions for the Lambda
 
   Scenario: The Lambda's role carries the policies
     Then the function's role holds the secret policy, VPC access and basic execution
+
+  Scenario: The Lambda may do what the notifier does
+    Then the function's role may read the secret, manage its network interfaces, write its log and make the profile's required calls

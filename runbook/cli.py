@@ -102,7 +102,7 @@ def cmd_checks(ns: argparse.Namespace, extra: list[str]) -> int:
     from runbook.registry import checks_in_guide_order
 
     for c in checks_in_guide_order():
-        print(f"{c.section:20} {c.id:58} {c.says}")
+        print(f"{c.section:20} {c.severity:8} {c.id:58} {c.says}")
     return 0
 
 

@@ -178,6 +178,14 @@ class Secret(_Strict):
     policy: str = "WikidotNotifierLambdaAccessToAuthSecret"
 
 
+class RequiredAction(_Strict):
+    """A call the function's own code makes, which its role must allow (checked by IAM's
+    evaluation): e.g. today's notifier writes its log to S3 on every run."""
+
+    action: str = Field(pattern=r"^[a-z0-9-]+:[A-Za-z0-9*?]+$")  # service:Action
+    resource: str = Field(pattern=r"^(\*|arn:[^\s]+)$")  # an ARN (wildcards allowed) or "*"
+
+
 class LambdaFunction(_Strict):
     function: str = "WikidotNotifier"
     runtime: str = "python3.8"
@@ -185,6 +193,7 @@ class LambdaFunction(_Strict):
     memory_mb: int = Field(default=200, ge=128)
     role: str = "WikidotNotifier-role"
     reserved_concurrency: int = 1
+    required_actions: tuple[RequiredAction, ...] = ()
 
 
 class StepFunctions(_Strict):

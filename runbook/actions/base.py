@@ -72,7 +72,13 @@ def manual(text: str) -> Fixer:
     def fixer(inv: Inventory, p: Profile) -> list[Action | Manual]:
         return [Manual(text)]
 
+    fixer.manual_only = True  # type: ignore[attr-defined]
     return fixer
+
+
+def only_manual(check_id: str) -> bool:
+    """Whether perform can do nothing about the check but say what to do."""
+    return getattr(FIXERS.get(check_id), "manual_only", False)
 
 
 def json_policy(statements: list[dict[str, Any]]) -> str:

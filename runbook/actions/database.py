@@ -61,13 +61,9 @@ def _launch(
 
 @fixes("database_instance_in_vpc_subnet_and_group")
 def launch_database(inv: Inventory, p: Profile) -> list[Action | Manual]:
-    if L.db_instance(inv, p) is not None:
-        return [
-            Manual(
-                "move the database instance into the VPC and the database group "
-                "(change its security groups in the console)"
-            )
-        ]
+    inst = L.db_instance(inv, p)
+    if inst is not None:
+        return _place_database(inv, p, inst)
 
     def apply(ctx: Ctx) -> None:
         subnet = L.lambda_subnets(ctx.inv, p)[0]
@@ -94,6 +90,33 @@ def launch_database(inv: Inventory, p: Profile) -> list[Action | Manual]:
             apply,
         )
     ]
+
+
+def _place_database(inv: Inventory, p: Profile, inst: dict[str, Any]) -> list[Action | Manual]:
+    """Groups can change in place; a subnet cannot."""
+    steps: list[Action | Manual] = []
+    group = L.security_group(inv, p, "database")
+    if group is not None and L.database_groups(inv, p) != [group["GroupId"]]:
+
+        def apply(ctx: Ctx) -> None:
+            ctx.client("ec2").modify_instance_attribute(
+                InstanceId=inst["InstanceId"], Groups=[group["GroupId"]]
+            )
+
+        steps.append(
+            Action(f"put {inst['InstanceId']} in {p.security_groups.database} only", apply)
+        )
+    ours = {s["SubnetId"] for s in (L.subnet(inv, p, x.name) for x in p.vpc.subnets) if s}
+    if inst.get("SubnetId") not in ours:
+        steps.append(
+            Manual(
+                f"{inst['InstanceId']} is in {inst.get('SubnetId')}, not one of the notifier's "
+                "subnets, and an instance cannot change subnet: launch the database again in "
+                f"{p.vpc.subnets[0].name} (move the data), then run perform again for the "
+                "secret's mysql_host and the rule's db_instance_id"
+            )
+        )
+    return steps
 
 
 @fixes("database_burstable_instance_has_unlimited_credits")
@@ -267,11 +290,15 @@ def admit_access_host(inv: Inventory, p: Profile) -> list[Action | Manual]:
             IpPermissions=[
                 {
                     "IpProtocol": "tcp",
-                    "FromPort": 3306,
-                    "ToPort": 3306,
+                    "FromPort": p.database.mysql_port,
+                    "ToPort": p.database.mysql_port,
                     "UserIdGroupPairs": [{"GroupId": source}],
                 }
             ],
         )
 
-    return [Action(f"allow inbound TCP 3306 to the database group from {source}", apply)]
+    return [
+        Action(
+            f"allow inbound TCP {p.database.mysql_port} to the database group from {source}", apply
+        )
+    ]

@@ -11,6 +11,7 @@ from typing import Any
 
 from checks import lookup as L
 from checks.functions import VPC_ACCESS_POLICY
+from checks.policy import trusts
 from runbook import redact
 from runbook.actions.base import (
     Action,
@@ -66,6 +67,17 @@ def create_secret(inv: Inventory, p: Profile) -> list[Action | Manual]:
             f"create secret {p.secret.name} from the RUNBOOK_SECRET_* environment "
             "(values not shown)",
             apply,
+        )
+    ]
+
+
+@fixes("secret_resource_policy_admits_only_the_account")
+def secret_resource_policy(inv: Inventory, p: Profile) -> list[Action | Manual]:
+    return [
+        Manual(
+            f"remove the resource policy of {p.secret.name} or its statements for other accounts "
+            f"and against the function's role (aws secretsmanager delete-resource-policy "
+            f"--secret-id {p.secret.name}; perform never deletes): the guide gives it none"
         )
     ]
 
@@ -304,6 +316,63 @@ def role_policies(inv: Inventory, p: Profile) -> list[Action | Manual]:
         if todo
         else []
     )
+
+
+REQUIRED_ACTIONS_POLICY = "notifier-runbook-required-actions"
+
+
+@fixes("function_role_may_do_what_the_function_does")
+def role_may_run(inv: Inventory, p: Profile) -> list[Action | Manual]:
+    """The guide's attachments (secret policy, VPC access), and an inline policy for the
+    profile's required calls; a role the Lambda service may not assume is the user's to fix."""
+    cfg = L.function_config(inv, p)
+    if cfg is None:
+        return [Manual("create the function first")]
+    steps = role_policies(inv, p)
+    role_name = cfg["Role"].rsplit("/", 1)[-1]
+    record = inv.role_record(role_name)
+    trust = (record or {}).get("AssumeRolePolicyDocument") or {}
+    if record is not None and not trusts(trust, "lambda.amazonaws.com")[0]:
+        steps.append(
+            Manual(
+                f"let lambda.amazonaws.com assume {role_name} (IAM > Roles > {role_name} > "
+                "Trust relationships): the function cannot run with it"
+            )
+        )
+    wanted = [
+        {"Effect": "Allow", "Action": r.action, "Resource": r.resource}
+        for r in p.function.required_actions
+    ]
+    if wanted:
+
+        def apply(ctx: Ctx) -> None:
+            ctx.client("iam").put_role_policy(
+                RoleName=role_name,
+                PolicyName=REQUIRED_ACTIONS_POLICY,
+                PolicyDocument=json_policy(wanted),
+            )
+
+        calls = ", ".join(f"{r.action} on {r.resource}" for r in p.function.required_actions)
+        steps.append(
+            Action(f"put inline policy {REQUIRED_ACTIONS_POLICY} on {role_name}: {calls}", apply)
+        )
+    return steps
+
+
+@fixes("function_invoked_only_by_its_runner")
+def only_runner(inv: Inventory, p: Profile) -> list[Action | Manual]:
+    name = p.function.function
+    return [
+        Manual(
+            f"remove what else invokes {name} (perform never removes): a destination back to "
+            f"it (aws lambda update-function-event-invoke-config --function-name {name} "
+            "--destination-config '{}'), event source mappings (aws lambda "
+            "delete-event-source-mapping --uuid ...), a function URL without auth (aws lambda "
+            f"delete-function-url-config --function-name {name}), resource-policy statements "
+            f"for other accounts or anyone (aws lambda remove-permission --function-name {name} "
+            "--statement-id ...)"
+        )
+    ]
 
 
 @fixes("function_vpc_config_is_exactly_the_subnets_and_groups")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import secrets
 
-from checks.iam import expected_group_policies
+from checks.iam import CHANGE_PASSWORD, expected_group_policies
 from runbook.actions.base import Action, Ctx, Manual, fixes, json_policy, manual
 from runbook.aws.inventory import Inventory
 from runbook.profile import Profile
@@ -41,6 +41,7 @@ def group(inv: Inventory, p: Profile) -> list[Action | Manual]:
     attached = {a["PolicyName"] for a in found["AttachedPolicies"]} if found else set()
     missing = sorted(expected_group_policies(p) - attached)
     extra = sorted(attached - expected_group_policies(p))
+    extra += [f"{n} (inline)" for n in (found or {}).get("InlinePolicyNames", [])]
     steps: list[Action | Manual] = []
     if found is None or missing:
 
@@ -54,7 +55,12 @@ def group(inv: Inventory, p: Profile) -> list[Action | Manual]:
         what = "create group {p.iam.group}; " if found is None else ""
         steps.append(Action(f"{what}attach {', '.join(missing)}".format(p=p), apply))
     if extra:
-        steps.append(Manual(f"detach {', '.join(extra)} from {p.iam.group} if not needed"))
+        steps.append(
+            Manual(
+                f"detach (or delete, if inline) {', '.join(extra)} from {p.iam.group}: the "
+                "guide's list is all it needs (perform never detaches)"
+            )
+        )
     return steps
 
 
@@ -74,12 +80,39 @@ def user(inv: Inventory, p: Profile) -> list[Action | Manual]:
                 UserName=p.iam.user, Password=_throwaway_password(), PasswordResetRequired=True
             )
 
-    return [
+    steps: list[Action | Manual] = [
         Action(
             f"create user {p.iam.user} if missing, add it to {p.iam.group}, give it a "
             "console login that must be reset (set it with 'aws iam "
             "update-login-profile'; no password is shown)",
             apply,
+        )
+    ]
+    others = sorted({g["GroupName"] for g in (found or {}).get("Groups", [])} - {p.iam.group})
+    if others:
+        steps.append(
+            Manual(
+                f"remove {p.iam.user} from {', '.join(others)} (IAM > Users > {p.iam.user} > "
+                "Groups; perform never removes)"
+            )
+        )
+    return steps
+
+
+@fixes("iam_user_has_no_policies_of_its_own")
+def user_policies(inv: Inventory, p: Profile) -> list[Action | Manual]:
+    found = inv.user(p.iam.user) or {}
+    own = [
+        a["PolicyName"]
+        for a in found.get("AttachedPolicies", [])
+        if a["PolicyName"] != CHANGE_PASSWORD
+    ]
+    own += [f"{n} (inline)" for n in found.get("InlinePolicyNames", [])]
+    return [
+        Manual(
+            f"detach {', '.join(own)} from the user {p.iam.user} (IAM > Users > {p.iam.user} > "
+            f"Permissions): it gets its permissions from {p.iam.group} only; perform never "
+            "detaches"
         )
     ]
 

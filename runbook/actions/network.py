@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from checks import lookup as L
-from runbook.actions.base import Action, Ctx, Manual, fixes, manual
+from checks import rules as R
+from checks.security_groups import GUIDE_RULES, WEB_RULES, exposed_groups, world_open
+from runbook.actions.base import FIXERS, Action, Ctx, Fixer, Manual, fixes, manual
 from runbook.aws.inventory import Inventory
 from runbook.profile import Profile
 
@@ -120,13 +123,27 @@ def route_public(inv: Inventory, p: Profile) -> list[Action | Manual]:
         if p.variants.egress == "eip"
         else tuple(s for s in p.vpc.subnets if s.role == "public")
     )
-    return [
+    steps: list[Action | Manual] = [
         Action(
             f"route 0.0.0.0/0 of {s.name} to the internet gateway",
             route_default_to(s.name, "GatewayId"),
         )
         for s in wanted
     ]
+    igw = L.attached_igw(inv, p)
+    for s in wanted:
+        found = L.subnet(inv, p, s.name)
+        table = L.route_table_of(inv, found) if found else None
+        diverted = L.diverting_routes(table, igw["InternetGatewayId"] if igw else None)
+        if diverted:
+            steps.append(
+                Manual(
+                    f"delete the routes of {table['RouteTableId']} ({s.name}) that send part of "
+                    f"the internet elsewhere: {', '.join(diverted)} (VPC > Route tables; "
+                    "perform never deletes)"
+                )
+            )
+    return steps
 
 
 def route_default_to(subnet_name: str, target_key: str, target_id: str | None = None) -> Any:
@@ -176,132 +193,151 @@ def _ensure_group(ctx: Ctx, role: str) -> dict[str, Any]:
     if group is not None:
         return group
     name = getattr(ctx.p.security_groups, role)
-    ctx.client("ec2").create_security_group(
+    ec2 = ctx.client("ec2")
+    made = ec2.create_security_group(
         GroupName=name,
         Description=f"notifier: {role}",
         VpcId=L.vpc_id(ctx.inv, ctx.p),
         TagSpecifications=ctx.ec2_tags("security-group", name),
     )
+    if role == "internet":  # the guide's "Edit the inbound rules": HTTP and HTTPS from anywhere
+        ec2.authorize_security_group_ingress(
+            GroupId=made["GroupId"], IpPermissions=[_permission(r) for r in sorted(WEB_RULES)]
+        )
     ctx.inv.invalidate()
     return L.security_group(ctx.inv, ctx.p, role)
 
 
-def _permission(port: int | None, *, cidr: str | None = None, group: str | None = None) -> dict:
-    rule: dict[str, Any] = (
-        {"IpProtocol": "-1"}
-        if port is None
-        else {"IpProtocol": "tcp", "FromPort": port, "ToPort": port}
+def _permission(rule: R.Rule) -> dict[str, Any]:
+    """The API's shape of one rule, to authorize it."""
+    permission: dict[str, Any] = {"IpProtocol": "-1" if rule.protocol == "all" else rule.protocol}
+    if rule.from_port is not None:
+        permission.update(FromPort=rule.from_port, ToPort=rule.to_port)
+    if rule.peer.startswith("sg-"):
+        permission["UserIdGroupPairs"] = [{"GroupId": rule.peer}]
+    elif ":" in rule.peer:
+        permission["Ipv6Ranges"] = [{"CidrIpv6": rule.peer}]
+    else:
+        permission["IpRanges"] = [{"CidrIp": rule.peer}]
+    return permission
+
+
+def exact_rules(
+    ctx: Ctx, group_id: str, *, egress: bool, wanted: set[R.Rule], keep: set[R.Rule]
+) -> None:
+    """Make a guide's group hold its rules: revoke every rule (one peer each, by rule id) that
+    is neither wanted nor kept, authorize the wanted ones missing. The guide's groups are the
+    deployment's own, so a rule the guide does not have goes."""
+    ec2 = ctx.client("ec2")
+    pages = ec2.get_paginator("describe_security_group_rules").paginate(
+        Filters=[{"Name": "group-id", "Values": [group_id]}]
     )
-    if cidr:
-        rule["IpRanges"] = [{"CidrIp": cidr}]
-    if group:
-        rule["UserIdGroupPairs"] = [{"GroupId": group}]
-    return rule
+    present = {
+        r["SecurityGroupRuleId"]: R.from_rule_entry(r)
+        for page in pages
+        for r in page["SecurityGroupRules"]
+        if bool(r.get("IsEgress")) == egress
+    }
+    unwanted = [rid for rid, rule in present.items() if rule not in wanted | keep]
+    revoke = ec2.revoke_security_group_egress if egress else ec2.revoke_security_group_ingress
+    if unwanted:
+        revoke(GroupId=group_id, SecurityGroupRuleIds=unwanted)
+    missing = [_permission(r) for r in sorted(wanted - set(present.values()))]
+    authorize = (
+        ec2.authorize_security_group_egress if egress else ec2.authorize_security_group_ingress
+    )
+    if missing:
+        authorize(GroupId=group_id, IpPermissions=missing)
 
 
-@fixes("database_sg_admits_mysql_from_itself")
-def db_ingress(inv: Inventory, p: Profile) -> list[Action | Manual]:
-    def apply(ctx: Ctx) -> None:
-        group = _ensure_group(ctx, "database")
-        if not L.admits(L.ingress_rules(group), 3306, group["GroupId"]):
-            ctx.client("ec2").authorize_security_group_ingress(
-                GroupId=group["GroupId"], IpPermissions=[_permission(3306, group=group["GroupId"])]
+def _rules_fixer(check_id: str, says: Callable[[Profile], str]) -> Fixer:
+    """Create the guide's group if missing and make the rules its check judges exact."""
+    spec = GUIDE_RULES[check_id]
+
+    def fixer(inv: Inventory, p: Profile) -> list[Action | Manual]:
+        def apply(ctx: Ctx) -> None:
+            gid = _ensure_group(ctx, spec.role)["GroupId"]
+            exact_rules(
+                ctx,
+                gid,
+                egress=spec.egress,
+                wanted=spec.wanted(ctx.inv, p, gid),
+                keep=spec.tolerated(ctx.inv, p, gid),
             )
 
-    return [
-        Action(
-            f"create {p.security_groups.database} if missing; allow inbound TCP 3306 from itself",
-            apply,
-        )
-    ]
+        return [Action(says(p), apply)]
+
+    return fixes(check_id)(fixer)
 
 
-@fixes("database_sg_egress_all_and_mysql_to_itself")
-def db_egress(inv: Inventory, p: Profile) -> list[Action | Manual]:
-    def apply(ctx: Ctx) -> None:
-        group = _ensure_group(ctx, "database")
-        rules = L.egress_rules(group)
-        wanted = []
-        if not any(r.get("IpProtocol") == "-1" and "0.0.0.0/0" in L.rule_sources(r) for r in rules):
-            wanted.append(_permission(None, cidr="0.0.0.0/0"))
-        if not any(
-            L.covers_port(r, 3306) and group["GroupId"] in L.rule_sources(r)
-            for r in rules
-            if r.get("IpProtocol") != "-1"
-        ):
-            wanted.append(_permission(3306, group=group["GroupId"]))
-        if wanted:
-            ctx.client("ec2").authorize_security_group_egress(
-                GroupId=group["GroupId"], IpPermissions=wanted
+_rules_fixer(
+    "database_sg_admits_only_mysql_from_itself_and_access_host",
+    lambda p: (
+        f"create {p.security_groups.database} if missing; allow inbound TCP "
+        f"{p.database.mysql_port} from itself; revoke every inbound rule but that one and the "
+        "access host's"
+    ),
+)
+_rules_fixer(
+    "database_sg_egress_all_and_mysql_to_itself",
+    lambda p: (
+        "keep the default outbound rule and allow outbound TCP "
+        f"{p.database.mysql_port} to itself; revoke every other outbound rule"
+    ),
+)
+_rules_fixer(
+    "internet_sg_admits_only_http_https",
+    lambda p: (
+        f"create {p.security_groups.internet} if missing; allow inbound HTTP and HTTPS "
+        "from anywhere; revoke every other inbound rule"
+    ),
+)
+_rules_fixer(
+    "internet_sg_sends_only_http_https",
+    lambda p: (
+        "remove every other outbound rule of the internet group (the default "
+        "all-traffic rule among them); allow outbound HTTP and HTTPS to anywhere"
+    ),
+)
+
+
+@fixes("no_security_group_admits_internet_to_database_or_lambda")
+def close_to_the_internet(inv: Inventory, p: Profile) -> list[Action | Manual]:
+    """The guide's groups are made exact (their own fixers); another group the database or the
+    function carries is the user's: perform says what to remove."""
+    guide = {
+        g["GroupId"]: role
+        for role in ("database", "internet")
+        if (g := L.security_group(inv, p, role)) is not None
+    }
+    steps: list[Action | Manual] = []
+    carried = exposed_groups(inv, p)
+    for gid, rules in world_open(inv, p).items():
+        if guide.get(gid) == "internet" and "database" in carried[gid]:
+            steps.append(
+                Manual(
+                    f"take {p.security_groups.internet} off the database: its web rules are for "
+                    "the function (perform -m database_ec2 puts the instance in the database "
+                    "group only)"
+                )
             )
-
-    return [Action("keep the default outbound rule and allow outbound TCP 3306 to itself", apply)]
-
-
-@fixes("internet_sg_admits_http_https")
-def internet_ingress(inv: Inventory, p: Profile) -> list[Action | Manual]:
-    def apply(ctx: Ctx) -> None:
-        group = _ensure_group(ctx, "internet")
-        missing = [
-            _permission(port, cidr="0.0.0.0/0")
-            for port in (80, 443)
-            if not L.admits(L.ingress_rules(group), port, "0.0.0.0/0")
-        ]
-        if missing:
-            ctx.client("ec2").authorize_security_group_ingress(
-                GroupId=group["GroupId"], IpPermissions=missing
+        elif gid in guide:
+            fixer = FIXERS[
+                "database_sg_admits_only_mysql_from_itself_and_access_host"
+                if guide[gid] == "database"
+                else "internet_sg_admits_only_http_https"
+            ]
+            steps += fixer(inv, p)
+        else:
+            steps.append(
+                Manual(
+                    f"security group {gid} (not the guide's) admits the internet: "
+                    f"{', '.join(rules)}; revoke those rules, or take the group off the database "
+                    "and the function (EC2 > Security Groups; perform never changes a group the "
+                    "guide does not make)"
+                )
             )
-
-    return [
-        Action(
-            f"create {p.security_groups.internet} if missing; allow inbound HTTP and "
-            "HTTPS from anywhere",
-            apply,
-        )
-    ]
-
-
-WEB_EGRESS = {("tcp", 80, 80, "0.0.0.0/0"), ("tcp", 443, 443, "0.0.0.0/0")}
-
-
-def _web_egress(rule: dict[str, Any]) -> bool:
-    return (
-        rule.get("IpProtocol"),
-        rule.get("FromPort"),
-        rule.get("ToPort"),
-        rule.get("CidrIpv4"),
-    ) in WEB_EGRESS
-
-
-@fixes("internet_sg_sends_only_http_https")
-def internet_egress(inv: Inventory, p: Profile) -> list[Action | Manual]:
-    def apply(ctx: Ctx) -> None:
-        # Rules as AWS stores them, one per peer: revoking by rule id keeps the wanted peer
-        # of a permission that describe_security_groups shows grouped with others.
-        group_id = _ensure_group(ctx, "internet")["GroupId"]
-        ec2 = ctx.client("ec2")
-        rules = [
-            r
-            for r in ec2.describe_security_group_rules(
-                Filters=[{"Name": "group-id", "Values": [group_id]}]
-            )["SecurityGroupRules"]
-            if r.get("IsEgress")
-        ]
-        unwanted = [r["SecurityGroupRuleId"] for r in rules if not _web_egress(r)]
-        if unwanted:
-            ec2.revoke_security_group_egress(GroupId=group_id, SecurityGroupRuleIds=unwanted)
-        present = {r["FromPort"] for r in rules if _web_egress(r)}
-        missing = [_permission(port, cidr="0.0.0.0/0") for port in (80, 443) if port not in present]
-        if missing:
-            ec2.authorize_security_group_egress(GroupId=group_id, IpPermissions=missing)
-
-    return [
-        Action(
-            "remove every other outbound peer of the internet group (the default all-traffic "
-            "rule among them); allow outbound HTTP and HTTPS to anywhere",
-            apply,
-        )
-    ]
+    return steps
 
 
 @fixes("lambda_enis_have_one_elastic_ip_per_subnet")
@@ -412,6 +448,15 @@ fixes("lambda_subnets_route_to_nat_instance")(
     manual(
         "launch a NAT instance in the public subnet, disable its source/destination check "
         "and route the Lambda subnets' 0.0.0.0/0 to it (AWS: 'NAT instances')"
+    )
+)
+fixes(
+    "lambda_subnet_acls_let_web_traffic_out_and_back", "network_acls_let_mysql_reach_the_database"
+)(
+    manual(
+        "a network ACL refuses the traffic named in the finding: add an allow entry with a lower "
+        "rule number than the refusing one, or associate the subnet with the VPC's default ACL "
+        "(VPC > Network ACLs; perform never changes an ACL)"
     )
 )
 fixes("function_logs_show_no_timeouts")(

@@ -66,6 +66,7 @@ def _definition(ctx: Ctx) -> str:
     "state_machine_waiting_loop_bounded",
     "state_machine_invokes_notifier_with_start_time",
     "state_machine_runs_leave_database_stopped",
+    "state_machine_invokes_deployed_code",
 )
 def machine(inv: Inventory, p: Profile) -> list[Action | Manual]:
     if L.db_instance(inv, p) is None or L.function_config(inv, p) is None:
@@ -180,11 +181,7 @@ def target(inv: Inventory, p: Profile) -> list[Action | Manual]:
         if role_arn:
             entry["RoleArn"] = role_arn
         events = ctx.client("events")
-        stale = [
-            t["Id"]
-            for t in ctx.inv.rule_targets(p.trigger.rule)
-            if t["Arn"] == arn and t["Id"] != TARGET_ID
-        ]
+        stale = [t["Id"] for t in ctx.inv.rule_targets(p.trigger.rule) if t["Id"] != TARGET_ID]
         if stale:
             events.remove_targets(Rule=p.trigger.rule, Ids=stale)
         events.put_targets(Rule=p.trigger.rule, Targets=[entry])
@@ -203,7 +200,8 @@ def target(inv: Inventory, p: Profile) -> list[Action | Manual]:
     return [
         Action(
             f"target the {runner} from {p.trigger.rule} with constant input (config, auth"
-            f"{', db_instance_id' if runner == 'state machine' else ''}) and 0 retries",
+            f"{', db_instance_id' if runner == 'state machine' else ''}) and 0 retries; remove "
+            "its other targets",
             apply,
         )
     ]

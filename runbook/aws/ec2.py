@@ -42,6 +42,10 @@ class Ec2Collector:
     def nat_gateways(self) -> list[dict[str, Any]]:
         return _pages(self._ec2, "describe_nat_gateways", "NatGateways")
 
+    @collected("ec2", reads=("DescribeNetworkAcls",))
+    def network_acls(self) -> list[dict[str, Any]]:
+        return _pages(self._ec2, "describe_network_acls", "NetworkAcls")
+
     @collected("ec2", reads=("DescribeSecurityGroups",))
     def security_groups(self) -> list[dict[str, Any]]:
         return _pages(self._ec2, "describe_security_groups", "SecurityGroups")

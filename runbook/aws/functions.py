@@ -41,6 +41,28 @@ class FunctionsCollector:
         got = self._lambda.get_policy(FunctionName=name)
         return json.loads(got["Policy"])
 
+    @collected("lambda", reads=("ListEventSourceMappings",))
+    def event_source_mappings(self, name: str) -> list[dict[str, Any]]:
+        """What else invokes the function: queues, streams, ... (the guide has none)."""
+        pages = self._lambda.get_paginator("list_event_source_mappings").paginate(FunctionName=name)
+        return [
+            {k: m.get(k) for k in ("UUID", "EventSourceArn", "State")}
+            for page in pages
+            for m in page.get("EventSourceMappings", [])
+        ]
+
+    @collected("lambda", absent=("ResourceNotFoundException",), reads=("GetFunctionUrlConfig",))
+    def function_url(self, name: str) -> dict[str, Any] | None:
+        """The function's URL, if it has one: who may call it over HTTPS (``AuthType``)."""
+        got = self._lambda.get_function_url_config(FunctionName=name)
+        return {k: got.get(k) for k in ("FunctionUrl", "AuthType")}
+
+    @collected("lambda", absent=("ResourceNotFoundException",), reads=("GetFunctionConfiguration",))
+    def function_version(self, name: str, qualifier: str) -> dict[str, Any] | None:
+        """The code a version or alias runs (what a caller naming it gets)."""
+        got = self._lambda.get_function_configuration(FunctionName=name, Qualifier=qualifier)
+        return {k: got.get(k) for k in ("FunctionArn", "Version", "CodeSha256", "PackageType")}
+
     @collected("ecr", absent=("RepositoryNotFoundException",), reads=("DescribeRepositories",))
     def repository(self, name: str) -> dict[str, Any] | None:
         repos = self.session.client("ecr").describe_repositories(repositoryNames=[name])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from runbook.aws.collected import collected
@@ -20,6 +21,14 @@ class SecretsCollector:
     def secret(self, name: str) -> dict[str, Any] | None:
         got = self._sm.describe_secret(SecretId=name)
         return {k: got.get(k) for k in ("ARN", "Name", "Tags", "DeletedDate") if got.get(k)}
+
+    @collected(
+        "secretsmanager", absent=("ResourceNotFoundException",), reads=("GetResourcePolicy",)
+    )
+    def secret_resource_policy(self, name: str) -> dict[str, Any] | None:
+        """The secret's own resource policy ({} when it has none)."""
+        got = self._sm.get_resource_policy(SecretId=name)
+        return json.loads(got["ResourcePolicy"]) if got.get("ResourcePolicy") else {}
 
     @collected("secretsmanager", absent=("ResourceNotFoundException",), reads=("GetSecretValue",))
     def secret_shape(self, name: str) -> dict[str, Any] | None:

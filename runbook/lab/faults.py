@@ -19,6 +19,7 @@ from typing import Any
 from checks import lookup as L
 from runbook.aws.inventory import Inventory
 from runbook.aws.session import AwsSession
+from runbook.findings import Finding, Status
 from runbook.lab import world
 from runbook.lab.host_faults import ACCESS as HOST_ACCESS
 from runbook.profile import Profile
@@ -73,6 +74,44 @@ class World:
         target = {**self.target(), **changes}
         self.client("events").put_targets(Rule=self.p.trigger.rule, Targets=[target])
 
+    def function_arn(self) -> str:
+        return L.function_config(self.inv, self.p)["FunctionArn"]
+
+    def acl_entry(
+        self, subnet: dict[str, Any], *, egress: bool, deny: bool, cidr: str, port: int
+    ) -> None:
+        """Give the subnet a network ACL of its own, as a person does in the console (allow
+        everything at 100, both ways), with one more entry at 50 for ``port``."""
+        ec2 = self.client("ec2")
+        current = ec2.describe_network_acls(
+            Filters=[{"Name": "association.subnet-id", "Values": [subnet["SubnetId"]]}]
+        )["NetworkAcls"][0]
+        association = next(
+            x for x in current["Associations"] if x.get("SubnetId") == subnet["SubnetId"]
+        )
+        acl = ec2.create_network_acl(VpcId=subnet["VpcId"])["NetworkAcl"]["NetworkAclId"]
+        for way in (True, False):
+            ec2.create_network_acl_entry(
+                NetworkAclId=acl,
+                RuleNumber=100,
+                Protocol="-1",
+                RuleAction="allow",
+                Egress=way,
+                CidrBlock="0.0.0.0/0",
+            )
+        ec2.create_network_acl_entry(
+            NetworkAclId=acl,
+            RuleNumber=50,
+            Protocol="6",
+            RuleAction="deny" if deny else "allow",
+            Egress=egress,
+            CidrBlock=cidr,
+            PortRange={"From": port, "To": port},
+        )
+        ec2.replace_network_acl_association(
+            AssociationId=association["NetworkAclAssociationId"], NetworkAclId=acl
+        )
+
 
 @dataclass(frozen=True)
 class Fault:
@@ -83,6 +122,10 @@ class Fault:
     profile: str  # the profile (profiles/<name>.toml) whose lab the fault breaks
     # Checks the fault leaves uncheckable (could not check), e.g. a host that is gone.
     errors: frozenset[str] = frozenset()
+    # Checks that must keep passing but gain an advisory (hardening beyond the guide).
+    advises: frozenset[str] = frozenset()
+    # Perform cannot undo it (it would delete, or the fix is the user's): its plan says what to do.
+    manual: bool = False
 
 
 FAULTS: dict[str, Fault] = {}
@@ -90,17 +133,63 @@ Breaker = Callable[[World], None]
 
 
 def fault(
-    *breaks: str, profile: str = "lab", errors: frozenset[str] = frozenset()
+    *breaks: str,
+    profile: str = "lab",
+    errors: frozenset[str] = frozenset(),
+    advises: frozenset[str] = frozenset(),
+    manual: bool = False,
 ) -> Callable[[Breaker], Breaker]:
     def register(fn: Breaker) -> Breaker:
         doc = (fn.__doc__ or "").strip()
-        FAULTS[fn.__name__] = Fault(fn.__name__, frozenset(breaks), fn, doc, profile, errors)
+        FAULTS[fn.__name__] = Fault(
+            fn.__name__, frozenset(breaks), fn, doc, profile, errors, advises, manual
+        )
         return fn
 
     return register
 
 
+@dataclass(frozen=True)
+class Judged:
+    """What a verify after a fault showed, against what the fault says it must show."""
+
+    failing: frozenset[str]  # every check that fails
+    changed: dict[str, str]  # checks outside ``breaks`` whose status changed, and to what
+    advised: frozenset[str]  # checks of ``advises`` that carry an advisory
+
+    def caught(self, fault: Fault) -> bool:
+        """The fault is seen: one of its checks fails (or, for a correct shape that must pass,
+        nothing fails and the advisories it must raise are there)."""
+        if fault.breaks:
+            return bool(self.failing & fault.breaks)
+        return not self.failing and self.advised == fault.advises
+
+    def exact(self, fault: Fault) -> bool:
+        """Exactly its checks fail, nothing else changes, every advisory it must raise is there."""
+        return (
+            self.failing == fault.breaks
+            and self.changed == dict.fromkeys(sorted(fault.errors), "error")
+            and self.advised == fault.advises
+        )
+
+
+def judge(fault: Fault, baseline: dict[str, Finding], after: dict[str, Finding]) -> Judged:
+    return Judged(
+        failing=frozenset(c for c, f in after.items() if f.status == Status.FAIL),
+        changed={
+            c: str(f.status)
+            for c, f in sorted(after.items())
+            if c not in fault.breaks and f.status != baseline[c].status
+        },
+        advised=frozenset(c for c in fault.advises if after[c].advisories),
+    )
+
+
 TCP = {"IpProtocol": "tcp"}
+ALLOW_ALL = {
+    "Version": "2012-10-17",
+    "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}],
+}
 
 
 def _tcp(port: int, to: int | None = None, **peer: Any) -> dict[str, Any]:
@@ -110,7 +199,9 @@ def _tcp(port: int, to: int | None = None, **peer: Any) -> dict[str, Any]:
 # -- Estimated costs ------------------------------------------------------------------------
 
 
-@fault("vpc_has_no_nat_gateway_unless_nat_variant", "monthly_cost_estimate_within_budget")
+@fault(
+    "vpc_has_no_nat_gateway_unless_nat_variant", "monthly_cost_estimate_within_budget", manual=True
+)
 def nat_gateway_left_running(w: World) -> None:
     """A NAT gateway in the VPC (~$37.50/month) blows the budget too."""
     ec2 = w.client("ec2")
@@ -119,13 +210,13 @@ def nat_gateway_left_running(w: World) -> None:
     ec2.create_nat_gateway(SubnetId=subnet, AllocationId=allocation)
 
 
-@fault("region_has_no_idle_elastic_ip")
+@fault("region_has_no_idle_elastic_ip", manual=True)
 def idle_elastic_ip(w: World) -> None:
     """An Elastic IP allocated and never associated."""
     w.client("ec2").allocate_address(Domain="vpc")
 
 
-@fault("database_capacity_allowed_by_profile")
+@fault("database_capacity_allowed_by_profile", manual=True)
 def database_instance_too_big(w: World) -> None:
     """The stopped database resized to an instance type the profile does not allow."""
     w.client("ec2").modify_instance_attribute(
@@ -144,7 +235,7 @@ def group_policy_missing(w: World) -> None:
     )
 
 
-@fault("iam_group_has_exactly_guide_policies")
+@fault("iam_group_has_exactly_guide_policies", manual=True)
 def group_policy_extra(w: World) -> None:
     """AdministratorAccess attached to the group on top of the guide's list."""
     w.client("iam").attach_group_policy(
@@ -164,10 +255,36 @@ def user_outside_group(w: World) -> None:
     w.client("iam").remove_user_from_group(GroupName=w.p.iam.group, UserName=w.p.iam.user)
 
 
+@fault("iam_user_in_group_with_console_password", manual=True)
+def user_in_a_second_group(w: World) -> None:
+    """The user also in another group, which grants more than the guide's list."""
+    iam = w.client("iam")
+    iam.create_group(GroupName="Developers")
+    iam.add_user_to_group(GroupName="Developers", UserName=w.p.iam.user)
+
+
+@fault("iam_user_has_no_policies_of_its_own", manual=True)
+def administrator_access_on_the_user(w: World) -> None:
+    """AdministratorAccess attached to the administration user directly, beside its group."""
+    w.client("iam").attach_user_policy(
+        UserName=w.p.iam.user, PolicyArn="arn:aws:iam::aws:policy/AdministratorAccess"
+    )
+
+
+@fault("iam_group_has_exactly_guide_policies", manual=True)
+def group_with_an_inline_policy(w: World) -> None:
+    """An inline policy on the administration group: not one of the guide's."""
+    w.client("iam").put_group_policy(
+        GroupName=w.p.iam.group,
+        PolicyName="everything",
+        PolicyDocument=json.dumps(ALLOW_ALL),
+    )
+
+
 # -- VPC ------------------------------------------------------------------------------------
 
 
-@fault("vpc_exists_with_profile_cidr")
+@fault("vpc_exists_with_profile_cidr", manual=True)
 def vpc_with_ipv6_block(w: World) -> None:
     """An Amazon-provided IPv6 block added to the VPC (the guide: don't)."""
     w.client("ec2").associate_vpc_cidr_block(
@@ -214,10 +331,23 @@ def subnet_routes_through_main_table(w: World) -> None:
     )
 
 
+@fault("public_subnets_route_to_internet_gateway", manual=True)
+def route_diverts_half_the_internet(w: World) -> None:
+    """Public subnet 2's table sends 0.0.0.0/1 to an instance: the longest prefix wins, so half
+    the internet no longer goes to the internet gateway though the default route does."""
+    subnet = L.subnet(w.inv, w.p, w.p.vpc.subnets[1].name)
+    table = L.route_table_of(w.inv, subnet)
+    w.client("ec2").create_route(
+        RouteTableId=table["RouteTableId"],
+        DestinationCidrBlock="0.0.0.0/1",
+        InstanceId=L.access_host(w.inv, w.p)["InstanceId"],
+    )
+
+
 # -- Security groups ------------------------------------------------------------------------
 
 
-@fault("database_sg_admits_mysql_from_itself")
+@fault("database_sg_admits_only_mysql_from_itself_and_access_host")
 def database_group_self_rule_removed(w: World) -> None:
     """The database group's inbound MySQL rule from itself revoked."""
     gid = w.group_id("database")
@@ -226,9 +356,10 @@ def database_group_self_rule_removed(w: World) -> None:
     )
 
 
-@fault()
+@fault("database_sg_admits_only_mysql_from_itself_and_access_host")
 def database_group_self_rule_as_wide_range(w: World) -> None:
-    """Console shape: the self rule given as TCP 3000-4000 (contains 3306). Must pass."""
+    """The self rule given as TCP 3000-4000: it contains 3306, and 999 ports the guide does not
+    open."""
     gid = w.group_id("database")
     ec2 = w.client("ec2")
     ec2.revoke_security_group_ingress(
@@ -248,9 +379,10 @@ def database_group_default_egress_removed(w: World) -> None:
     )
 
 
-@fault("internet_sg_admits_http_https")
+@fault(advises=frozenset({"internet_sg_admits_only_http_https"}))
 def internet_group_https_ingress_removed(w: World) -> None:
-    """The internet group's inbound HTTPS rule revoked."""
+    """Hardening: the internet group's inbound HTTPS rule revoked (Lambda needs none). Must
+    pass, the advisory still naming the HTTP rule left."""
     w.client("ec2").revoke_security_group_ingress(
         GroupId=w.group_id("internet"),
         IpPermissions=[_tcp(443, IpRanges=[{"CidrIp": "0.0.0.0/0"}])],
@@ -284,6 +416,44 @@ def similar_security_group_names(w: World) -> None:
     )
 
 
+@fault(
+    "database_sg_admits_only_mysql_from_itself_and_access_host",
+    "no_security_group_admits_internet_to_database_or_lambda",
+)
+def database_group_open_to_the_world(w: World) -> None:
+    """MySQL open to the internet: TCP 3306 from 0.0.0.0/0 on the database group."""
+    w.client("ec2").authorize_security_group_ingress(
+        GroupId=w.group_id("database"),
+        IpPermissions=[_tcp(3306, IpRanges=[{"CidrIp": "0.0.0.0/0"}])],
+    )
+
+
+@fault("database_sg_admits_only_mysql_from_itself_and_access_host")
+def database_group_admits_another_group(w: World) -> None:
+    """MySQL also from the VPC's default security group (every instance launched without a
+    group is in it)."""
+    default = next(
+        g["GroupId"]
+        for g in w.inv.security_groups()
+        if g["GroupName"] == "default" and g["VpcId"] == L.vpc_id(w.inv, w.p)
+    )
+    w.client("ec2").authorize_security_group_ingress(
+        GroupId=w.group_id("database"),
+        IpPermissions=[_tcp(3306, UserIdGroupPairs=[{"GroupId": default}])],
+    )
+
+
+@fault(
+    "internet_sg_admits_only_http_https",
+    "no_security_group_admits_internet_to_database_or_lambda",
+)
+def internet_group_admits_ssh_from_anywhere(w: World) -> None:
+    """SSH from 0.0.0.0/0 on the internet group, which the Lambda's interfaces carry."""
+    w.client("ec2").authorize_security_group_ingress(
+        GroupId=w.group_id("internet"), IpPermissions=[_tcp(22, IpRanges=[{"CidrIp": "0.0.0.0/0"}])]
+    )
+
+
 # -- Database (EC2) -------------------------------------------------------------------------
 
 
@@ -297,7 +467,7 @@ def database_standard_credits(w: World) -> None:
     )
 
 
-@fault("database_instance_has_no_elastic_ip")
+@fault("database_instance_has_no_elastic_ip", manual=True)
 def database_keeps_temporary_elastic_ip(w: World) -> None:
     """The Elastic IP used to download MySQL still associated with the database."""
     ec2 = w.client("ec2")
@@ -305,15 +475,70 @@ def database_keeps_temporary_elastic_ip(w: World) -> None:
     ec2.associate_address(AllocationId=allocation, InstanceId=w.db()["InstanceId"])
 
 
-@fault("database_instance_in_vpc_subnet_and_group")
+@fault(
+    "database_instance_in_vpc_subnet_and_group",
+    "no_security_group_admits_internet_to_database_or_lambda",
+)
 def database_outside_database_group(w: World) -> None:
-    """The database instance moved to the internet group only."""
+    """The database instance moved to the internet group only: it now takes HTTP and HTTPS
+    from the internet."""
     w.client("ec2").modify_instance_attribute(
         InstanceId=w.db()["InstanceId"], Groups=[w.group_id("internet")]
     )
 
 
-@fault("database_root_volume_is_gp3_of_profile_size")
+@fault("database_instance_in_vpc_subnet_and_group", manual=True)
+def database_in_a_third_subnet(w: World) -> None:
+    """The database launched (as a person would, with plain calls) in a third subnet of the VPC,
+    and everything that names it pointed at it: the rule's input, the secret, the role."""
+    ec2 = w.client("ec2")
+    old = w.db()
+    vpc = L.vpc(w.inv, w.p)
+    zone = L.lambda_subnets(w.inv, w.p)[0]["AvailabilityZone"]
+    subnet = ec2.create_subnet(
+        VpcId=vpc["VpcId"],
+        CidrBlock="10.0.9.0/24",
+        AvailabilityZone=zone,
+        TagSpecifications=[
+            {"ResourceType": "subnet", "Tags": [{"Key": "Name", "Value": "Private"}]}
+        ],
+    )["Subnet"]["SubnetId"]
+    new = ec2.run_instances(
+        ImageId=old["ImageId"],
+        InstanceType=old["InstanceType"],
+        MinCount=1,
+        MaxCount=1,
+        SubnetId=subnet,
+        SecurityGroupIds=[g["GroupId"] for g in old["SecurityGroups"]],
+        CreditSpecification={"CpuCredits": "unlimited"},
+        BlockDeviceMappings=[
+            {
+                "DeviceName": "/dev/xvda",
+                "Ebs": {
+                    "VolumeType": w.p.database.root_volume_type,
+                    "VolumeSize": w.p.database.root_volume_size_gb,
+                },
+            }
+        ],
+        TagSpecifications=[{"ResourceType": "instance", "Tags": old["Tags"]}],
+    )["Instances"][0]
+    ec2.get_waiter("instance_running").wait(InstanceIds=[new["InstanceId"]])
+    ec2.stop_instances(InstanceIds=[new["InstanceId"]])
+    ec2.terminate_instances(InstanceIds=[old["InstanceId"]])
+    data = json.loads(w.target()["Input"])
+    w.put_target(Input=json.dumps({**data, "db_instance_id": new["InstanceId"]}))
+    w.put_secret({**w.secret(), "mysql_host": new["PrivateIpAddress"]})
+    iam, role = w.client("iam"), w.machine()["roleArn"].rsplit("/", 1)[-1]
+    for name in iam.list_role_policies(RoleName=role)["PolicyNames"]:
+        doc = json.dumps(iam.get_role_policy(RoleName=role, PolicyName=name)["PolicyDocument"])
+        iam.put_role_policy(
+            RoleName=role,
+            PolicyName=name,
+            PolicyDocument=doc.replace(old["InstanceId"], new["InstanceId"]),
+        )
+
+
+@fault("database_root_volume_is_gp3_of_profile_size", manual=True)
 def database_volume_gp2(w: World) -> None:
     """The database's root volume changed to gp2."""
     inst = w.db()
@@ -335,23 +560,33 @@ def access_host_rule_removed(w: World) -> None:
     )
 
 
-@fault("access_host_exists_in_vpc", "database_sg_admits_access_host", errors=HOST_ACCESS)
+@fault(
+    "access_host_exists_in_vpc", "database_sg_admits_access_host", errors=HOST_ACCESS, manual=True
+)
 def access_host_terminated(w: World) -> None:
     """The Cloud9 environment's instance terminated."""
     host = L.access_host(w.inv, w.p)
     w.client("ec2").terminate_instances(InstanceIds=[host["InstanceId"]])
 
 
+@fault("network_acls_let_mysql_reach_the_database", manual=True)
+def database_subnet_acl_refuses_the_lambda(w: World) -> None:
+    """The database subnet's network ACL denies MySQL from the second Lambda subnet."""
+    subnet = next(s for s in w.inv.subnets() if s["SubnetId"] == w.db()["SubnetId"])
+    other = L.subnet(w.inv, w.p, w.p.vpc.lambda_subnets[1].name)
+    w.acl_entry(subnet, egress=False, deny=True, cidr=other["CidrBlock"], port=3306)
+
+
 # -- Secrets --------------------------------------------------------------------------------
 
 
-@fault("secret_holds_exactly_the_five_keys")
+@fault("secret_holds_exactly_the_five_keys", manual=True)
 def secret_with_extra_key(w: World) -> None:
     """A sixth key in the secret."""
     w.put_secret({**w.secret(), "mysql_port": "3306"})
 
 
-@fault("secret_holds_exactly_the_five_keys")
+@fault("secret_holds_exactly_the_five_keys", manual=True)
 def secret_with_empty_password(w: World) -> None:
     """gmail_password left empty."""
     w.put_secret({**w.secret(), "gmail_password": ""})
@@ -362,6 +597,27 @@ def secret_points_elsewhere(w: World) -> None:
     """mysql_host names another address (the old Aurora endpoint)."""
     w.put_secret(
         {**w.secret(), "mysql_host": "wikidotnotifierbdcluster.cluster-x.rds.amazonaws.com"}
+    )
+
+
+@fault("secret_resource_policy_admits_only_the_account", manual=True)
+def secret_shared_with_another_account(w: World) -> None:
+    """A resource policy on the secret lets another account read it."""
+    w.client("secretsmanager").put_resource_policy(
+        SecretId=w.p.secret.name,
+        ResourcePolicy=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {
+                        "Effect": "Allow",
+                        "Principal": {"AWS": "arn:aws:iam::999999999999:root"},
+                        "Action": "secretsmanager:GetSecretValue",
+                        "Resource": "*",
+                    }
+                ],
+            }
+        ),
     )
 
 
@@ -391,10 +647,26 @@ def function_unreserved_concurrency(w: World) -> None:
 @fault("function_concurrency_one_without_async_retries")
 def function_async_retries(w: World) -> None:
     """Asynchronous invocations retried twice (Lambda's default)."""
-    lam = w.client("lambda")
-    # moto's PutFunctionEventInvokeConfig keeps an existing config: replace it explicitly.
-    lam.delete_function_event_invoke_config(FunctionName=w.p.function.function)
-    lam.put_function_event_invoke_config(FunctionName=w.p.function.function, MaximumRetryAttempts=2)
+    w.client("lambda").put_function_event_invoke_config(
+        FunctionName=w.p.function.function, MaximumRetryAttempts=2
+    )
+
+
+@fault("function_invoked_only_by_its_runner", manual=True)
+def failure_destination_invokes_the_function(w: World) -> None:
+    """An on-failure destination that invokes the function again: a retry by another name."""
+    w.client("lambda").update_function_event_invoke_config(
+        FunctionName=w.p.function.function,
+        DestinationConfig={"OnFailure": {"Destination": w.function_arn()}},
+    )
+
+
+@fault("function_invoked_only_by_its_runner", manual=True)
+def function_url_without_auth(w: World) -> None:
+    """A function URL anyone may call (AuthType NONE)."""
+    w.client("lambda").create_function_url_config(
+        FunctionName=w.p.function.function, AuthType="NONE"
+    )
 
 
 # -- Step Functions -------------------------------------------------------------------------
@@ -464,6 +736,53 @@ def state_machine_role_without_policy(w: World) -> None:
         iam.delete_role_policy(RoleName=role, PolicyName=name)
 
 
+@fault(advises=frozenset({"state_machine_role_may_start_stop_describe_and_invoke"}))
+def state_machine_role_stops_every_instance(w: World) -> None:
+    """Console shape: the state machine's role may start and stop every instance of the
+    account. Must pass, with an advisory (hardening beyond the guide)."""
+    role = w.machine()["roleArn"].rsplit("/", 1)[-1]
+    iam = w.client("iam")
+    for name in iam.list_role_policies(RoleName=role)["PolicyNames"]:
+        iam.delete_role_policy(RoleName=role, PolicyName=name)
+    iam.put_role_policy(
+        RoleName=role,
+        PolicyName="console-made",
+        PolicyDocument=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {
+                        "Effect": "Allow",
+                        "Action": [
+                            "ec2:StartInstances",
+                            "ec2:StopInstances",
+                            "ec2:DescribeInstances",
+                        ],
+                        "Resource": "*",
+                    },
+                    {"Effect": "Allow", "Action": "lambda:InvokeFunction", "Resource": "*"},
+                ],
+            }
+        ),
+    )
+
+
+@fault("state_machine_invokes_deployed_code")
+def state_machine_invokes_a_pinned_old_version(w: World) -> None:
+    """The state machine invokes version 1 of the function, and a newer image was deployed
+    since: the runs keep the old code."""
+    lam = w.client("lambda")
+    name = w.p.function.function
+    version = lam.publish_version(FunctionName=name)["Version"]
+    world.push_image(w.session, w.inv, w.p, build="2")
+    repo = w.inv.repository(w.p.redeployment.ecr_repository)["repositoryUri"]
+    lam.update_function_code(FunctionName=name, ImageUri=f"{repo}:{w.p.redeployment.image_tag}")
+    lam.get_waiter("function_updated_v2").wait(FunctionName=name)
+    flow = w.guide_flow()
+    flow["States"]["Notify"]["Parameters"]["FunctionName"] = f"{w.function_arn()}:{version}"
+    w.set_definition(flow)
+
+
 # -- Trigger --------------------------------------------------------------------------------
 
 
@@ -502,6 +821,23 @@ def rule_target_retries(w: World) -> None:
     w.put_target(RetryPolicy={"MaximumRetryAttempts": 185})
 
 
+@fault("rule_targets_runner_with_permission")
+def eventbridge_role_without_policy(w: World) -> None:
+    """The role the rule's target uses holds no policy: every hour fails to start the run."""
+    role = w.target()["RoleArn"].rsplit("/", 1)[-1]
+    iam = w.client("iam")
+    for name in iam.list_role_policies(RoleName=role)["PolicyNames"]:
+        iam.delete_role_policy(RoleName=role, PolicyName=name)
+
+
+@fault("rule_targets_runner_with_permission")
+def rule_also_invokes_the_function(w: World) -> None:
+    """A second target on the rule invokes the function directly, with the database stopped."""
+    w.client("events").put_targets(
+        Rule=w.p.trigger.rule, Targets=[{"Id": "direct", "Arn": w.function_arn()}]
+    )
+
+
 @fault(
     "rule_targets_runner_with_permission",
     "rule_input_names_actual_instance",
@@ -525,7 +861,7 @@ def lambda_eni_without_elastic_ip(w: World) -> None:
     ec2.release_address(AllocationId=address["AllocationId"])
 
 
-@fault("function_logs_show_no_timeouts", "function_log_shows_every_run_finished")
+@fault("function_logs_show_no_timeouts", "function_log_shows_every_run_finished", manual=True)
 def function_timed_out(w: World) -> None:
     """The notifier's log shows a run, two hours ago, that timed out reaching the internet."""
     logs = w.client("logs")
@@ -544,6 +880,13 @@ def function_timed_out(w: World) -> None:
             }
         ],
     )
+
+
+@fault("lambda_subnet_acls_let_web_traffic_out_and_back", manual=True)
+def lambda_subnet_acl_denies_https_out(w: World) -> None:
+    """The second Lambda subnet's network ACL denies outbound HTTPS."""
+    subnet = L.subnet(w.inv, w.p, w.p.vpc.lambda_subnets[1].name)
+    w.acl_entry(subnet, egress=True, deny=True, cidr="0.0.0.0/0", port=443)
 
 
 # -- Extra permissions / VPC ----------------------------------------------------------------
@@ -572,13 +915,69 @@ def secret_policy_with_wildcard(w: World) -> None:
     )
 
 
-@fault("function_role_has_secret_vpc_and_logging_policies")
+@fault(
+    "function_role_has_secret_vpc_and_logging_policies",
+    "function_role_may_do_what_the_function_does",
+)
 def function_role_without_vpc_access(w: World) -> None:
     """AWSLambdaVPCAccessExecutionRole detached from the function's role."""
     role = L.function_config(w.inv, w.p)["Role"].rsplit("/", 1)[-1]
     w.client("iam").detach_role_policy(
         RoleName=role,
         PolicyArn="arn:aws:iam::aws:policy/service-role/AWSLambdaVPCAccessExecutionRole",
+    )
+
+
+@fault("secret_policy_grants_exactly_the_secret")
+def secret_policy_allows_every_secret_action(w: World) -> None:
+    """The secret policy grants secretsmanager:* on the secret: it may also change or delete it."""
+    policy = w.inv.local_policy(w.p.secret.policy)
+    w.client("iam").create_policy_version(
+        PolicyArn=policy["Policy"]["Arn"],
+        SetAsDefault=True,
+        PolicyDocument=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {
+                        "Effect": "Allow",
+                        "Action": "secretsmanager:*",
+                        "Resource": w.inv.secret(w.p.secret.name)["ARN"],
+                    }
+                ],
+            }
+        ),
+    )
+
+
+@fault("function_role_may_do_what_the_function_does")
+def function_role_cannot_write_its_log_to_s3(w: World) -> None:
+    """The function's role lost the S3 permission the notifier's code needs every run
+    (lambda.required_actions): the runs would fail only at their end."""
+    role = L.function_config(w.inv, w.p)["Role"].rsplit("/", 1)[-1]
+    iam = w.client("iam")
+    for name in iam.list_role_policies(RoleName=role)["PolicyNames"]:
+        iam.delete_role_policy(RoleName=role, PolicyName=name)
+
+
+@fault("function_role_may_do_what_the_function_does", manual=True)
+def function_role_not_assumable_by_lambda(w: World) -> None:
+    """The function's role trusts EC2 instead of Lambda."""
+    role = L.function_config(w.inv, w.p)["Role"].rsplit("/", 1)[-1]
+    w.client("iam").update_assume_role_policy(
+        RoleName=role,
+        PolicyDocument=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {
+                        "Effect": "Allow",
+                        "Principal": {"Service": "ec2.amazonaws.com"},
+                        "Action": "sts:AssumeRole",
+                    }
+                ],
+            }
+        ),
     )
 
 
@@ -601,7 +1000,7 @@ def image_pushed_not_deployed(w: World) -> None:
     world.push_image(w.session, w.inv, w.p, build="2")
 
 
-@fault("ecr_repository_private_and_holds_tag", "function_runs_image_behind_tag")
+@fault("ecr_repository_private_and_holds_tag", "function_runs_image_behind_tag", manual=True)
 def image_tag_deleted(w: World) -> None:
     """The tag deleted from the repository."""
     w.client("ecr").batch_delete_image(
@@ -682,10 +1081,12 @@ def nat_instance_checks_source(w: World) -> None:
 
 @fault(
     "aurora_cluster_private_in_database_group_over_both_subnets",
+    "no_security_group_admits_internet_to_database_or_lambda",
     profile="example-aurora-serverless-v2",
 )
 def aurora_cluster_in_extra_group(w: World) -> None:
-    """The cluster also in the internet group: not 'the database group only'."""
+    """The cluster also in the internet group: not 'the database group only', and open to
+    HTTP and HTTPS from the internet."""
     w.client("rds").modify_db_cluster(
         DBClusterIdentifier=w.p.database.cluster,
         VpcSecurityGroupIds=[w.group_id("database"), w.group_id("internet")],

@@ -246,8 +246,41 @@ def patch_lambda_vpc_id() -> None:
     LambdaFunction.vpc_config = patched  # type: ignore[method-assign]
 
 
+def patch_event_invoke_config() -> None:
+    """Put and update a function's asynchronous invocation config as AWS does.
+
+    On AWS, PutFunctionEventInvokeConfig replaces the config and UpdateFunctionEventInvokeConfig
+    changes only the fields given. moto's ``put_function_event_invoke_config`` appends a config
+    to a list and its update does the same, while GetFunctionEventInvokeConfig answers the
+    first: neither a put nor an update after the first changes what is read. This keeps one
+    config per function (moto/awslambda/models.py, ``LambdaBackend``).
+    """
+    from moto.awslambda.models import LambdaBackend
+
+    def make_put(original: Callable[..., Any]) -> Callable[..., Any]:
+        def put_function_event_invoke_config(self: Any, name: str, config: dict[str, Any]) -> Any:
+            self.get_function(name).event_invoke_config = []
+            return original(self, name, config)
+
+        return put_function_event_invoke_config
+
+    def make_update(original: Callable[..., Any]) -> Callable[..., Any]:
+        def update_function_event_invoke_config(
+            self: Any, name: str, config: dict[str, Any]
+        ) -> Any:
+            current = self.get_function(name).event_invoke_config
+            merged = {**(current[0].config if current else {}), **config}
+            return self.put_function_event_invoke_config(name, merged)
+
+        return update_function_event_invoke_config
+
+    wrap_once(LambdaBackend, "put_function_event_invoke_config", make_put)
+    wrap_once(LambdaBackend, "update_function_event_invoke_config", make_update)
+
+
 def apply_lab_patches() -> None:
     """Apply every lab-only patch to moto's in-process backends."""
+    patch_event_invoke_config()
     patch_lambda_vpc_id()
     patch_lambda_vpc_enis()
     patch_cpu_credits()

@@ -55,6 +55,8 @@ class FlowAnalysis:
     invoke_states: tuple[str, ...]
     invoked_functions: tuple[str, ...]
     """Function names (no ARN, no qualifier) of every statically named invoke target."""
+    invoked_qualifiers: tuple[tuple[str, str | None], ...]
+    """(function name, version or alias or None) of every statically named invoke target."""
     instance_id_sources: dict[str, str | tuple[str, ...] | None]
     """Per EC2 state: the input path of the id, the literal ids, a raw expression, or None."""
     payload_keys: dict[str, tuple[str, ...]]
@@ -125,6 +127,7 @@ def analyse(definition: dict[str, Any]) -> FlowAnalysis:
     kinds: dict[str, list[str]] = {"start": [], "describe": [], "stop": [], "invoke": []}
     contained: dict[str, set[str]] = {name: set() for name in top.states}
     functions: list[str] = []
+    qualified: list[tuple[str, str | None]] = []
     id_sources: dict[str, str | tuple[str, ...] | None] = {}
     payloads: dict[str, dict[str, Any] | None] = {}
     dangling: list[tuple[str, str]] = []
@@ -143,9 +146,11 @@ def analyse(definition: dict[str, Any]) -> FlowAnalysis:
             contained[scope.owner or name].add(kind)
             if kind == "invoke":
                 payloads[name] = _payload(state)
-                function = _invoked_function(state)
+                function, qualifier = _invoked_function(state)
                 if function and function not in functions:
                     functions.append(function)
+                if function and (function, qualifier) not in qualified:
+                    qualified.append((function, qualifier))
             else:
                 id_sources[name] = _instance_id_source(state)
         loops.extend(_unbounded_loops(scope.states))
@@ -158,6 +163,7 @@ def analyse(definition: dict[str, Any]) -> FlowAnalysis:
         stop_states=tuple(kinds["stop"]),
         invoke_states=tuple(kinds["invoke"]),
         invoked_functions=tuple(functions),
+        invoked_qualifiers=tuple(qualified),
         instance_id_sources=id_sources,
         payload_keys={
             name: tuple(key.removesuffix(".$") for key in payload or {})
@@ -263,17 +269,26 @@ def _task_kind(state: dict[str, Any]) -> str | None:
     return "invoke" if service == "lambda" and action == "invoke" else None
 
 
-def _invoked_function(state: dict[str, Any]) -> str | None:
-    """The bare function name from a function ARN resource or a static FunctionName."""
+def _invoked_function(state: dict[str, Any]) -> tuple[str | None, str | None]:
+    """The bare function name, and the version or alias it names (None: unqualified), from a
+    function ARN resource or a static FunctionName (name, name:qualifier, ARN or partial ARN)
+    with its optional Qualifier argument."""
     match = _FUNCTION_ARN.fullmatch(state.get("Resource", ""))
     if match:
-        return match.group(1)
-    reference = _arguments(state).get("FunctionName")
-    if not isinstance(reference, str) or reference.startswith("{%"):
-        return None
+        reference = state["Resource"]
+        qualifier = None
+    else:
+        arguments = _arguments(state)
+        reference = arguments.get("FunctionName")
+        if not isinstance(reference, str) or reference.startswith("{%"):
+            return None, None
+        qualifier = (
+            arguments.get("Qualifier") if isinstance(arguments.get("Qualifier"), str) else None
+        )
     if ":function:" in reference:
         reference = reference.split(":function:", 1)[1]
-    return reference.split(":", 1)[0]
+    name, _, named = reference.partition(":")
+    return name, named or qualifier
 
 
 def _payload(state: dict[str, Any]) -> dict[str, Any] | None:

@@ -51,17 +51,7 @@ def lab_env(built_lab: Run, lab_url: str, lab_state: Path) -> dict[str, str]:
     return {**os.environ, **build.lab_environment(lab_url), **hosts.environment(lab_state)}
 
 
-def verify(profile: Profile, *, start_database: bool = False) -> Run:
-    """A fresh read-only run over every check, as pytest's steps would run them."""
-    from runbook.registry import checks_in_guide_order
-
-    run = Run(profile, start_database=start_database)
-    try:
-        for check in checks_in_guide_order():
-            run.check(check)
-    finally:
-        run.close()
-    return run
+verify = build.verify
 
 
 def outside_policy(run: Run) -> set[str]:

@@ -148,7 +148,233 @@ def _secret_pending_deletion(s: dict) -> None:
     s['secret("WikidotNotifier/auth")']["DeletedDate"] = "2026-11-20T00:00:00+00:00"
 
 
+def _key(s: dict, prefix: str) -> str:
+    return next(k for k in s if k.startswith(prefix))
+
+
+def _group(s: dict, name: str) -> dict:
+    return _one(s, "security_groups()", lambda g: g["GroupName"] == name)
+
+
+DB_GROUP, WEB_GROUP = (
+    "WikidotNotifierDatabaseSecurityGroup",
+    "WikidotNotifierLambdaAccessToInternet",
+)
+SECRET_POLICY = 'local_policy("WikidotNotifierLambdaAccessToAuthSecret")'
+FUNCTION = 'function("WikidotNotifier")'
+
+
+def _secret_policy_partial_arn(s: dict) -> None:
+    """The secret's ARN without its random suffix, in the form AWS documents ('-??????')."""
+    statement = s[SECRET_POLICY]["Document"]["Statement"][0]
+    statement["Resource"] = s['secret("WikidotNotifier/auth")']["ARN"][:-7] + "-??????"
+
+
+def _secret_policy_second_statement(s: dict) -> None:
+    s[SECRET_POLICY]["Document"]["Statement"].append(
+        {"Effect": "Allow", "Action": "s3:*", "Resource": "*"}
+    )
+
+
+def _resource_policy_denies_the_role(s: dict) -> None:
+    role = s[FUNCTION]["Configuration"]["Role"]
+    s['secret_resource_policy("WikidotNotifier/auth")'] = {
+        "Statement": [
+            {"Effect": "Deny", "Principal": {"AWS": role}, "Action": "*", "Resource": "*"}
+        ]
+    }
+
+
+def _dead_letter_queue(s: dict) -> None:
+    s[FUNCTION]["Configuration"]["DeadLetterConfig"] = {
+        "TargetArn": "arn:aws:sqs:eu-west-2:123456789012:notifier-dlq"
+    }
+
+
+def _event_source(state: str) -> Callable[[dict], None]:
+    def mutate(s: dict) -> None:
+        s['event_source_mappings("WikidotNotifier")'] = [
+            {"UUID": "u-1", "EventSourceArn": "arn:aws:sqs:eu-west-2:1:q", "State": state}
+        ]
+
+    return mutate
+
+
+def _anyone_may_invoke(s: dict) -> None:
+    s['function_policy("WikidotNotifier")'] = {
+        "Statement": [
+            {
+                "Sid": "open",
+                "Effect": "Allow",
+                "Principal": "*",
+                "Action": "lambda:InvokeFunction",
+                "Resource": s[FUNCTION]["Configuration"]["FunctionArn"],
+            }
+        ]
+    }
+
+
+def _mysql_from_anywhere_ipv6(s: dict) -> None:
+    _group(s, DB_GROUP)["IpPermissions"].append(
+        {
+            "IpProtocol": "tcp",
+            "FromPort": 3306,
+            "ToPort": 3306,
+            "Ipv6Ranges": [{"CidrIpv6": "::/0"}],
+        }
+    )
+
+
+def _https_from_a_prefix_list(s: dict) -> None:
+    _group(s, WEB_GROUP)["IpPermissions"].append(
+        {
+            "IpProtocol": "tcp",
+            "FromPort": 443,
+            "ToPort": 443,
+            "PrefixListIds": [{"PrefixListId": "pl-1"}],
+        }
+    )
+
+
+def _secret_denied_to_the_function(s: dict) -> None:
+    key = _key(s, 'simulation("' + s[FUNCTION]["Configuration"]["Role"])
+    decisions = s[key]["decisions"]["secretsmanager:GetSecretValue"]
+    for resource in decisions:
+        decisions[resource] = "explicitDeny"
+
+
+def _route(destination: str, **target: str) -> Callable[[dict], None]:
+    def mutate(s: dict) -> None:
+        subnet = _one(s, "subnets()", lambda x: L.tag(x) == "Public subnet 2")
+        inv = Inventory.from_snapshot(s)
+        table = L.route_table_of(inv, subnet)
+        _one(s, "route_tables()", lambda t: t["RouteTableId"] == table["RouteTableId"])[
+            "Routes"
+        ].append({"DestinationCidrBlock": destination, **target})
+
+    return mutate
+
+
+def _ssh_from_the_access_host(s: dict) -> None:
+    """How MySQL got onto the instance (scp from Cloud9): the guide's, not an extra."""
+    host = L.access_host(Inventory.from_snapshot(s), PROFILE)
+    _group(s, DB_GROUP)["IpPermissions"].append(
+        {
+            "IpProtocol": "tcp",
+            "FromPort": 22,
+            "ToPort": 22,
+            "UserIdGroupPairs": [{"GroupId": host["SecurityGroups"][0]["GroupId"]}],
+        }
+    )
+
+
+def _console_password_reset_policy(s: dict) -> None:
+    s['user("WikidotNotifierAdmin")']["AttachedPolicies"] = [
+        {
+            "PolicyName": "IAMUserChangePassword",
+            "PolicyArn": "arn:aws:iam::aws:policy/IAMUserChangePassword",
+        }
+    ]
+
+
+def _web_from_anywhere_ipv6_too(s: dict) -> None:
+    """The older console's 'Anywhere' also added ::/0 for inbound HTTP and HTTPS."""
+    for permission in _group(s, WEB_GROUP)["IpPermissions"]:
+        permission["Ipv6Ranges"] = [{"CidrIpv6": "::/0"}]
+
+
+def _no_inbound_web_rules(s: dict) -> None:
+    """The advisory followed: the internet group admits nothing."""
+    _group(s, WEB_GROUP)["IpPermissions"] = []
+
+
+def _mysql_from_half_the_internet(s: dict) -> None:
+    _group(s, DB_GROUP)["IpPermissions"].append(
+        {
+            "IpProtocol": "tcp",
+            "FromPort": 3306,
+            "ToPort": 3306,
+            "IpRanges": [{"CidrIp": "0.0.0.0/1"}],
+        }
+    )
+
+
+def _anti_spoofing_acl(s: dict) -> None:
+    """Inbound denies of private ranges before allow-all: the internet still gets through."""
+    for acl in s["network_acls()"]:
+        acl["Entries"] += [
+            {
+                "RuleNumber": n,
+                "Protocol": "-1",
+                "RuleAction": "deny",
+                "Egress": False,
+                "CidrBlock": c,
+            }
+            for n, c in ((10, "192.168.0.0/16"), (11, "172.16.0.0/12"))
+        ]
+
+
+def _secret_denied_to_all_but_an_admin(s: dict) -> None:
+    """'Deny everyone but the admin role', written with NotPrincipal: it denies the function."""
+    s['secret_resource_policy("WikidotNotifier/auth")'] = {
+        "Statement": [
+            {
+                "Effect": "Deny",
+                "NotPrincipal": {"AWS": "arn:aws:iam::123456789012:role/admin"},
+                "Action": "secretsmanager:*",
+                "Resource": "*",
+            }
+        ]
+    }
+
+
 MUTATIONS: dict[str, tuple[Callable[[dict], None], set[str]]] = {
+    "SSH from the access host on the database group": (_ssh_from_the_access_host, set()),
+    "the console's password-reset policy on the user": (_console_password_reset_policy, set()),
+    "inbound web rules also from ::/0": (_web_from_anywhere_ipv6_too, set()),
+    "no inbound web rules": (_no_inbound_web_rules, set()),
+    "MySQL from 0.0.0.0/1": (
+        _mysql_from_half_the_internet,
+        {
+            "database_sg_admits_only_mysql_from_itself_and_access_host",
+            "no_security_group_admits_internet_to_database_or_lambda",
+        },
+    ),
+    "an anti-spoofing network ACL": (_anti_spoofing_acl, set()),
+    "the secret denied to all but an admin": (
+        _secret_denied_to_all_but_an_admin,
+        {"secret_resource_policy_admits_only_the_account"},
+    ),
+    "secret policy on the partial ARN": (_secret_policy_partial_arn, set()),
+    "secret policy with a second statement": (
+        _secret_policy_second_statement,
+        {"secret_policy_grants_exactly_the_secret"},
+    ),
+    "secret's resource policy denies the function": (
+        _resource_policy_denies_the_role,
+        {"secret_resource_policy_admits_only_the_account"},
+    ),
+    "a dead-letter queue": (_dead_letter_queue, set()),
+    "an enabled event source": (_event_source("Enabled"), {"function_invoked_only_by_its_runner"}),
+    "a disabled event source": (_event_source("Disabled"), set()),
+    "anyone may invoke the function": (_anyone_may_invoke, {"function_invoked_only_by_its_runner"}),
+    "MySQL from ::/0": (
+        _mysql_from_anywhere_ipv6,
+        {
+            "database_sg_admits_only_mysql_from_itself_and_access_host",
+            "no_security_group_admits_internet_to_database_or_lambda",
+        },
+    ),
+    "HTTPS from a prefix list": (_https_from_a_prefix_list, {"internet_sg_admits_only_http_https"}),
+    "the secret denied to the function's role": (
+        _secret_denied_to_the_function,
+        {"function_role_may_do_what_the_function_does"},
+    ),
+    "a blackholed public route": (
+        _route("8.8.8.0/24", NetworkInterfaceId="eni-gone", State="blackhole"),
+        {"public_subnets_route_to_internet_gateway"},
+    ),
+    "a route to a peered network": (_route("172.16.0.0/12", VpcPeeringConnectionId="pcx-1"), set()),
     "ENIs described without suffix": (_enis_without_suffix, set()),
     "another function's ENI": (_other_functions_eni, set()),
     "egress to a prefix list": (_egress_to_prefix_list, {"internet_sg_sends_only_http_https"}),
@@ -252,3 +478,32 @@ def test_function_environment_values_never_reach_the_inventory() -> None:
     )
     assert "canary" not in json.dumps(got)
     assert got["Configuration"]["Environment"]["Variables"] == {"API_TOKEN": "<redacted>"}
+
+
+def test_a_conditioned_deny_in_the_secrets_policy_is_an_advisory_not_a_verdict() -> None:
+    """'Deny everyone but the function's role' is common; its condition is not evaluated here,
+    so it neither fails the check nor passes unseen."""
+    snap = recorded()
+    role = snap[FUNCTION]["Configuration"]["Role"]
+    snap['secret_resource_policy("WikidotNotifier/auth")'] = {
+        "Statement": [
+            {
+                "Sid": "OnlyTheNotifier",
+                "Effect": "Deny",
+                "Principal": "*",
+                "Action": "secretsmanager:GetSecretValue",
+                "Resource": "*",
+                "Condition": {"StringNotEquals": {"aws:PrincipalArn": role}},
+            }
+        ]
+    }
+    check = next(
+        c
+        for c in checks_in_guide_order()
+        if c.id == "secret_resource_policy_admits_only_the_account"
+    )
+    found = evaluate(check, Inventory.from_snapshot(snap), PROFILE)
+    assert found.status == Status.PASS
+    assert found.advisories == (
+        "a Deny with a condition in the secret's policy was not evaluated: OnlyTheNotifier",
+    )

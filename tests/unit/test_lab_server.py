@@ -266,6 +266,46 @@ def test_image_function_resolves_the_tag_to_the_ecr_digest(aws: Client) -> None:
     assert resolved() == f"{repository_uri}@{first}"
 
 
+def test_event_invoke_config_is_replaced_by_put_and_merged_by_update(aws: Client) -> None:
+    lambda_ = aws("lambda")
+    role = aws("iam").create_role(
+        RoleName="invoke-config",
+        AssumeRolePolicyDocument=json.dumps(
+            {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:*"}]}
+        ),
+    )["Role"]["Arn"]
+    lambda_.create_function(
+        FunctionName="invoke-config",
+        Role=role,
+        Runtime="python3.12",
+        Handler="x.h",
+        Code={"ZipFile": _zip()},
+    )
+
+    def read() -> dict[str, Any]:
+        got = lambda_.get_function_event_invoke_config(FunctionName="invoke-config")
+        return {k: got.get(k) for k in ("MaximumRetryAttempts", "DestinationConfig")}
+
+    lambda_.put_function_event_invoke_config(FunctionName="invoke-config", MaximumRetryAttempts=0)
+    lambda_.put_function_event_invoke_config(FunctionName="invoke-config", MaximumRetryAttempts=2)
+    assert read() == {"MaximumRetryAttempts": 2, "DestinationConfig": None}
+    target = {"OnFailure": {"Destination": "arn:aws:sqs:eu-west-2:123456789012:q"}}
+    lambda_.update_function_event_invoke_config(
+        FunctionName="invoke-config", DestinationConfig=target
+    )
+    assert read() == {"MaximumRetryAttempts": 2, "DestinationConfig": target}
+
+
+def _zip() -> bytes:
+    import io
+    import zipfile
+
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        z.writestr("x.py", "def h(event, context):\n    return None\n")
+    return buf.getvalue()
+
+
 def test_iam_simulation_answers_as_aws_does(aws: Client, monkeypatch: pytest.MonkeyPatch) -> None:
     """SimulatePrincipalPolicy (not in moto): identity policies, managed ones, a boundary, an
     explicit deny scoped to one resource, NotAction, conditions unsimulated, as the collector

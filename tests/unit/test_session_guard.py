@@ -79,7 +79,7 @@ def test_writable_session_lets_writes_through(dead_endpoint: None) -> None:
         ("ec2:ReleaseAddress", True),
         ("ec2:DisassociateAddress", True),
         ("ec2:DetachInternetGateway", True),
-        ("ec2:RevokeSecurityGroupIngress", True),
+        ("ec2:DeleteNetworkAclEntry", True),
         ("iam:DetachGroupPolicy", True),
         ("iam:RemoveUserFromGroup", True),
         ("lambda:RemovePermission", True),
@@ -87,6 +87,7 @@ def test_writable_session_lets_writes_through(dead_endpoint: None) -> None:
         ("kms:ScheduleKeyDeletion", True),
         # configuration steps of the guide, not deletions (see FIX_ALLOW)
         ("ec2:RevokeSecurityGroupEgress", False),
+        ("ec2:RevokeSecurityGroupIngress", False),
         ("events:RemoveTargets", False),
         # creating, adding, setting and the database's stop are not deletions
         ("ec2:CreateRoute", False),
@@ -123,6 +124,10 @@ def test_perform_session_makes_the_guides_removals(dead_endpoint: None) -> None:
     with pytest.raises(EndpointConnectionError):  # past the guard, to the (dead) endpoint
         session.client("ec2").revoke_security_group_egress(
             GroupId="sg-1", SecurityGroupRuleIds=["sgr-1"]
+        )
+    with pytest.raises(EndpointConnectionError):
+        session.client("ec2").revoke_security_group_ingress(
+            GroupId="sg-1", SecurityGroupRuleIds=["sgr-2"]
         )
     with pytest.raises(EndpointConnectionError):
         session.client("events").remove_targets(Rule="r", Ids=["old"])
