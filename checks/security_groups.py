@@ -64,6 +64,17 @@ class GuideRules:
     wanted: RuleSet
     tolerated: RuleSet = _none
 
+    def differences(self, inv: Inventory, p: Profile, group: dict) -> dict[str, list[str]]:
+        """The wanted rules the group lacks, and its rules neither wanted nor tolerated."""
+        gid = group["GroupId"]
+        permissions = L.egress_rules(group) if self.egress else L.ingress_rules(group)
+        wanted, tolerated = self.wanted(inv, p, gid), self.tolerated(inv, p, gid)
+        have = set(R.flat(permissions))
+        return {
+            "missing": sorted(str(r) for r in wanted - have),
+            "extra": sorted(str(r) for r in have - wanted - tolerated),
+        }
+
     def judge(self, inv: Inventory, p: Profile, advisory: str | None = None) -> Outcome:
         group = L.security_group(inv, p, self.role)
         if group is None:
@@ -74,17 +85,14 @@ class GuideRules:
         gid = group["GroupId"]
         permissions = L.egress_rules(group) if self.egress else L.ingress_rules(group)
         wanted, tolerated = self.wanted(inv, p, gid), self.tolerated(inv, p, gid)
-        have = set(R.flat(permissions))
-        diff = {
-            "missing": sorted(str(r) for r in wanted - have),
-            "extra": sorted(str(r) for r in have - wanted - tolerated),
-        }
+        diff = self.differences(inv, p, group)
         parts = [f"{k} {', '.join(v)}" for k, v in diff.items() if v]
         way = "outbound" if self.egress else "inbound"
         return judged(
             not any(diff.values()),
             f"{way} rules of {gid}: " + ("; ".join(parts) or "as the guide says"),
-            expected=sorted(str(r) for r in wanted | tolerated),
+            expected=sorted(str(r) for r in wanted)
+            + sorted(f"{r} (allowed, not required)" for r in tolerated - wanted),
             actual=R.texts(permissions),
             evidence={"GroupId": gid},
             advisories=(advisory,) if advisory and permissions else (),

@@ -250,8 +250,9 @@ def exact_rules(
         authorize(GroupId=group_id, IpPermissions=missing)
 
 
-def _rules_fixer(check_id: str, says: Callable[[Profile], str]) -> Fixer:
-    """Create the guide's group if missing and make the rules its check judges exact."""
+def _rules_fixer(check_id: str, creates: Callable[[Profile], str]) -> Fixer:
+    """Create the guide's group if missing and make the rules its check judges exact; the
+    plan names each rule it adds and revokes."""
     spec = GUIDE_RULES[check_id]
 
     def fixer(inv: Inventory, p: Profile) -> list[Action | Manual]:
@@ -265,7 +266,17 @@ def _rules_fixer(check_id: str, says: Callable[[Profile], str]) -> Fixer:
                 keep=spec.tolerated(ctx.inv, p, gid),
             )
 
-        return [Action(says(p), apply)]
+        group = L.security_group(inv, p, spec.role)
+        if group is None:
+            return [Action(creates(p), apply)]
+        diff = spec.differences(inv, p, group)
+        way = "outbound" if spec.egress else "inbound"
+        words = [
+            f"{verb} {way} {', '.join(diff[k])}"
+            for verb, k in (("allow", "missing"), ("revoke", "extra"))
+            if diff[k]
+        ]
+        return [Action(f"{group['GroupId']} ({group['GroupName']}): {'; '.join(words)}", apply)]
 
     return fixes(check_id)(fixer)
 
@@ -273,30 +284,25 @@ def _rules_fixer(check_id: str, says: Callable[[Profile], str]) -> Fixer:
 _rules_fixer(
     "database_sg_admits_only_mysql_from_itself_and_access_host",
     lambda p: (
-        f"create {p.security_groups.database} if missing; allow inbound TCP "
-        f"{p.database.mysql_port} from itself; revoke every inbound rule but that one and the "
-        "access host's"
+        f"create {p.security_groups.database} with inbound TCP {p.database.mysql_port} from itself"
     ),
 )
 _rules_fixer(
     "database_sg_egress_all_and_mysql_to_itself",
     lambda p: (
-        "keep the default outbound rule and allow outbound TCP "
-        f"{p.database.mysql_port} to itself; revoke every other outbound rule"
+        f"create {p.security_groups.database} with outbound all traffic and TCP "
+        f"{p.database.mysql_port} to itself"
     ),
 )
 _rules_fixer(
     "internet_sg_admits_only_http_https",
-    lambda p: (
-        f"create {p.security_groups.internet} if missing; allow inbound HTTP and HTTPS "
-        "from anywhere; revoke every other inbound rule"
-    ),
+    lambda p: f"create {p.security_groups.internet} with inbound HTTP and HTTPS from anywhere",
 )
 _rules_fixer(
     "internet_sg_sends_only_http_https",
     lambda p: (
-        "remove every other outbound rule of the internet group (the default "
-        "all-traffic rule among them); allow outbound HTTP and HTTPS to anywhere"
+        f"create {p.security_groups.internet} with outbound HTTP and HTTPS to anywhere "
+        "only (the default all-traffic rule revoked)"
     ),
 )
 

@@ -64,7 +64,8 @@ def problems(report: dict[str, Any]) -> list[str]:
     for s in report["sections"]:
         for ch in s["checks"]:
             if ch["status"] in ("fail", "error"):
-                line = f"{MARK[ch['status']]} {s['id']}/{ch['id']}: {ch['summary']}"
+                severity = f" ({ch['severity']})" if ch["status"] == "fail" else ""
+                line = f"{MARK[ch['status']]}{severity} {s['id']}/{ch['id']}: {ch['summary']}"
                 since = _failing_since(report, ch)
                 out.append(f"{line} (failing since {since})" if since else line)
                 if ch["status"] == "fail":

@@ -43,7 +43,10 @@ DENIED = {
         "notifier_user_host_is_profile_network",
         "notifier_user_has_all_privileges_on_both_databases",
     },
-    "lambda:GetFunctionEventInvokeConfig": {"function_concurrency_one_without_async_retries"},
+    "lambda:GetFunctionEventInvokeConfig": {
+        "function_concurrency_one_without_async_retries",
+        "function_invoked_only_by_its_runner",  # its destinations
+    },
     "logs:FilterLogEvents": {
         "function_logs_show_no_timeouts",
         "function_log_shows_every_run_finished",

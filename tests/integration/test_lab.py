@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from runbook.aws.session import is_read
 from runbook.findings import Status
 from runbook.lab.build import perform
 from runbook.lab.host_faults import ACCESS, DB_HOST
@@ -59,10 +60,9 @@ def test_pytest_verify_run_writes_the_report(lab_env: dict[str, str], tmp_path: 
     assert statuses["database_aurora"] == "skip"
     assert {v for k, v in statuses.items() if k != "database_aurora"} <= {"pass", "skip"}
     assert summary["mutating_calls"] == {}
-    assert all(
-        ":" in k and (k.split(":")[1].startswith(("Describe", "Get", "List", "Filter")))
-        for k in summary["aws_calls"]
-    )
+    # every call a read (Describe/Get/List/Filter, and IAM's policy simulation)
+    assert all(is_read(*k.split(":")) for k in summary["aws_calls"])
+    assert summary["aws_calls"]["iam:SimulatePrincipalPolicy"] == 3
     trigger = next(s for s in summary["sections"] if s["id"] == "trigger")
     fire = trigger["checks"][0]["details"]["next_fire_times"]
     assert len(fire) == 3 and all(t.endswith(":00 UTC") for t in fire)
@@ -95,7 +95,7 @@ def test_one_section_by_marker(lab_env: dict[str, str], tmp_path: Path) -> None:
     summary = json.loads((out / "summary.json").read_text())
     counts = {s["id"]: s["counts"] for s in summary["sections"]}
     assert counts["vpc"]["pass"] == 5
-    assert counts["iam"] == {"pass": 0, "fail": 0, "error": 0, "skip": 3}
+    assert counts["iam"] == {"pass": 0, "fail": 0, "error": 0, "skip": 4}
     assert set(summary["aws_calls"]) <= {
         "sts:GetCallerIdentity",  # the preflight: who the run is, before any check
         "ec2:DescribeVpcs",

@@ -385,7 +385,9 @@ def test_second_run_shows_the_changes_per_section_and_check(tmp_path: Path) -> N
         f"since the last run ({T[0]}): 1 new failure, 0 fixed, 0 could not check",
         f"  new failure: vpc/{VPC} (pass → fail): {VPC} is fail",
     ]
-    assert f"FAIL trigger/{RULE}: {RULE} is fail (failing since {T[0]})" in writers.problems(report)
+    assert f"FAIL (high) trigger/{RULE}: {RULE} is fail (failing since {T[0]})" in writers.problems(
+        report
+    )
     md = writers.markdown(report)
     assert "## Changes since the last run" in md
     assert f"| new failure | vpc | `{VPC}` | pass | fail | {VPC} is fail |" in md
