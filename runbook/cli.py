@@ -16,6 +16,7 @@ from typing import NoReturn
 
 from runbook.errors import ExitStatus, UsageError
 from runbook.lab.control import LabError
+from runbook.options import DEFAULT_PROFILE, RUN_OPTIONS
 from runbook.redact import install_log_redaction
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -33,11 +34,13 @@ def cmd_run(ns: argparse.Namespace, extra: list[str]) -> int:
     # would then lose the checkout's pytest.ini and conftest.py).
     args = ["--mode", ns.command]
     if ns.profile:
-        args.insert(0, f"--profile={Path(ns.profile).absolute()}")
+        ns.profile = str(Path(ns.profile).absolute())
+    if ns.reports_dir:
+        ns.reports_dir = str(Path(ns.reports_dir).absolute())
+    for option in RUN_OPTIONS:
+        args += option.as_pytest_args(getattr(ns, option.dest, None))
     if ns.section:
         args += ["-m", ns.section]
-    if getattr(ns, "dry_run", False):
-        args.append("--dry-run")
     return _pytest(args + extra)
 
 
@@ -69,8 +72,13 @@ def cmd_lab(ns: argparse.Namespace, extra: list[str]) -> int:
     print(f"lab up at {url} (built from {ns.profile})")
     if still:
         print(f"not built: {', '.join(still)}")
-    print("use it with:")
-    for k, v in {**lab_environment(url), **hosts.environment(lab_dir)}.items():
+    print("use it with (verify and perform then use the lab's profile):")
+    exports = {
+        **lab_environment(url),
+        **hosts.environment(lab_dir),
+        "RUNBOOK_PROFILE": str(Path(ns.profile).absolute()),
+    }
+    for k, v in exports.items():
         if k == "RUNBOOK_MYSQL_ADMIN_PASSWORD":  # a secret: point at it, never print it
             v = f'"$(cat {hosts.folder(lab_dir) / "admin-password"})"'
         print(f"  export {k}={v}")
@@ -111,7 +119,7 @@ def cmd_policy(ns: argparse.Namespace, extra: list[str]) -> int:
     from runbook.aws.policy import policy_json
     from runbook.profile import load_profile
 
-    profile = ns.profile or os.environ.get("RUNBOOK_PROFILE", "profiles/notifier.toml")
+    profile = ns.profile or os.environ.get("RUNBOOK_PROFILE") or ROOT / DEFAULT_PROFILE
     print(policy_json(load_profile(profile), start_database=ns.start_database), end="")
     return 0
 
@@ -133,11 +141,15 @@ def parser() -> argparse.ArgumentParser:
         ("verify", "check the deployment, read-only (pytest run)"),
         ("perform", "fix what fails, then verify (pytest run)"),
     ):
-        p = sub.add_parser(name, help=help_)
-        p.add_argument("--profile", help="default: $RUNBOOK_PROFILE, then profiles/notifier.toml")
-        p.add_argument("-m", dest="section", help="marker expression, e.g. 'vpc or trigger'")
-        if name == "perform":
-            p.add_argument("--dry-run", action="store_true", help="show the plan only")
+        p = sub.add_parser(
+            name,
+            help=help_,
+            epilog="pytest's own options go after --, e.g. -- -vv --log-level=DEBUG",
+        )
+        p.add_argument("-m", dest="section", help="sections (markers), e.g. 'vpc or trigger'")
+        for option in RUN_OPTIONS:  # unset unless given: pytest applies the defaults
+            if name == "perform" or not option.perform_only:
+                p.add_argument(option.flag, help=option.help, **{**option.kwargs, "default": None})
         p.set_defaults(fn=cmd_run)
     lab = sub.add_parser("lab", help="start (and build) or stop the local lab")
     lab.add_argument("action", choices=("up", "down"))
@@ -163,9 +175,27 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     install_log_redaction(dict(os.environ))
-    ns, extra = parser().parse_known_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
+    # After "--": pytest's own options, for verify and perform (e.g. -vv, --log-level=DEBUG).
+    cut = argv.index("--") if "--" in argv else len(argv)
+    ours, extra = argv[:cut], argv[cut + 1 :]
+    ns, unknown = parser().parse_known_args(ours)
     try:
+        if unknown:
+            raise UsageError(
+                f"notifier-runbook {ns.command}: unknown option {unknown[0]!r} (see "
+                f"notifier-runbook {ns.command} --help; pytest's own options go after --)"
+            )
+        if extra and ns.fn is not cmd_run:
+            raise UsageError(
+                f"notifier-runbook {ns.command}: '--' passes pytest's options to verify and "
+                "perform only"
+            )
         return ns.fn(ns, extra)
+    except BrokenPipeError:  # `notifier-runbook checks | head`: the reader had enough
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0
     except UsageError as exc:
         print(f"usage error: {exc}", file=sys.stderr)
         return int(ExitStatus.USAGE_ERROR)

@@ -13,7 +13,8 @@ class Status(StrEnum):
     PASS = "pass"
     FAIL = "fail"
     ERROR = "error"  # could not check: access denied, unreachable, throttled past retries
-    SKIP = "skip"
+    SKIP = "skip"  # does not apply: not in this variant or phase
+    NOT_SELECTED = "not_selected"  # left out of this run by -m (only in the report)
 
 
 @dataclass(frozen=True)

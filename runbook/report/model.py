@@ -19,21 +19,23 @@ SCHEMA_VERSION = 1
 
 
 def section_status(statuses: list[Status]) -> Status:
-    """fail beats error beats pass; a section with nothing but skips is skipped."""
-    for s in (Status.FAIL, Status.ERROR, Status.PASS):
+    """fail beats error beats pass; a section with nothing but skips is skipped, one with none
+    of its checks in this run is not selected."""
+    for s in (Status.FAIL, Status.ERROR, Status.PASS, Status.SKIP):
         if s in statuses:
             return s
-    return Status.SKIP
+    return Status.NOT_SELECTED
 
 
 def all_findings(run: Run) -> list[Finding]:
-    """A finding for every registered check: those not run are skipped with the reason."""
+    """A finding for every registered check: those -m left out are not selected."""
     out = []
     for check in checks_in_guide_order():
         found = run.findings.get(check.id)
         if found is None:
-            reason = not_applicable(check, run.profile) or "not selected in this run"
-            found = finding(check, Outcome(Status.SKIP, reason))
+            reason = not_applicable(check, run.profile)
+            why = f"not selected in this run ({reason})" if reason else "not selected in this run"
+            found = finding(check, Outcome(Status.NOT_SELECTED, why))
         out.append(found)
     return out
 

@@ -22,6 +22,7 @@ import pytest
 from _pytest.mark.expression import Expression
 
 from runbook.errors import CouldNotCheck, ExitStatus, UsageError
+from runbook.options import RUN_OPTIONS, default_profile
 from runbook.preflight import aws_identity
 from runbook.profile import Profile, load_profile
 from runbook.redact import install_log_redaction, scrub_data
@@ -29,7 +30,6 @@ from runbook.report import history, model, notify, writers
 from runbook.run import Run
 from runbook.sections import SECTIONS
 
-DEFAULT_PROFILE = "profiles/notifier.toml"
 MODES = ("verify", "perform")
 # Markers besides the section ids.
 EXTRA_MARKERS = {
@@ -43,34 +43,15 @@ MARKER_NAME = re.compile(r"[\w:+\-.\[\]\\/]+")
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("runbook", "notifier runbook")
     group.addoption(
-        "--profile",
-        default=os.environ.get("RUNBOOK_PROFILE", DEFAULT_PROFILE),
-        help=f"deployment profile (TOML); default $RUNBOOK_PROFILE or {DEFAULT_PROFILE}",
-    )
-    group.addoption(
         "--mode",
         default="verify",  # checked in start(): argparse's refusal is several lines
         help="verify (read-only, default) or perform (fix what fails, then verify)",
     )
-    group.addoption(
-        "--dry-run", action="store_true", help="with --mode perform: show the plan, change nothing"
-    )
-    group.addoption("--reports-dir", default="reports", help="where the report files go")
-    group.addoption(
-        "--start-database",
-        action="store_true",
-        help="start a stopped database instance for the host checks, and stop it again after",
-    )
-    group.addoption(
-        "--lookback-hours",
-        default=None,  # checked in start(), like --mode
-        help="operations: how many past hours to read (default: the profile's, 24)",
-    )
-    group.addoption(
-        "--probe-egress",
-        action="store_true",
-        help="egress: create, invoke and delete a probe function that reports its public IP",
-    )
+    for option in RUN_OPTIONS:  # the same options as `notifier-runbook verify --help`
+        kwargs = dict(option.kwargs)
+        if option.flag == "--profile":
+            kwargs["default"] = default_profile()
+        group.addoption(option.flag, help=option.help, **kwargs)
 
 
 class RunbookPlugin:
@@ -162,10 +143,7 @@ class RunbookPlugin:
             f"mutating: {sum(self.report['mutating_calls'].values())}; report: "
             f"{self.config.option.reports_dir}/summary.json, summary.md"
         )
-        status = ExitStatus(self.report["run"]["exit_status"])
-        tr.write_line(
-            f"verdict: {status.name.lower().replace('_', '-')} (exit status {int(status)})"
-        )
+        tr.write_line(writers.verdict(self.report))
 
 
 def _write_summary(out: Path, report: dict[str, Any]) -> None:

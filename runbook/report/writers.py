@@ -10,7 +10,13 @@ from typing import Any
 from runbook.errors import ExitStatus
 from runbook.findings import Status
 
-MARK = {"pass": "PASS", "fail": "FAIL", "error": "ERROR", "skip": "skip"}
+MARK = {
+    "pass": "PASS",
+    "fail": "FAIL",
+    "error": "ERROR",
+    "skip": "skip",
+    "not_selected": "not selected",
+}
 KIND_WORDS = {
     "new_failure": "new failure",
     "fixed": "fixed",
@@ -28,6 +34,17 @@ def exit_status(report_totals: dict[str, int]) -> ExitStatus:
     return ExitStatus.HEALTHY
 
 
+def verdict(report: dict[str, Any]) -> str:
+    """The last line: the verdict, its exit status, and what -m left out."""
+    status = ExitStatus(report["run"]["exit_status"])
+    line = f"verdict: {status.name.lower().replace('_', '-')} (exit status {int(status)})"
+    left_out = [s["id"] for s in report["sections"] if s["status"] == "not_selected"]
+    if left_out:
+        chosen = [s["id"] for s in report["sections"] if s["status"] != "not_selected"]
+        line += f" for the sections selected ({', '.join(chosen)}); {len(left_out)} not selected"
+    return line
+
+
 def write_json(path: Path, data: Any) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(data, indent=2, default=str) + "\n", encoding="utf-8")
@@ -39,17 +56,10 @@ def table(report: dict[str, Any]) -> list[str]:
     for s in report["sections"]:
         c = s["counts"]
         adv = sum(len(ch["advisories"]) for ch in s["checks"])
-        rows.append(
-            (
-                s["title"],
-                MARK[s["status"]],
-                str(c["pass"]),
-                str(c["fail"]),
-                str(c["error"]),
-                str(c["skip"]),
-                str(adv) if adv else "",
-            )
-        )
+        counts = [str(c[k]) for k in ("pass", "fail", "error", "skip")]
+        if s["status"] == "not_selected":
+            counts = [""] * 4
+        rows.append((s["title"], MARK[s["status"]], *counts, str(adv) if adv else ""))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     lines = [
         "  ".join(cell.ljust(w) for cell, w in zip(r, widths, strict=True)).rstrip() for r in rows
@@ -59,20 +69,31 @@ def table(report: dict[str, Any]) -> list[str]:
 
 
 def problems(report: dict[str, Any]) -> list[str]:
-    """One line per failed or unchecked check, with what the guide says to do."""
+    """Each failed or unchecked check once, under its id, with what the guide says to do; a
+    failure that is new since the last run says so here (the history part does not list it
+    again)."""
+    news = {
+        c["id"]: c
+        for c in (report.get("history") or {}).get("changes", [])
+        if c["kind"] == "new_failure"
+    }
     out = []
     for s in report["sections"]:
         for ch in s["checks"]:
-            if ch["status"] in ("fail", "error"):
-                severity = f" ({ch['severity']})" if ch["status"] == "fail" else ""
-                line = f"{MARK[ch['status']]}{severity} {s['id']}/{ch['id']}: {ch['summary']}"
-                since = _failing_since(report, ch)
-                out.append(f"{line} (failing since {since})" if since else line)
-                if ch["status"] == "fail":
-                    out.append(
-                        f"    expected {_short(ch['expected'])}; actual {_short(ch['actual'])}"
-                    )
-                    out.append(f"    guide: {ch['guide']}")
+            if ch["status"] not in ("fail", "error"):
+                continue
+            severity = f" ({ch['severity']})" if ch["status"] == "fail" else ""
+            line = f"{MARK[ch['status']]}{severity} {s['id']}/{ch['id']}: {ch['summary']}"
+            since = _failing_since(report, ch)
+            if ch["id"] in news:
+                incidents = new_incidents(news[ch["id"]])
+                line += f" [new{': ' + incidents if incidents else ''}]"
+            elif since:
+                line += f" (failing since {since})"
+            out.append(line)
+            if ch["status"] == "fail":
+                out.append(f"    expected {_short(ch['expected'])}; actual {_short(ch['actual'])}")
+                out.append(f"    guide: {ch['guide']}")
     return out
 
 
@@ -166,7 +187,8 @@ def history_lines(report: dict[str, Any]) -> list[str]:
     gap = uncovered_line(history)
     out += [gap] if gap else []
     out.append(history_headline(history))
-    out += [f"  {change_line(c)}" for c in history["changes"]]
+    # new failures are marked where they are listed, once (problems)
+    out += [f"  {change_line(c)}" for c in history["changes"] if c["kind"] != "new_failure"]
     out += [f"  flapping: {line}" for line in _flapping(report)]
     for sent in report.get("notifications", []):
         if sent["sent"]:
@@ -209,15 +231,18 @@ def markdown(report: dict[str, Any]) -> str:
     ]
     for s in report["sections"]:
         c = s["counts"]
-        out.append(
-            f"| {s['title']} | {MARK[s['status']]} | {c['pass']} | {c['fail']} | "
-            f"{c['error']} | {c['skip']} |"
-        )
+        counts = [str(c[k]) for k in ("pass", "fail", "error", "skip")]
+        if s["status"] == "not_selected":
+            counts = [""] * 4
+        out.append(f"| {s['title']} | {MARK[s['status']]} | {' | '.join(counts)} |")
     history = report.get("history")
     if history is not None:
         out += _markdown_changes(report, history)
     for s in report["sections"]:
-        out += ["", f"## {s['title']} — {MARK[s['status']]}", "", f"Guide: {s['guide']}", ""]
+        out += ["", f"## {s['title']} — {MARK[s['status']]}"]
+        if s["status"] == "not_selected":
+            continue
+        out += ["", f"Guide: {s['guide']}", ""]
         if any(s.get("changes", {}).values()):
             out += [f"Since the last run: {change_counts(s['changes'])}.", ""]
         for ch in s["checks"]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -95,7 +96,12 @@ def test_one_section_by_marker(lab_env: dict[str, str], tmp_path: Path) -> None:
     summary = json.loads((out / "summary.json").read_text())
     counts = {s["id"]: s["counts"] for s in summary["sections"]}
     assert counts["vpc"]["pass"] == 5
-    assert counts["iam"] == {"pass": 0, "fail": 0, "error": 0, "skip": 4}
+    assert counts["iam"] == {"pass": 0, "fail": 0, "error": 0, "skip": 0, "not_selected": 4}
+    status = {s["id"]: s["status"] for s in summary["sections"]}
+    assert status["iam"] == "not_selected" and status["vpc"] == "pass"
+    # the table and the verdict say what -m left out, not "skip"
+    assert re.search(r"\nCreating an IAM user +not selected *\n", proc.stdout)
+    assert "for the sections selected (vpc); 15 not selected" in proc.stdout
     assert set(summary["aws_calls"]) <= {
         "sts:GetCallerIdentity",  # the preflight: who the run is, before any check
         "ec2:DescribeVpcs",

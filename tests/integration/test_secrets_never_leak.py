@@ -107,6 +107,7 @@ def test_no_canary_in_any_output_report_or_log(
             "-m",
             "secrets",
             f"--reports-dir={out / 'cli'}",
+            "--",  # pytest's own options
             *LOUD,
         ],
         lab_env,

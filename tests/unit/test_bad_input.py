@@ -183,6 +183,9 @@ CASES = {
         ("verify", "--profile", "{profile}"), USAGE, ("AWS_ACCESS_KEY_ID",), cli=True
     ),
     "cli: unknown command": Case(("verfiy",), USAGE, ("'verfiy'", "--help"), cli=True),
+    "cli: unknown option": Case(
+        ("verify", "--profle", "x"), USAGE, ("'--profle'", "verify --help"), cli=True
+    ),
 }
 
 

@@ -201,9 +201,11 @@ def test_the_new_incidents_are_shown_in_the_terminal_and_the_markdown(tmp_path: 
     recorded(report_of({RULE: "fail"}, started=T[0], incidents={RULE: hours[:1]}), tmp_path)
     report = recorded(report_of({RULE: "fail"}, started=T[1], incidents={RULE: hours}), tmp_path)
     new = ", ".join(hours[1:6]) + " and 2 more"
-    assert f"  new failure: trigger/{RULE} (fail → fail): {RULE} is fail; new: {new}" in (
-        writers.history_lines(report)
-    )
+    # listed once, where the failure is, and not again among the changes
+    assert f"FAIL (high) trigger/{RULE}: {RULE} is fail [new: {new}]" in writers.problems(report)
+    assert writers.history_lines(report) == [
+        f"since the last run ({T[0]}): 1 new failure, 0 fixed, 0 could not check"
+    ]
     assert f"| {RULE} is fail (new: {new}) |" in writers.markdown(report)
 
 
@@ -381,10 +383,10 @@ def test_second_run_shows_the_changes_per_section_and_check(tmp_path: Path) -> N
     assert len(lines(tmp_path / "history.jsonl")) == 2
 
     terminal = writers.history_lines(report)
-    assert terminal[:2] == [
+    assert terminal[:1] == [
         f"since the last run ({T[0]}): 1 new failure, 0 fixed, 0 could not check",
-        f"  new failure: vpc/{VPC} (pass → fail): {VPC} is fail",
     ]
+    assert f"FAIL (high) vpc/{VPC}: {VPC} is fail [new]" in writers.problems(report)
     assert f"FAIL (high) trigger/{RULE}: {RULE} is fail (failing since {T[0]})" in writers.problems(
         report
     )
