@@ -30,6 +30,8 @@ GUIDE_FIGURES = {
     says="no NAT gateway exists in the VPC unless egress goes through one",
     guide="attaching Elastic IPs to the Lambda network interfaces: $0.00 (a NAT gateway "
     "would cost $37.50/month)",
+    severity="medium",
+    risk="a NAT gateway bills about $37.50 a month, several times the notifier's budget",
 )
 def nat_gateways(inv: Inventory, p: Profile) -> Outcome:
     vid = L.vpc_id(inv, p)
@@ -52,6 +54,8 @@ def nat_gateways(inv: Inventory, p: Profile) -> Outcome:
     section="costs",
     says="no Elastic IP in the region is left unassociated",
     guide="reuse old unused Elastic IPs: you are charged for unused ones",
+    severity="low",
+    risk="an Elastic IP nothing uses bills about $3.60 a month",
 )
 def idle_eips(inv: Inventory, p: Profile) -> Outcome:
     idle = [a.get("PublicIp") for a in inv.addresses() if not a.get("AssociationId")]
@@ -63,6 +67,8 @@ def idle_eips(inv: Inventory, p: Profile) -> Outcome:
     section="costs",
     says="the database's instance type or capacity is one the profile allows",
     guide="t3.nano in unlimited mode, t4g.nano or c6g.medium; Aurora: max 1 ACU, scale to 0",
+    severity="medium",
+    risk="a larger database multiplies the deployment's cost",
 )
 def database_capacity(inv: Inventory, p: Profile) -> Outcome:
     if p.variants.aurora:
@@ -144,6 +150,8 @@ def estimate(inv: Inventory, p: Profile) -> dict[str, float]:
     section="costs",
     says="the estimated monthly cost of what is deployed is within the profile's budget",
     guide="breakdown of the estimated cost for a 730-hour month",
+    severity="medium",
+    risk="the deployment costs more than its budget",
 )
 def monthly_cost(inv: Inventory, p: Profile) -> Outcome:
     items = estimate(inv, p)

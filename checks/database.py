@@ -26,6 +26,8 @@ def _no_instance(p: Profile) -> Outcome:
     "group only",
     guide="create the instance in one of the notifier's subnets, in "
     "WikidotNotifierDatabaseSecurityGroup (and no other group)",
+    severity="high",
+    risk="outside the notifier's subnets or group the Lambda cannot reach it, or others can",
 )
 def instance_placement(inv: Inventory, p: Profile) -> Outcome:
     inst = L.db_instance(inv, p)
@@ -57,6 +59,9 @@ def instance_placement(inv: Inventory, p: Profile) -> Outcome:
     section="database_ec2",
     says="a burstable database instance has unlimited CPU credits",
     guide="t3.nano runs MySQL fine provided that you set the CPU burst limit to unlimited",
+    severity="medium",
+    risk="with standard credits a t3 database is throttled to a crawl once they are spent: "
+    "runs time out",
 )
 def unlimited_credits(inv: Inventory, p: Profile) -> Outcome:
     inst = L.db_instance(inv, p)
@@ -76,6 +81,8 @@ def unlimited_credits(inv: Inventory, p: Profile) -> Outcome:
     section="database_ec2",
     says="the database instance is EBS-backed with a gp3 root volume of the profile's size",
     guide="make sure the instance is EBS-backed; a gp3-type EBS is fine (8 GB)",
+    severity="low",
+    risk="another volume type or size costs more than the guide's 8 GB gp3",
 )
 def root_volume(inv: Inventory, p: Profile) -> Outcome:
     inst = L.db_instance(inv, p)
@@ -106,6 +113,8 @@ def root_volume(inv: Inventory, p: Profile) -> Outcome:
     section="database_ec2",
     says="the database instance runs an Amazon Linux image",
     guide="for the image, a standard Amazon Linux 2 will be fine",
+    severity="low",
+    risk="the guide's instructions (packages, services) assume Amazon Linux",
 )
 def amazon_linux(inv: Inventory, p: Profile) -> Outcome:
     inst = L.db_instance(inv, p)
@@ -127,6 +136,8 @@ def amazon_linux(inv: Inventory, p: Profile) -> Outcome:
     section="database_ec2",
     says="no Elastic IP is left associated with the database instance",
     guide="dissociate and release the temporary Elastic IP when you're done",
+    severity="high",
+    risk="an Elastic IP gives the database a public address, and bills",
 )
 def no_eip(inv: Inventory, p: Profile) -> Outcome:
     inst = L.db_instance(inv, p)
@@ -154,6 +165,8 @@ def _cluster_or_fail(inv: Inventory, p: Profile) -> tuple[dict | None, Outcome |
     says="the Aurora cluster is serverless MySQL with the profile's capacity and pauses when idle",
     guide="Aurora MySQL 5.7, capacity type serverless, min 1 ACU, max per profile, scale to 0 "
     "ACUs when idle",
+    severity="medium",
+    risk="without auto-pause the cluster bills its minimum capacity around the clock",
 )
 def aurora_scaling(inv: Inventory, p: Profile) -> Outcome:
     cluster, missing = _cluster_or_fail(inv, p)
@@ -211,6 +224,9 @@ def _same(a: object, b: object) -> bool:
     says="the Aurora cluster is private, only in the database security group, over the subnets",
     guide="create it into the VPC, in WikidotNotifierDatabaseSecurityGroup only, with a subnet "
     "group holding both subnets",
+    severity="high",
+    risk="a public cluster, or one in other groups or subnets, is reachable by others or not "
+    "by the Lambda",
 )
 def aurora_network(inv: Inventory, p: Profile) -> Outcome:
     cluster, missing = _cluster_or_fail(inv, p)
@@ -241,6 +257,8 @@ def aurora_network(inv: Inventory, p: Profile) -> Outcome:
     section="database_aurora",
     says="the Aurora cluster was created without an initial database name",
     guide="do not specify an initial database name; leave the field blank",
+    severity="low",
+    risk="an extra initial database does no harm but is not the guide's",
 )
 def aurora_no_initial_db(inv: Inventory, p: Profile) -> Outcome:
     cluster, missing = _cluster_or_fail(inv, p)
@@ -256,6 +274,8 @@ def aurora_no_initial_db(inv: Inventory, p: Profile) -> Outcome:
     says="the access host exists in the VPC",
     guide="create the Cloud9 environment (t3a.nano) into the VPC, in either subnet (or the "
     "profile's bastion)",
+    severity="medium",
+    risk="without it nobody can reach the database to administer it (the notifier still runs)",
 )
 def access_host(inv: Inventory, p: Profile) -> Outcome:
     host = L.access_host(inv, p)
@@ -286,6 +306,8 @@ def access_host(inv: Inventory, p: Profile) -> Outcome:
     says="the database security group admits TCP 3306 from the access host's security group",
     guide="add to WikidotNotifierDatabaseSecurityGroup an inbound MYSQL/Aurora rule from the "
     "Cloud9 security group",
+    severity="medium",
+    risk="the access host cannot reach MySQL to administer it",
 )
 def admits_access_host(inv: Inventory, p: Profile) -> Outcome:
     host = L.access_host(inv, p)

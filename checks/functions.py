@@ -38,6 +38,8 @@ def _no_function(p: Profile) -> Outcome:
     section="lambda",
     says="the function exists, Active, and its last update was successful",
     guide="create a new Lambda function, author from scratch",
+    severity="high",
+    risk="a function that is not Active, or whose update failed, does not run the notifier",
 )
 def function_state(inv: Inventory, p: Profile) -> Outcome:
     cfg = L.function_config(inv, p)
@@ -57,6 +59,8 @@ def function_state(inv: Inventory, p: Profile) -> Outcome:
     section="lambda",
     says="the function's package type, runtime and handler match the profile",
     guide="runtime Python 3.8 for the .zip; a container image for the Docker variant",
+    severity="medium",
+    risk="another package type, runtime or handler may not run the notifier's code",
 )
 def function_package(inv: Inventory, p: Profile) -> Outcome:
     cfg = L.function_config(inv, p)
@@ -87,6 +91,8 @@ def function_package(inv: Inventory, p: Profile) -> Outcome:
     section="lambda",
     says="the function's timeout suits the phase and its memory is the profile's",
     guide="increase the timeout: about 20 seconds for testing, at least 5 minutes in production",
+    severity="high",
+    risk="a short timeout kills runs before they finish",
 )
 def function_sizing(inv: Inventory, p: Profile) -> Outcome:
     cfg = L.function_config(inv, p)
@@ -112,6 +118,8 @@ def function_sizing(inv: Inventory, p: Profile) -> Outcome:
     section="lambda",
     says="the function has reserved concurrency 1 and no asynchronous retries",
     guide="reserved concurrency 1; asynchronous invocation retry attempts 0",
+    severity="high",
+    risk="two notifiers at once, or a retried run, send notifications twice",
 )
 def function_concurrency(inv: Inventory, p: Profile) -> Outcome:
     if L.function_config(inv, p) is None:
@@ -141,6 +149,8 @@ def secret_resources(secret_arn: str) -> set[str]:
     says="the secret policy grants GetSecretValue on exactly the secret's ARN",
     guide="a policy WikidotNotifierLambdaAccessToAuthSecret with GetSecretValue on the "
     "secret's ARN as a specific resource, and nothing else",
+    severity="high",
+    risk="a wider grant lets the function read, change or delete other secrets",
 )
 def secret_policy(inv: Inventory, p: Profile) -> Outcome:
     policy = inv.local_policy(p.secret.policy)
@@ -178,6 +188,8 @@ def secret_policy(inv: Inventory, p: Profile) -> Outcome:
     says="the function's role holds the secret policy, VPC access and basic execution",
     guide="attach WikidotNotifierLambdaAccessToAuthSecret and AWSLambdaVPCAccessExecutionRole "
     "to the Lambda's role",
+    severity="medium",
+    risk="the guide's attachments are missing (what the role may do is judged by the next check)",
 )
 def role_policies(inv: Inventory, p: Profile) -> Outcome:
     cfg = L.function_config(inv, p)
@@ -232,6 +244,8 @@ def function_needs(inv: Inventory, p: Profile, cfg: dict[str, Any]) -> list[Need
     "and make the profile's required calls",
     guide="the Lambda's role, as IAM evaluates it, allows GetSecretValue on the secret, the VPC "
     "access and logging calls, and every call the notifier's code makes (lambda.required_actions)",
+    severity="high",
+    risk="IAM refuses a call the notifier makes at every run: the runs fail",
 )
 def role_may_run(inv: Inventory, p: Profile) -> Outcome:
     cfg = L.function_config(inv, p)
@@ -251,6 +265,9 @@ def role_may_run(inv: Inventory, p: Profile) -> Outcome:
     "it, no open URL or outside invoker",
     guide="the function runs once an hour, from the trigger; a destination or event source that "
     "invokes it again is a retry by another name",
+    severity="high",
+    risk="runs outside the schedule send notifications again, with the database stopped; an "
+    "open URL lets anyone start them",
 )
 def only_runner(inv: Inventory, p: Profile) -> Outcome:
     cfg = L.function_config(inv, p)
@@ -305,6 +322,8 @@ def _same_function(arn: str, function_arn: str) -> bool:
     section="lambda_vpc",
     says="the function runs in the VPC, in exactly the Lambda subnets and both security groups",
     guide="add the Lambda to the VPC, to both subnets and to both security groups",
+    severity="high",
+    risk="outside its subnets or groups the function cannot reach the database or the internet",
 )
 def function_vpc(inv: Inventory, p: Profile) -> Outcome:
     cfg = L.function_config(inv, p)
@@ -334,6 +353,8 @@ def function_vpc(inv: Inventory, p: Profile) -> Outcome:
     says="every Lambda network interface has an Elastic IP, one per Lambda subnet",
     guide="associate one Elastic IP to each ENI in the internet security group",
     applies=egress_is("eip"),
+    severity="high",
+    risk="an interface without an Elastic IP has no way out: the runs placed there time out",
 )
 def lambda_eips(inv: Inventory, p: Profile) -> Outcome:
     enis = L.lambda_enis(inv, p.function.function)
@@ -388,6 +409,8 @@ def _nat_route_check(
     "in a public subnet",
     guide="create a NAT gateway between the public and private subnets",
     applies=egress_is("nat-gateway"),
+    severity="high",
+    risk="the Lambda's traffic goes nowhere: runs time out",
 )
 def nat_gateway_route(inv: Inventory, p: Profile) -> Outcome:
     routes, targets, diverted = _nat_route_check(inv, p, "NatGatewayId")
@@ -423,6 +446,8 @@ def nat_gateway_route(inv: Inventory, p: Profile) -> Outcome:
     says="the Lambda subnets route 0.0.0.0/0 to the NAT instance, source/destination check off",
     guide="create and host your own NAT instance on EC2",
     applies=egress_is("nat-instance"),
+    severity="high",
+    risk="the Lambda's traffic goes nowhere: runs time out",
 )
 def nat_instance_route(inv: Inventory, p: Profile) -> Outcome:
     routes, targets, diverted = _nat_route_check(inv, p, "InstanceId")
@@ -460,6 +485,8 @@ TIMEOUT_TERMS = ("Task timed out", "ConnectTimeout")
     says="the notifier's recent logs show no time-outs",
     guide="you can tell the Lambda lacks internet access when its outbound HTTP connections "
     "simply time out",
+    severity="high",
+    risk="runs timed out: notifications were not sent",
 )
 def no_timeouts(inv: Inventory, p: Profile) -> Outcome:
     start, end = L.window(inv, p)
@@ -489,6 +516,8 @@ def no_timeouts(inv: Inventory, p: Profile) -> Outcome:
     says="the deployed code is the local lambda.zip",
     guide="run ./zip_lambda.sh and upload lambda.zip to the Lambda",
     applies=packaging_is("zip"),
+    severity="medium",
+    risk="the function runs other code than the one built",
 )
 def code_matches_zip(inv: Inventory, p: Profile) -> Outcome:
     cfg = L.function_config(inv, p)
@@ -511,6 +540,8 @@ def code_matches_zip(inv: Inventory, p: Profile) -> Outcome:
     says="the private ECR repository holds the image tag",
     guide="create a private ECR repository and upload the image with its tag",
     applies=packaging_is("image"),
+    severity="medium",
+    risk="the next redeployment has no image to take",
 )
 def ecr_tag(inv: Inventory, p: Profile) -> Outcome:
     repo = inv.repository(p.redeployment.ecr_repository)
@@ -531,6 +562,8 @@ def ecr_tag(inv: Inventory, p: Profile) -> Outcome:
     says="the function runs the image currently behind the tag",
     guide="if the image is replaced, redeploy the function from the repository",
     applies=packaging_is("image"),
+    severity="medium",
+    risk="the function runs another image than the one last pushed",
 )
 def image_current(inv: Inventory, p: Profile) -> Outcome:
     fn = inv.function(p.function.function)

@@ -62,6 +62,8 @@ def _login_needed(facts: dict[str, Any]) -> Outcome | None:
     says="the database host has the MySQL server installed at the profile's version",
     guide="install MySQL Community Server (8.0.33; 5.7 on older setups) on the instance",
     applies=database_is("ec2"),
+    severity="high",
+    risk="another MySQL version may not read the data or serve the notifier",
 )
 def mysql_installed(inv: Any, p: Any) -> Outcome:
     facts = inv.database_host()
@@ -80,6 +82,8 @@ def mysql_installed(inv: Any, p: Any) -> Outcome:
     says="the MySQL service on the database host is enabled at boot",
     guide="sudo systemctl enable mysqld",
     applies=database_is("ec2"),
+    severity="high",
+    risk="the instance starts every hour: if MySQL does not start with it, every run fails",
 )
 def mysql_enabled(inv: Any, p: Any) -> Outcome:
     facts = inv.database_host()
@@ -98,6 +102,8 @@ def mysql_enabled(inv: Any, p: Any) -> Outcome:
     says="the MySQL server on the database host is running and listening on its port",
     guide="sudo systemctl start mysqld",
     applies=database_is("ec2"),
+    severity="high",
+    risk="no MySQL listening on the instance: every run fails",
 )
 def mysql_running(inv: Any, p: Any) -> Outcome:
     facts = inv.database_host()
@@ -116,6 +122,8 @@ def mysql_running(inv: Any, p: Any) -> Outcome:
     section="database_access",
     says="the database answers on its TCP port from the access host",
     guide="Accessing the database: the database group admits TCP 3306 from the access host",
+    severity="high",
+    risk="the database does not answer on its port inside the VPC: the notifier's runs fail too",
 )
 def reaches_database(inv: Any, p: Any) -> Outcome:
     facts = inv.database_port_from_access_host()
@@ -133,6 +141,8 @@ def reaches_database(inv: Any, p: Any) -> Outcome:
     says="the notifier's credentials log in to MySQL through the access host at the profile's "
     "version",
     guide="notifier-database.md: CREATE USER with the password stored in the secret",
+    severity="high",
+    risk="the notifier's credentials do not log in: every run fails",
 )
 def notifier_logs_in(inv: Any, p: Any) -> Outcome:
     facts = inv.database_from_access_host()
@@ -159,6 +169,9 @@ def notifier_logs_in(inv: Any, p: Any) -> Outcome:
     section="database_access",
     says="both notifier databases exist with utf8mb4 and utf8mb4_bin",
     guide="notifier-database.md: CREATE DATABASE ... CHARACTER SET utf8mb4 COLLATE utf8mb4_bin",
+    severity="high",
+    risk="without its databases, or with another collation, the notifier fails or compares "
+    "names wrongly",
 )
 def databases_exist(inv: Any, p: Any) -> Outcome:
     facts = inv.database_from_access_host()
@@ -191,6 +204,9 @@ def databases_exist(inv: Any, p: Any) -> Outcome:
     section="database_access",
     says="the notifier's MySQL user logs in as its account for the profile's network",
     guide="notifier-database.md: CREATE USER '<user>'@'10.0.0.0/255.0.0.0'",
+    severity="high",
+    risk="the notifier's user logs in from the wrong network: refused, or allowed from further "
+    "than the VPC",
 )
 def user_host(inv: Any, p: Any) -> Outcome:
     facts = inv.database_from_access_host()
@@ -211,6 +227,8 @@ def user_host(inv: Any, p: Any) -> Outcome:
     section="database_access",
     says="the notifier's MySQL user holds all privileges on both notifier databases",
     guide="notifier-database.md: GRANT ALL PRIVILEGES ON <db>.* TO the notifier's user",
+    severity="high",
+    risk="without its privileges the notifier cannot read or write its data",
 )
 def user_grants(inv: Any, p: Any) -> Outcome:
     facts = inv.database_from_access_host()

@@ -28,6 +28,9 @@ def expected_group_policies(p: Profile) -> set[str]:
     section="iam",
     says="the administration group exists with exactly the guide's policies attached",
     guide="create the user group and attach the listed AWS-managed permission policies",
+    severity="medium",
+    risk="too few: the administrator cannot do the guide's steps; too many: more power than "
+    "the deployment needs",
 )
 def group_policies(inv: Inventory, p: Profile) -> Outcome:
     group = inv.group(p.iam.group)
@@ -51,6 +54,9 @@ def group_policies(inv: Inventory, p: Profile) -> Outcome:
     section="iam",
     says="the administration user exists, only in the group, with a console password",
     guide="create the IAM user with a password and attach it to the user group (and no other)",
+    severity="medium",
+    risk="outside the group, or without a password, the administrator works as root or not at "
+    "all; another group adds power nobody reviewed",
 )
 def user(inv: Inventory, p: Profile) -> Outcome:
     found = inv.user(p.iam.user)
@@ -79,6 +85,9 @@ def user(inv: Inventory, p: Profile) -> Outcome:
     says="the administration user holds no policies of its own, only its group's",
     guide="the user's permissions are the group's: attach policies to the user group, never to "
     "the user",
+    severity="high",
+    risk="a policy on the user bypasses the group's list: power nobody reviewed, often "
+    "AdministratorAccess",
 )
 def user_policies(inv: Inventory, p: Profile) -> Outcome:
     found = inv.user(p.iam.user)
@@ -102,6 +111,8 @@ def user_policies(inv: Inventory, p: Profile) -> Outcome:
     section="iam",
     says="the root account has no access keys",
     guide="use the root account only to create the IAM user (AWS best practice)",
+    severity="critical",
+    risk="root access keys are unrestrictable credentials to the whole account",
 )
 def root_keys(inv: Inventory, p: Profile) -> Outcome:
     present = inv.account_summary().get("AccountAccessKeysPresent", 0)

@@ -22,6 +22,9 @@ def _no_vpc(p: Profile) -> Outcome:
     section="vpc",
     says="the VPC exists with the profile's IPv4 CIDR and no IPv6 CIDR",
     guide="create a VPC named as the profile says, IPv4 CIDR 10.0.0.0/16, no IPv6 CIDR block",
+    severity="high",
+    risk="every other part lives in this VPC; another CIDR or an IPv6 block breaks the subnets "
+    "and the database's addressing",
 )
 def vpc_exists(inv: Inventory, p: Profile) -> Outcome:
     named = [v for v in inv.vpcs() if L.tag(v) == p.vpc.name]
@@ -49,6 +52,8 @@ def vpc_exists(inv: Inventory, p: Profile) -> Outcome:
     section="vpc",
     says="every subnet exists in the VPC with the profile's CIDR block",
     guide="the public subnet 10.0.0.0/24 and 'Public subnet 2' 10.0.1.0/24 inside the VPC",
+    severity="high",
+    risk="the function, the database and the access host live in these subnets",
 )
 def subnets_exist(inv: Inventory, p: Profile) -> Outcome:
     if L.vpc(inv, p) is None:
@@ -68,6 +73,8 @@ def subnets_exist(inv: Inventory, p: Profile) -> Outcome:
     section="vpc",
     says="the Lambda subnets are in different availability zones",
     guide="set the Availability Zone to anything other than that of the first subnet",
+    severity="medium",
+    risk="one zone for both subnets loses what the second subnet is for: running when a zone fails",
 )
 def subnets_zones(inv: Inventory, p: Profile) -> Outcome:
     subnets = L.lambda_subnets(inv, p)
@@ -86,6 +93,8 @@ def subnets_zones(inv: Inventory, p: Profile) -> Outcome:
     section="vpc",
     says="an internet gateway is attached to the VPC",
     guide="add an internet gateway to the VPC",
+    severity="high",
+    risk="without it nothing in the VPC reaches the internet: every run fails",
 )
 def igw_attached(inv: Inventory, p: Profile) -> Outcome:
     if L.vpc(inv, p) is None:
@@ -105,6 +114,8 @@ def igw_attached(inv: Inventory, p: Profile) -> Outcome:
     says="every subnet that must be public routes 0.0.0.0/0 to the internet gateway",
     guide="route 0.0.0.0/0 of the subnets to the internet gateway (through their explicit or "
     "the VPC's main route table), and no narrower public destination elsewhere",
+    severity="high",
+    risk="the Lambda's traffic to Wikidot and Gmail goes nowhere: runs time out",
 )
 def public_routes(inv: Inventory, p: Profile) -> Outcome:
     if L.vpc(inv, p) is None:

@@ -204,6 +204,8 @@ def nat_subnet(inv: Inventory, p: Profile) -> dict[str, Any] | None:
     guide="network ACLs are stateless: the Lambda subnets' ACLs (and the NAT's) must allow "
     "outbound TCP 80/443 to 0.0.0.0/0 and inbound TCP 1024-65535 from it (the VPC's default "
     "ACL allows everything)",
+    severity="high",
+    risk="a network ACL drops HTTPS or its answers: runs time out",
 )
 def egress_acls(inv: Inventory, p: Profile) -> Outcome:
     flows = egress_flows(inv, p)
@@ -289,6 +291,9 @@ def mysql_flows(inv: Inventory, p: Profile) -> list[Flow]:
     "database and back",
     guide="network ACLs are stateless: between the Lambda's (and the access host's) subnets and "
     "the database's, TCP 3306 one way and the ephemeral ports back must be allowed",
+    severity="high",
+    risk="a network ACL drops MySQL between the Lambda (or the access host) and the database: "
+    "runs fail",
 )
 def mysql_acls(inv: Inventory, p: Profile) -> Outcome:
     flows = mysql_flows(inv, p)

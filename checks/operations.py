@@ -76,6 +76,8 @@ def incidents(named: dict[str, list[str]]) -> list[str]:
     section="operations",
     says="the rule fired once in every hour of the look-back window, and no invocation failed",
     guide=GUIDE_SCHEDULE,
+    severity="high",
+    risk="hours without a run: notifications were not sent",
 )
 def rule_fired_every_hour(inv: Inventory, p: Profile) -> Outcome:
     window = hours(*L.window(inv, p))
@@ -107,6 +109,8 @@ def rule_fired_every_hour(inv: Inventory, p: Profile) -> Outcome:
     guide="the rule starts the state machine, which starts the database, runs the notifier and "
     "stops the database",
     applies=database_is("ec2"),
+    severity="high",
+    risk="runs failed or were missed: notifications were not sent",
 )
 def executions_hourly(inv: Inventory, p: Profile) -> Outcome:
     start, end = L.window(inv, p)
@@ -159,6 +163,8 @@ def executions_hourly(inv: Inventory, p: Profile) -> Outcome:
     section="operations",
     says="the Lambda reported no errors and no throttles over the look-back window",
     guide="look at the Lambda's logs for the failing hours (Setting up the Lambda)",
+    severity="high",
+    risk="the notifier failed or was throttled: notifications were not sent",
 )
 def no_errors_or_throttles(inv: Inventory, p: Profile) -> Outcome:
     if L.function_config(inv, p) is None:  # no datapoints would look like no errors
@@ -184,6 +190,8 @@ def no_errors_or_throttles(inv: Inventory, p: Profile) -> Outcome:
     section="operations",
     says="the Lambda's longest run stayed below its timeout with the profile's headroom",
     guide="raise the Lambda's timeout (at least 5 minutes in production) or find what slows it",
+    severity="medium",
+    risk="runs are close to their timeout: a slower hour will be cut short",
 )
 def duration_headroom(inv: Inventory, p: Profile) -> Outcome:
     cfg = L.function_config(inv, p)
@@ -208,6 +216,8 @@ def duration_headroom(inv: Inventory, p: Profile) -> Outcome:
     says="the notifier's log shows that every hourly run finished and none timed out",
     guide="the notifier logs 'Lambda finished' at the end of each run; a time-out means the "
     "Lambda's timeout is too short or it lacks internet access",
+    severity="high",
+    risk="runs did not finish: notifications may not have been sent",
 )
 def every_run_finished(inv: Inventory, p: Profile) -> Outcome:
     start, end = L.window(inv, p)
@@ -240,6 +250,8 @@ def every_run_finished(inv: Inventory, p: Profile) -> Outcome:
     guide="every path of the state machine stops the instance: an instance left running costs "
     "money all day (Start/stop the database using Step Functions)",
     applies=database_is("ec2"),
+    severity="medium",
+    risk="the database was left running: it bills by the hour",
 )
 def database_stopped(inv: Inventory, p: Profile) -> Outcome:
     inst = L.db_instance(inv, p)

@@ -60,6 +60,8 @@ def expected_ips(inv: Inventory, p: Profile) -> dict[str, str]:
     guide="give the Lambda's subnets their way out (an Elastic IP on each Lambda ENI, or the "
     "NAT) so that its outbound HTTPS leaves from that address",
     applies=probe_enabled,
+    severity="high",
+    risk="the function's traffic leaves from an unexpected address, or not at all",
 )
 def egress_probe(inv: Inventory, p: Profile) -> Outcome:
     cfg = L.function_config(inv, p)

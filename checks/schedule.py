@@ -41,6 +41,8 @@ def _flow(inv: Inventory, p: Profile) -> tuple[FlowAnalysis | None, Outcome | No
     section="step_functions",
     says="the state machine is ACTIVE",
     guide="create the state machine (in the default VPC, outside the notifier's)",
+    severity="high",
+    risk="a state machine that is not ACTIVE runs nothing",
 )
 def machine_active(inv: Inventory, p: Profile) -> Outcome:
     machine, missing = _machine_or_fail(inv, p)
@@ -60,6 +62,8 @@ def machine_active(inv: Inventory, p: Profile) -> Outcome:
     section="step_functions",
     says="every path from start to end of the state machine stops the database instance",
     guide="shut down the instance after the notifier runs; errors are caught and also stop it",
+    severity="high",
+    risk="a path that skips the stop leaves the database running (and billing) until the next hour",
 )
 def every_path_stops(inv: Inventory, p: Profile) -> Outcome:
     flow, missing = _flow(inv, p)
@@ -85,6 +89,9 @@ def every_path_stops(inv: Inventory, p: Profile) -> Outcome:
     section="step_functions",
     says="the state machine's waiting loop is bounded by a counter",
     guide="a counter is incremented that breaks the loop with an error after a few tries",
+    severity="medium",
+    risk="an unbounded wait for an instance that never runs keeps the execution going for up "
+    "to a year",
 )
 def loop_bounded(inv: Inventory, p: Profile) -> Outcome:
     flow, missing = _flow(inv, p)
@@ -104,6 +111,9 @@ def loop_bounded(inv: Inventory, p: Profile) -> Outcome:
     section="step_functions",
     says="the state machine invokes the notifier with force_current_time from its start time",
     guide='the payload to the Lambda includes "force_current_time.$": "$$.Execution.StartTime"',
+    severity="high",
+    risk="without the execution's start time the notifier's 'now' drifts: notifications for "
+    "the wrong hours",
 )
 def invokes_with_start_time(inv: Inventory, p: Profile) -> Outcome:
     flow, missing = _flow(inv, p)
@@ -136,6 +146,8 @@ def invokes_with_start_time(inv: Inventory, p: Profile) -> Outcome:
     section="step_functions",
     says="run locally in four scenarios, the state machine always leaves the database stopped",
     guide="start, wait, loop, notify, stop; errors also lead to stopping the instance",
+    severity="high",
+    risk="a run that leaves the database running bills it all day",
 )
 def simulated_runs(inv: Inventory, p: Profile) -> Outcome:
     _, missing = _machine_or_fail(inv, p)
@@ -186,6 +198,8 @@ def instance_arn(near: str, instance_id: str) -> str:
     "function",
     guide="the state machine's role (created with it) needs EC2 start/stop/describe and "
     "Lambda invoke; IAM's own evaluation must allow exactly those calls",
+    severity="high",
+    risk="the state machine cannot start, stop or invoke: every run fails",
 )
 def machine_role(inv: Inventory, p: Profile) -> Outcome:
     machine, missing = _machine_or_fail(inv, p)
@@ -239,6 +253,8 @@ def _qualifier_of(flow: FlowAnalysis, p: Profile) -> str | None:
     says="the state machine invokes the function's deployed code, not an older version",
     guide="the Lambda task names the function (or an alias of its current version), so a "
     "redeployment reaches the runs",
+    severity="high",
+    risk="runs keep an old version: a redeployment never reaches them",
 )
 def invokes_deployed_code(inv: Inventory, p: Profile) -> Outcome:
     flow, missing = _flow(inv, p)
@@ -285,6 +301,8 @@ def _rule_or_fail(inv: Inventory, p: Profile) -> tuple[dict | None, Outcome | No
     section="trigger",
     says="the rule fires on the profile's schedule and its state suits the phase",
     guide="schedule expression cron(0 * * * ? *); disable it only while setting up",
+    severity="high",
+    risk="the notifier does not run every hour",
 )
 def rule_schedule(inv: Inventory, p: Profile) -> Outcome:
     rule, missing = _rule_or_fail(inv, p)
@@ -336,6 +354,9 @@ def _the_target(inv: Inventory, p: Profile) -> tuple[dict | None, Outcome | None
     "the function with leave to invoke it",
     guide="the EventBridge trigger runs the Step Functions flow (EC2, through a role that may "
     "start it) or the Lambda (Aurora); nothing else",
+    severity="high",
+    risk="the rule starts nothing, or cannot, or starts something else besides: runs fail or "
+    "repeat",
 )
 def rule_target(inv: Inventory, p: Profile) -> Outcome:
     target, missing = _the_target(inv, p)
@@ -385,6 +406,8 @@ def _service_principal(statement: dict[str, Any]) -> str | None:
     says="the rule's constant input names the config, the auth file and the actual database",
     guide='constant JSON input with db_instance_id, "config/config.toml" and '
     '"config/auth.lambda.toml"',
+    severity="high",
+    risk="the runs start another instance, or none, or read the wrong configuration",
 )
 def rule_input(inv: Inventory, p: Profile) -> Outcome:
     target, missing = _the_target(inv, p)
@@ -418,6 +441,8 @@ def rule_input(inv: Inventory, p: Profile) -> Outcome:
     section="trigger",
     says="the rule's target makes no retry attempts",
     guide="under Retry policy, set the number of retry attempts to 0",
+    severity="medium",
+    risk="a retried run sends its notifications again",
 )
 def rule_retries(inv: Inventory, p: Profile) -> Outcome:
     target, missing = _the_target(inv, p)

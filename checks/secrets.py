@@ -24,6 +24,8 @@ READ = "secretsmanager:GetSecretValue"
     says="the secret holds exactly the five keys, each a non-empty string",
     guide="create the secret WikidotNotifier/auth with wikidot_password, gmail_password, "
     "mysql_host, mysql_username and mysql_password",
+    severity="high",
+    risk="the notifier reads these five values at every run: one missing or empty and it fails",
 )
 def secret_keys(inv: Inventory, p: Profile) -> Outcome:
     secret = inv.secret(p.secret.name)
@@ -59,6 +61,8 @@ def secret_keys(inv: Inventory, p: Profile) -> Outcome:
     section="secrets",
     says="the secret's mysql_host is the database's private address",
     guide="mysql_host: the EC2 instance's internal IP (or the Aurora cluster's hostname)",
+    severity="high",
+    risk="the notifier connects to another host than its database",
 )
 def mysql_host(inv: Inventory, p: Profile) -> Outcome:
     shape = inv.secret_shape(p.secret.name)
@@ -90,6 +94,8 @@ def mysql_host(inv: Inventory, p: Profile) -> Outcome:
     "function nothing",
     guide="the guide gives the secret no resource policy: access is the Lambda role's "
     "WikidotNotifierLambdaAccessToAuthSecret policy",
+    severity="critical",
+    risk="another account, or anyone, may read the notifier's passwords; or the function may not",
 )
 def secret_resource_policy(inv: Inventory, p: Profile) -> Outcome:
     secret = inv.secret(p.secret.name)

@@ -128,6 +128,8 @@ GUIDE_RULES = {
     says="the database security group admits only MySQL, from itself and the access host's group",
     guide="inbound rule MYSQL/Aurora with the source set to this group's own id (and, in "
     "'Accessing the database', one from the access host's group); no other inbound rule",
+    severity="high",
+    risk="a missing rule keeps the Lambda from MySQL; an extra one lets others in",
 )
 def db_sg_ingress(inv: Inventory, p: Profile) -> Outcome:
     return GUIDE_RULES["database_sg_admits_only_mysql_from_itself_and_access_host"].judge(inv, p)
@@ -138,6 +140,8 @@ def db_sg_ingress(inv: Inventory, p: Profile) -> Outcome:
     section="security_groups",
     says="the database security group keeps all outbound traffic and sends TCP 3306 to itself",
     guide="leave the default outbound rule and add MYSQL/Aurora to this group's own id",
+    severity="high",
+    risk="the Lambda carries this group too: without MySQL to itself it cannot reach the database",
 )
 def db_sg_egress(inv: Inventory, p: Profile) -> Outcome:
     return GUIDE_RULES["database_sg_egress_all_and_mysql_to_itself"].judge(inv, p)
@@ -149,6 +153,8 @@ def db_sg_egress(inv: Inventory, p: Profile) -> Outcome:
     says="the internet security group admits nothing but TCP 80 and 443 from anywhere",
     guide="inbound rules HTTP and HTTPS with the source 0.0.0.0/0 (not needed: they may go); "
     "no other inbound rule",
+    severity="medium",
+    risk="an extra inbound rule exposes the Lambda's interfaces",
 )
 def internet_sg_ingress(inv: Inventory, p: Profile) -> Outcome:
     return GUIDE_RULES["internet_sg_admits_only_http_https"].judge(
@@ -164,6 +170,9 @@ def internet_sg_ingress(inv: Inventory, p: Profile) -> Outcome:
     section="security_groups",
     says="the internet security group sends only TCP 80 and 443 to anywhere",
     guide="remove the default outbound rule; add HTTP and HTTPS to 0.0.0.0/0",
+    severity="high",
+    risk="without HTTPS out the notifier cannot reach Wikidot or Gmail; with more, the "
+    "function may send anything anywhere",
 )
 def internet_sg_egress(inv: Inventory, p: Profile) -> Outcome:
     return GUIDE_RULES["internet_sg_sends_only_http_https"].judge(inv, p)
@@ -210,6 +219,7 @@ def world_open(inv: Inventory, p: Profile) -> dict[str, list[str]]:
     "0.0.0.0/0 or ::/0 to the database or the Lambda (the guide's 80/443 on the internet group "
     "aside)",
     severity="critical",
+    risk="the database or the function is reachable from the whole internet",
 )
 def no_world_ingress(inv: Inventory, p: Profile) -> Outcome:
     carriers = exposed_groups(inv, p)

@@ -107,8 +107,11 @@ def cmd_demo(ns: argparse.Namespace, extra: list[str]) -> int:
 
 
 def cmd_checks(ns: argparse.Namespace, extra: list[str]) -> int:
-    from runbook.registry import checks_in_guide_order
+    from runbook.registry import checks_in_guide_order, checks_markdown
 
+    if ns.markdown:
+        print(checks_markdown(), end="")
+        return 0
     for c in checks_in_guide_order():
         print(f"{c.section:20} {c.severity:8} {c.id:58} {c.says}")
     return 0
@@ -160,6 +163,11 @@ def parser() -> argparse.ArgumentParser:
     demo.add_argument("--lab-dir", default=".lab")
     demo.set_defaults(fn=cmd_demo)
     checks = sub.add_parser("checks", help="list every check in guide order")
+    checks.add_argument(
+        "--markdown",
+        action="store_true",
+        help="the table of docs/checks.md, with each severity's why",
+    )
     checks.set_defaults(fn=cmd_checks)
     policy = sub.add_parser("policy", help="print the checker's least-privilege IAM policy")
     policy.add_argument("--profile", help="default: $RUNBOOK_PROFILE, then profiles/notifier.toml")

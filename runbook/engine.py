@@ -58,4 +58,5 @@ def finding(check: Check, outcome: Outcome, actions: tuple[str, ...] = ()) -> Fi
         details=scrub_data(outcome.details),
         actions=actions,
         severity=check.severity,
+        risk=check.risk,
     )

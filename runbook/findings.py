@@ -105,6 +105,7 @@ class Finding:
     details: dict[str, Any] = field(default_factory=dict)
     actions: tuple[str, ...] = ()  # what perform did about it, in words
     severity: Severity = "high"
+    risk: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -112,6 +113,7 @@ class Finding:
             "says": self.says,
             "status": str(self.status),
             "severity": self.severity,
+            "risk": self.risk,
             "summary": self.summary,
             "expected": self.expected,
             "actual": self.actual,

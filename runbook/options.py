@@ -50,6 +50,12 @@ RUN_OPTIONS = (
         {"action": "store_true"},
     ),
     RunOption(
+        "--fail-on",
+        "the lowest severity whose fails fail the run: critical, high, medium or low "
+        "(default: low, every fail; lower fails are still reported)",
+        {"default": "low"},
+    ),
+    RunOption(
         "--dry-run",
         "with --mode perform: show the plan, change nothing",
         {"action": "store_true"},

@@ -36,6 +36,7 @@ class Run:
     started: datetime = field(default_factory=lambda: datetime.now(UTC))
     account: str | None = None  # the AWS account the run acts in, once the preflight asked
     lookback_asked: bool = False  # the look-back came from the command line, not the profile
+    fail_on: str = "low"  # the lowest severity whose fails fail the run (--fail-on)
     _t0: float = field(default_factory=time.monotonic)
     _performer: Any = None
 

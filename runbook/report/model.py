@@ -75,6 +75,7 @@ def build(run: Run, *, exit_status: int) -> dict[str, Any]:
             "mode": run.mode,
             "dry_run": run.dry_run,
             "exit_status": exit_status,
+            "fail_on": run.fail_on,
             "account": run.account,
             "lookback": lookback(run),
         },

@@ -26,6 +26,7 @@ from runbook.options import RUN_OPTIONS, default_profile
 from runbook.preflight import aws_identity
 from runbook.profile import Profile, load_profile
 from runbook.redact import install_log_redaction, scrub_data
+from runbook.registry import SEVERITIES
 from runbook.report import history, model, notify, writers
 from runbook.run import Run
 from runbook.sections import SECTIONS
@@ -76,6 +77,9 @@ class RunbookPlugin:
         )
         run = Run(profile, mode=opt.mode, dry_run=opt.dry_run, start_database=opt.start_database)
         run.lookback_asked = opt.lookback_hours is not None
+        if opt.fail_on not in SEVERITIES:
+            raise UsageError(f"--fail-on {opt.fail_on!r}: expected one of {', '.join(SEVERITIES)}")
+        run.fail_on = opt.fail_on
         if not opt.collectonly:
             arn = aws_identity(run.session).split(":")  # arn:aws:sts::<account>:...
             run.account = arn[4] if len(arn) > 4 else None
@@ -105,7 +109,7 @@ class RunbookPlugin:
         if self.run is None or not self.scenarios or opt.collectonly or exitstatus in skip:
             return
         report = model.build(self.run, exit_status=0)
-        status = writers.exit_status(report["totals"])
+        status = writers.exit_status(report)
         if status == ExitStatus.HEALTHY and exitstatus == pytest.ExitCode.TESTS_FAILED:
             status = ExitStatus.COULD_NOT_CHECK  # a scenario failed outside any check
         report["run"]["exit_status"] = int(status)

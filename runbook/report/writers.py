@@ -9,6 +9,7 @@ from typing import Any
 
 from runbook.errors import ExitStatus
 from runbook.findings import Status
+from runbook.registry import SEVERITIES
 
 MARK = {
     "pass": "PASS",
@@ -26,22 +27,34 @@ KIND_WORDS = {
 INCIDENTS_SHOWN = 5
 
 
-def exit_status(report_totals: dict[str, int]) -> ExitStatus:
-    if report_totals.get(Status.FAIL.value):
+def failing(report: dict[str, Any]) -> tuple[list[str], list[str]]:
+    """The failed checks that fail the run (--fail-on and above), and those below it."""
+    rank = SEVERITIES.index(report["run"].get("fail_on", "low"))
+    fails = [ch for s in report["sections"] for ch in s["checks"] if ch["status"] == "fail"]
+    counted = [ch["id"] for ch in fails if SEVERITIES.index(ch["severity"]) <= rank]
+    return counted, [ch["id"] for ch in fails if ch["id"] not in counted]
+
+
+def exit_status(report: dict[str, Any]) -> ExitStatus:
+    if failing(report)[0]:
         return ExitStatus.UNHEALTHY
-    if report_totals.get(Status.ERROR.value):
+    if report["totals"].get(Status.ERROR.value):
         return ExitStatus.COULD_NOT_CHECK
     return ExitStatus.HEALTHY
 
 
 def verdict(report: dict[str, Any]) -> str:
-    """The last line: the verdict, its exit status, and what -m left out."""
+    """The last line: the verdict, its exit status, what -m left out, and the fails --fail-on
+    did not count."""
     status = ExitStatus(report["run"]["exit_status"])
     line = f"verdict: {status.name.lower().replace('_', '-')} (exit status {int(status)})"
     left_out = [s["id"] for s in report["sections"] if s["status"] == "not_selected"]
     if left_out:
         chosen = [s["id"] for s in report["sections"] if s["status"] != "not_selected"]
         line += f" for the sections selected ({', '.join(chosen)}); {len(left_out)} not selected"
+    below = failing(report)[1]
+    if below:
+        line += f"; {len(below)} fail(s) below --fail-on {report['run']['fail_on']} not counted"
     return line
 
 

@@ -41,7 +41,7 @@ def report_of(
             ),
         )
     report = model.build(run, exit_status=0)
-    report["run"]["exit_status"] = int(writers.exit_status(report["totals"]))
+    report["run"]["exit_status"] = int(writers.exit_status(report))
     return report
 
 

@@ -166,6 +166,9 @@ CASES = {
         env={**CREDENTIALS, "AWS_ENDPOINT_URL": "{endpoint}"},
         endpoint="silent_port",
     ),
+    "bad --fail-on": Case(
+        (PROFILE, "--fail-on", "severe"), USAGE, ("--fail-on 'severe'", "critical, high")
+    ),
     "cli: missing profile": Case(
         ("verify", "--profile", "{tmp}/nope.toml"), USAGE, ("nope.toml",), cli=True
     ),
