@@ -25,7 +25,6 @@ class Check:
     guide: str  # the guide's step that makes this true
     applies: Applies
     fn: CheckFn
-    order: int
     # How bad a fail is, and why (docs/checks.md lists both for every check): critical, the
     # deployment is exposed or its credentials are; high, the notifier stops working or runs
     # wrongly, or a permission is wider than it needs; medium, it costs more than it should or
@@ -56,7 +55,7 @@ def check(
             raise ValueError(f"check id {id} registered twice")
         if any(c.says == says for c in CHECKS.values()):
             raise ValueError(f"sentence {says!r} registered twice")
-        CHECKS[id] = Check(id, section, says, guide, applies, fn, len(CHECKS), severity, risk)
+        CHECKS[id] = Check(id, section, says, guide, applies, fn, severity, risk)
         return fn
 
     return register
@@ -80,9 +79,14 @@ def by_sentence(sentence: str) -> Check:
 
 
 def checks_in_guide_order() -> list[Check]:
+    """By section in the guide's order, then as the check modules define them (not as they
+    happened to be imported: a test that imports one module early changes nothing)."""
     load_checks()
     rank = {s.id: i for i, s in enumerate(SECTIONS)}
-    return sorted(CHECKS.values(), key=lambda c: (rank[c.section], c.order))
+    return sorted(
+        CHECKS.values(),
+        key=lambda c: (rank[c.section], c.fn.__module__, c.fn.__code__.co_firstlineno),
+    )
 
 
 SEVERITIES = ("critical", "high", "medium", "low")
