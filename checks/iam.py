@@ -44,6 +44,7 @@ def group_policies(inv: Inventory, p: Profile) -> Outcome:
     return judged(
         not missing and not extra,
         f"missing {missing}, extra {extra}",
+        resource=f"group {p.iam.group}",
         expected=expected,
         actual=actual + [f"{n} (inline)" for n in inline],
     )
@@ -73,6 +74,7 @@ def user(inv: Inventory, p: Profile) -> Outcome:
     return judged(
         actual == expected,
         f"groups {groups}, console password {found['LoginProfile']}",
+        resource=f"user {p.iam.user}",
         expected=expected,
         actual=actual,
         advisories=advisories,
@@ -101,6 +103,7 @@ def user_policies(inv: Inventory, p: Profile) -> Outcome:
     return judged(
         not own,
         f"policies of the user itself: {own}" if own else "only the group's policies",
+        resource=f"user {p.iam.user}",
         expected=[],
         actual=own,
     )
@@ -116,4 +119,10 @@ def user_policies(inv: Inventory, p: Profile) -> Outcome:
 )
 def root_keys(inv: Inventory, p: Profile) -> Outcome:
     present = inv.account_summary().get("AccountAccessKeysPresent", 0)
-    return judged(present == 0, "AccountAccessKeysPresent", expected=0, actual=present)
+    return judged(
+        present == 0,
+        "AccountAccessKeysPresent",
+        expected=0,
+        actual=present,
+        resource="the root user (account summary)",
+    )

@@ -317,7 +317,7 @@ def rule_schedule(inv: Inventory, p: Profile) -> Outcome:
     expected = {"schedule": p.trigger.schedule, "state": p.expected_rule_state}
     return judged(
         actual == expected,
-        f"next fire times {', '.join(fire)}",
+        f"{expr}, {rule.get('State')}; next fire times {', '.join(fire)}",
         expected=expected,
         actual=actual,
         next_fire_times=fire,

@@ -91,6 +91,7 @@ class GuideRules:
         return judged(
             not any(diff.values()),
             f"{way} rules of {gid}: " + ("; ".join(parts) or "as the guide says"),
+            differs={k: v for k, v in diff.items() if v},
             expected=sorted(str(r) for r in wanted)
             + sorted(f"{r} (allowed, not required)" for r in tolerated - wanted),
             actual=R.texts(permissions),
@@ -228,7 +229,12 @@ def no_world_ingress(inv: Inventory, p: Profile) -> Outcome:
     actual = {f"{gid} ({names.get(gid, '?')})": rules for gid, rules in open_rules.items()}
     return judged(
         not open_rules,
-        "open to the internet: " + "; ".join(f"{g}: {', '.join(r)}" for g, r in actual.items())
+        resource=", ".join(actual) or None,
+        differs={
+            "open to the internet": [f"{g}: {r}" for g, rules in actual.items() for r in rules]
+        },
+        summary="open to the internet: "
+        + "; ".join(f"{g}: {', '.join(r)}" for g, r in actual.items())
         if open_rules
         else f"{len(carriers)} group(s) admit nothing from the internet beyond the guide's",
         expected={},

@@ -31,6 +31,7 @@ class Check:
     # degrades; low, it differs from the guide without harm yet.
     severity: Severity
     risk: str
+    console: str | None = None  # more precise than the section's console location
 
 
 CHECKS: dict[str, Check] = {}
@@ -45,6 +46,7 @@ def check(
     severity: Severity,
     risk: str,
     applies: Applies = always,
+    console: str | None = None,
 ) -> Callable[[CheckFn], CheckFn]:
     """Register a pure check ``(inventory, profile) -> Outcome``."""
     if section not in SECTION_BY_ID:
@@ -55,7 +57,7 @@ def check(
             raise ValueError(f"check id {id} registered twice")
         if any(c.says == says for c in CHECKS.values()):
             raise ValueError(f"sentence {says!r} registered twice")
-        CHECKS[id] = Check(id, section, says, guide, applies, fn, severity, risk)
+        CHECKS[id] = Check(id, section, says, guide, applies, fn, severity, risk, console)
         return fn
 
     return register

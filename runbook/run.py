@@ -6,8 +6,10 @@ same path; perform adds one branch (plan, apply, verify again) and nothing else.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -32,10 +34,10 @@ class Run:
     session: AwsSession | None = None
     inventory: Inventory | None = None
     findings: dict[str, Finding] = field(default_factory=dict)
-    plan_log: list[str] = field(default_factory=list)
     started: datetime = field(default_factory=lambda: datetime.now(UTC))
     account: str | None = None  # the AWS account the run acts in, once the preflight asked
     lookback_asked: bool = False  # the look-back came from the command line, not the profile
+    progress: Callable[[str], None] | None = None  # told each step a perform applies
     fail_on: str = "low"  # the lowest severity whose fails fail the run (--fail-on)
     _t0: float = field(default_factory=time.monotonic)
     _performer: Any = None
@@ -75,17 +77,27 @@ class Run:
                     "timeouts.run_s in the profile or select fewer sections (-m)",
                     evidence={"cause": "run-time-limit"},
                 ),
+                self.profile,
             )
         else:
             found = evaluate(check, self.inventory, self.profile)
-        if self.mode == "perform" and found.status == Status.FAIL:
-            found = self.performer.fix(check, found)
+        if found.status == Status.FAIL:
+            found = self._fix(check, found)
         self.findings[check.id] = found
         return found
 
+    def _fix(self, check: Check, found: Finding) -> Finding:
+        """Perform fixes what fails; verify (and a dry run) show what would fix it: perform's
+        plan, read from the inventory, never a write."""
+        if self.mode == "perform":
+            return self.performer.fix(check, found)
+        from runbook.actions.executor import fix_steps, plan
+
+        return dataclasses.replace(found, steps=fix_steps(plan(self, check)))
+
     @property
     def performer(self) -> Any:
-        """Perform code is imported only in perform mode: verify never loads a writable session."""
+        """The performer (and its writable session) exists only in perform mode."""
         if self._performer is None:
             from runbook.actions.executor import Performer
 

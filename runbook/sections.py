@@ -65,50 +65,105 @@ class Section:
     id: str
     title: str
     guide: str  # the heading in the deployment guide
+    console: str  # where its resources are in the AWS console (a check may say more)
     applies: Applies = always
 
 
 SECTIONS: tuple[Section, ...] = (
-    Section("costs", "Estimated costs", "Estimated costs"),
-    Section("iam", "Creating an IAM user", "First-time setup > Creating an IAM user"),
     Section(
-        "vpc", "Creating a VPC / Adding another subnet", "Creating a VPC; Adding another subnet"
+        "costs",
+        "Estimated costs",
+        "Estimated costs",
+        "VPC > NAT gateways; EC2 > Elastic IPs; EC2 > Instances; Billing > Cost Explorer",
     ),
-    Section("security_groups", "Creating security groups", "Creating security groups"),
+    Section(
+        "iam",
+        "Creating an IAM user",
+        "First-time setup > Creating an IAM user",
+        "IAM > User groups; IAM > Users",
+    ),
+    Section(
+        "vpc",
+        "Creating a VPC / Adding another subnet",
+        "Creating a VPC; Adding another subnet",
+        "VPC > Your VPCs; VPC > Subnets; VPC > Route tables; VPC > Internet gateways",
+    ),
+    Section(
+        "security_groups",
+        "Creating security groups",
+        "Creating security groups",
+        "VPC > Security groups",
+    ),
     Section(
         "database_ec2",
         "Creating the database — EC2 variant",
         "Creating the database > On an EC2",
+        "EC2 > Instances",
         database_is("ec2"),
     ),
     Section(
         "database_aurora",
         "Creating the database — Aurora Serverless variant",
         "Creating the database > On Aurora Serverless v1",
+        "RDS > Databases",
         database_is(*AURORA),
     ),
     Section(
-        "database_access", "Accessing the database", "Accessing the database > Setting up Cloud9"
+        "database_access",
+        "Accessing the database",
+        "Accessing the database > Setting up Cloud9",
+        "Cloud9 > Environments (a bastion: EC2 > Instances); VPC > Security groups",
     ),
-    Section("secrets", "Adding secrets to Secrets Manager", "Adding secrets to Secrets Manager"),
-    Section("lambda", "Setting up the Lambda", "Setting up the Lambda"),
+    Section(
+        "secrets",
+        "Adding secrets to Secrets Manager",
+        "Adding secrets to Secrets Manager",
+        "Secrets Manager > Secrets",
+    ),
+    Section("lambda", "Setting up the Lambda", "Setting up the Lambda", "Lambda > Functions"),
     Section(
         "step_functions",
         "Start/stop the database using Step Functions",
         "Start/stop the database using Step Functions > Database running on EC2",
+        "Step Functions > State machines",
         database_is("ec2"),
     ),
-    Section("trigger", "Adding the Lambda trigger", "Adding the Lambda trigger"),
+    Section(
+        "trigger",
+        "Adding the Lambda trigger",
+        "Adding the Lambda trigger",
+        "EventBridge > Rules",
+    ),
     Section(
         "egress",
         "Enabling internet access for the Lambda",
         "Enabling internet access for the Lambda",
+        "VPC > Network interfaces; EC2 > Elastic IPs; VPC > NAT gateways; VPC > Route tables",
     ),
     Section(
-        "lambda_permissions", "Extra permissions for the Lambda", "Extra permissions for the Lambda"
+        "lambda_permissions",
+        "Extra permissions for the Lambda",
+        "Extra permissions for the Lambda",
+        "IAM > Roles; IAM > Policies",
     ),
-    Section("lambda_vpc", "Add the Lambda to the VPC", "Add the Lambda to the VPC"),
-    Section("redeployment", "Redeployment", "Redeployment"),
-    Section("operations", "Operations (nightly)", "Operations (nightly)", running),
+    Section(
+        "lambda_vpc",
+        "Add the Lambda to the VPC",
+        "Add the Lambda to the VPC",
+        "Lambda > Functions > Configuration > VPC",
+    ),
+    Section(
+        "redeployment",
+        "Redeployment",
+        "Redeployment",
+        "ECR > Private repositories; Lambda > Functions > Image",
+    ),
+    Section(
+        "operations",
+        "Operations (nightly)",
+        "Operations (nightly)",
+        "CloudWatch > Metrics and Log groups; Step Functions > Executions",
+        running,
+    ),
 )
 SECTION_BY_ID = {s.id: s for s in SECTIONS}

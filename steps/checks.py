@@ -14,6 +14,7 @@ from pytest_bdd import given, parsers, then
 from runbook.findings import Status
 from runbook.registry import by_sentence
 from runbook.report.plugin import evidence_json, plugin
+from runbook.report.writers import record
 from runbook.run import Run
 
 
@@ -42,9 +43,10 @@ def check_holds(sentence: str, deployment: Run) -> None:
         pytest.skip(found.summary)
     if found.status == Status.ERROR:
         pytest.fail(f"COULD NOT CHECK {check.id}: {found.summary}", pytrace=False)
-    if found.status == Status.FAIL:
+    if found.status == Status.FAIL:  # JUnit and allure carry the same record as the report
+        profile = {"region": deployment.profile.region, "source": deployment.profile.source}
+        lines = record(found.to_dict(), check.section, profile)
         pytest.fail(
-            f"{check.id} ({found.severity}): {found.summary}\n  expected: {found.expected}\n"
-            f"  actual: {found.actual}\n  guide: {found.guide}",
+            f"{check.id} ({found.severity}): {found.summary}\n  " + "\n  ".join(lines),
             pytrace=False,
         )

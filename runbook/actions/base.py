@@ -40,8 +40,23 @@ class Ctx:
 
 @dataclass(frozen=True)
 class Action:
+    """A change perform makes: what it is in words, how to make it, and the AWS calls it makes
+    (``call(...)``: what a dry run shows; the tests hold a perform's calls to them)."""
+
     says: str
     apply: Callable[[Ctx], None]
+    calls: tuple[str, ...]
+
+
+def call(service: str, operation: str, **params: Any) -> str:
+    """One AWS call of a plan, as a person would type it: ``ec2 RevokeSecurityGroupIngress
+    GroupId=sg-1 SecurityGroupRuleIds=["sgr-2"]`` (a value not known yet: ``<new VPC>``)."""
+    import json
+
+    shown = " ".join(
+        f"{k}={v if isinstance(v, str) else json.dumps(v, default=str)}" for k, v in params.items()
+    )
+    return f"{service} {operation}" + (f" {shown}" if shown else "")
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,7 @@ import re
 from typing import Any
 
 from checks import lookup as L
-from runbook.actions.base import Action, Ctx, Manual, fixes, manual
+from runbook.actions.base import Action, Ctx, Manual, call, fixes, manual
 from runbook.aws.inventory import Inventory
 from runbook.profile import Profile
 
@@ -82,12 +82,24 @@ def launch_database(inv: Inventory, p: Profile) -> list[Action | Manual]:
         ec2.get_waiter("instance_running").wait(InstanceIds=[instance_id])
         ec2.stop_instances(InstanceIds=[instance_id])
 
+    first = L.lambda_subnets(inv, p)
     return [
         Action(
             f"launch {p.database.instance_name} ({p.database.instance_type}, Amazon Linux "
             f"2, {p.database.root_volume_size_gb} GB {p.database.root_volume_type}) in "
             "the first subnet and the database group, then stop it",
             apply,
+            (
+                call(
+                    "ec2",
+                    "RunInstances",
+                    InstanceType=p.database.instance_type,
+                    SubnetId=first[0]["SubnetId"] if first else "<the first subnet>",
+                    Name=p.database.instance_name,
+                    CpuCredits="unlimited",
+                ),
+                call("ec2", "StopInstances", InstanceIds=["<new instance>"]),
+            ),
         )
     ]
 
@@ -104,7 +116,18 @@ def _place_database(inv: Inventory, p: Profile, inst: dict[str, Any]) -> list[Ac
             )
 
         steps.append(
-            Action(f"put {inst['InstanceId']} in {p.security_groups.database} only", apply)
+            Action(
+                f"put {inst['InstanceId']} in {p.security_groups.database} only",
+                apply,
+                (
+                    call(
+                        "ec2",
+                        "ModifyInstanceAttribute",
+                        InstanceId=inst["InstanceId"],
+                        Groups=[group["GroupId"]],
+                    ),
+                ),
+            )
         )
     ours = {s["SubnetId"] for s in (L.subnet(inv, p, x.name) for x in p.vpc.subnets) if s}
     if inst.get("SubnetId") not in ours:
@@ -130,7 +153,22 @@ def unlimited(inv: Inventory, p: Profile) -> list[Action | Manual]:
             ]
         )
 
-    return [Action(f"set {inst['InstanceId']} CPU credits to unlimited", apply)] if inst else []
+    if inst is None:
+        return []
+    return [
+        Action(
+            f"set {inst['InstanceId']} CPU credits to unlimited",
+            apply,
+            (
+                call(
+                    "ec2",
+                    "ModifyInstanceCreditSpecification",
+                    InstanceId=inst["InstanceId"],
+                    CpuCredits="unlimited",
+                ),
+            ),
+        )
+    ]
 
 
 fixes("database_root_volume_is_gp3_of_profile_size")(
@@ -205,12 +243,21 @@ def aurora(inv: Inventory, p: Profile) -> list[Action | Manual]:
                 Tags=ctx.tag_list(),
             )
 
+    calls = []
+    if inv.db_subnet_group(p.database.subnet_group) is None:
+        calls.append(call("rds", "CreateDBSubnetGroup", DBSubnetGroupName=p.database.subnet_group))
+    calls.append(call("rds", "CreateDBCluster", DBClusterIdentifier=p.database.cluster))
+    if p.variants.database != "aurora-serverless-v1":
+        calls.append(
+            call("rds", "CreateDBInstance", DBInstanceIdentifier=f"{p.database.cluster}-1")
+        )
     return [
         Action(
             f"create subnet group {p.database.subnet_group} and cluster "
             f"{p.database.cluster} ({p.variants.database}; the admin password is kept "
             "by RDS in Secrets Manager)",
             apply,
+            tuple(calls),
         )
     ]
 
@@ -242,6 +289,7 @@ def access_host(inv: Inventory, p: Profile) -> list[Action | Manual]:
                 f"create Cloud9 environment {env} ({p.access_host.cloud9_instance_type}) "
                 "in the first subnet",
                 apply,
+                (call("cloud9", "CreateEnvironmentEC2", name=env),),
             )
         ]
 
@@ -271,8 +319,24 @@ def access_host(inv: Inventory, p: Profile) -> list[Action | Manual]:
             groups=[group_id],
         )
 
+    name = f"{p.access_host.bastion_name}SecurityGroup"
+    made = any(
+        g["GroupName"] == name and g["VpcId"] == L.vpc_id(inv, p) for g in inv.security_groups()
+    )
     return [
-        Action(f"launch bastion {p.access_host.bastion_name} with its own security group", bastion)
+        Action(
+            f"launch bastion {p.access_host.bastion_name} with its own security group",
+            bastion,
+            (
+                *(() if made else (call("ec2", "CreateSecurityGroup", GroupName=name),)),
+                call(
+                    "ec2",
+                    "RunInstances",
+                    InstanceType=p.access_host.bastion_instance_type,
+                    Name=p.access_host.bastion_name,
+                ),
+            ),
+        )
     ]
 
 
@@ -297,8 +361,18 @@ def admit_access_host(inv: Inventory, p: Profile) -> list[Action | Manual]:
             ],
         )
 
+    group = L.security_group(inv, p, "database")
     return [
         Action(
-            f"allow inbound TCP {p.database.mysql_port} to the database group from {source}", apply
+            f"allow inbound TCP {p.database.mysql_port} to the database group from {source}",
+            apply,
+            (
+                call(
+                    "ec2",
+                    "AuthorizeSecurityGroupIngress",
+                    GroupId=group["GroupId"] if group else "<the database group>",
+                    IpPermissions=f"tcp {p.database.mysql_port} from {source}",
+                ),
+            ),
         )
     ]

@@ -1,6 +1,8 @@
 """Perform: plan the fixes for a failing check, apply them through a writable session, re-check.
 
-The only module that opens a writable session. It never decides what is wrong: the check did.
+Planning reads the inventory only, so verify shows the same plan a perform would follow (as the
+fix of each failure); applying is the only place a writable session is opened. It never
+decides what is wrong: the check did.
 """
 
 from __future__ import annotations
@@ -8,20 +10,23 @@ from __future__ import annotations
 import dataclasses
 import importlib
 import pkgutil
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 from runbook.actions.base import FIXERS, Action, Ctx, Manual
 from runbook.aws.collected import CollectionError, classify
-from runbook.aws.session import open_session
+from runbook.aws.session import AwsSession, open_session
 from runbook.engine import evaluate
-from runbook.findings import Finding, Status
+from runbook.findings import Finding, FixStep, Status
 from runbook.redact import scrub
 from runbook.registry import Check
 
 if TYPE_CHECKING:
     from runbook.run import Run
+
+Progress = Callable[[str], None]
 
 
 def load_fixers() -> None:
@@ -31,50 +36,81 @@ def load_fixers() -> None:
         importlib.import_module(f"runbook.actions.{module.name}")
 
 
+def plan(run: Run, check: Check) -> list[Action | Manual]:
+    """What fixes the check's failure, from the inventory as it is (no writes): perform's
+    actions and the manual steps; the guide's step when perform knows none."""
+    load_fixers()
+    fixer = FIXERS.get(check.id)
+    if fixer is None:
+        return [Manual(check.guide)]
+    try:
+        return fixer(run.inventory, run.profile)
+    except Exception as exc:  # a collection that failed, or a defect: plan nothing
+        return [Manual(f"could not plan a fix ({_cause(exc)}): {check.guide}")]
+
+
+def fix_steps(steps: list[Action | Manual]) -> tuple[FixStep, ...]:
+    return tuple(
+        FixStep(s.says, s.calls, "planned")
+        if isinstance(s, Action)
+        else FixStep(s.says, (), "manual")
+        for s in steps
+    )
+
+
 class Performer:
     def __init__(self, run: Run, *, dry_run: bool = False) -> None:
         load_fixers()
         t = run.profile.timeouts
         self.run = run
         self.dry_run = dry_run
-        self.session = open_session(
+        self.session: AwsSession = open_session(
             run.profile.region,
             writable=True,
             connect_timeout=t.connect_s,
             read_timeout=t.read_s,
             max_attempts=t.max_attempts,
         )
+        self.numbered = 0  # steps applied (or planned) so far in this run, for the progress
 
     def fix(self, check: Check, found: Finding) -> Finding:
-        fixer = FIXERS.get(check.id)
-        if fixer is None:
-            return dataclasses.replace(found, actions=("manual: " + check.guide,))
+        """Apply the plan's actions in order, each told to ``run.progress`` as it goes; stop at
+        the first that fails. In a dry run nothing is applied."""
+        steps = plan(self.run, check)
+        planned = fix_steps(steps)
+        if self.dry_run or not any(isinstance(s, Action) for s in steps):
+            return dataclasses.replace(found, steps=planned)
         inv, p = self.run.inventory, self.run.profile
-        try:
-            steps = fixer(inv, p)
-        except Exception as exc:  # a collection that failed, or a defect: plan nothing
-            return dataclasses.replace(found, actions=(f"could not plan: {_cause(exc)}",))
-        words = tuple(("manual: " if isinstance(s, Manual) else "") + s.says for s in steps)
-        self.run.plan_log.extend(f"{check.id}: {w}" for w in words)
-        actions = [s for s in steps if isinstance(s, Action)]
-        if self.dry_run or not actions:
-            prefix = "planned: " if self.dry_run else ""
-            return dataclasses.replace(found, actions=tuple(prefix + w for w in words))
         ctx = Ctx(self.session, inv, p)
-        for action in actions:
+        done: list[FixStep] = []
+        for step, record in zip(steps, planned, strict=True):
+            if not isinstance(step, Action):
+                done.append(record)
+                continue
+            self.numbered += 1
+            self._tell(f"{self.numbered}. {check.section}/{check.id}: {step.says}")
             try:
-                action.apply(ctx)
+                step.apply(ctx)
             except Exception as exc:  # AWS refused, data missing, or a defect: stop here
+                self._tell(f"   failed: {_cause(exc)}")
+                done.append(dataclasses.replace(record, state="failed"))
+                rest = planned[len(done) :]
                 return dataclasses.replace(
                     found,
                     status=Status.ERROR,
                     summary=f"perform failed: {_cause(exc)}",
-                    actions=(*words, f"failed: {action.says}"),
+                    steps=(*done, *rest),
                 )
             finally:
                 inv.invalidate()
+            self._tell("   done")
+            done.append(dataclasses.replace(record, state="applied"))
         again = evaluate(check, inv, p)
-        return dataclasses.replace(again, actions=words)
+        return dataclasses.replace(again, steps=tuple(done))
+
+    def _tell(self, line: str) -> None:
+        if self.run.progress is not None:
+            self.run.progress(line)
 
 
 def _cause(exc: Exception) -> str:

@@ -17,6 +17,7 @@ from runbook.actions.base import (
     Action,
     Ctx,
     Manual,
+    call,
     ensure_role,
     fixes,
     json_policy,
@@ -67,6 +68,11 @@ def create_secret(inv: Inventory, p: Profile) -> list[Action | Manual]:
             f"create secret {p.secret.name} from the RUNBOOK_SECRET_* environment "
             "(values not shown)",
             apply,
+            (
+                call(
+                    "secretsmanager", "CreateSecret", Name=p.secret.name, SecretString="<not shown>"
+                ),
+            ),
         )
     ]
 
@@ -94,7 +100,20 @@ def point_secret(inv: Inventory, p: Profile) -> list[Action | Manual]:
         value["mysql_host"] = address
         sm.put_secret_value(SecretId=p.secret.name, SecretString=json.dumps(value))
 
-    return [Action(f"set the secret's mysql_host to {address}", apply)]
+    return [
+        Action(
+            f"set the secret's mysql_host to {address}",
+            apply,
+            (
+                call(
+                    "secretsmanager",
+                    "PutSecretValue",
+                    SecretId=p.secret.name,
+                    SecretString="<the value, mysql_host changed; not shown>",
+                ),
+            ),
+        )
+    ]
 
 
 def _placeholder_zip() -> bytes:
@@ -178,11 +197,29 @@ def create_function(inv: Inventory, p: Profile) -> list[Action | Manual]:
         if p.redeployment.zip_path
         else "a placeholder handler"
     )
+    role = inv.role(p.function.role)
+    attached = {a["PolicyArn"] for a in (role or {}).get("AttachedPolicies", [])}
+    calls = [call("iam", "CreateRole", RoleName=p.function.role)] if role is None else []
+    if BASIC_EXECUTION not in attached:
+        calls.append(
+            call("iam", "AttachRolePolicy", RoleName=p.function.role, PolicyArn=BASIC_EXECUTION)
+        )
+    calls.append(
+        call(
+            "lambda",
+            "CreateFunction",
+            FunctionName=p.function.function,
+            PackageType="Image" if p.variants.packaging == "image" else "Zip",
+            MemorySize=p.function.memory_mb,
+            Timeout=p.min_timeout_s,
+        )
+    )
     return [
         Action(
             f"create function {p.function.function} ({p.variants.packaging}, from "
             f"{source}) with role {p.function.role} (basic execution)",
             apply,
+            tuple(calls),
         )
     ]
 
@@ -222,7 +259,21 @@ def package(inv: Inventory, p: Profile) -> list[Action | Manual]:
         )
         lam.get_waiter("function_updated_v2").wait(FunctionName=p.function.function)
 
-    return [Action(f"set runtime {p.function.runtime} and handler {p.function.handler}", apply)]
+    return [
+        Action(
+            f"set runtime {p.function.runtime} and handler {p.function.handler}",
+            apply,
+            (
+                call(
+                    "lambda",
+                    "UpdateFunctionConfiguration",
+                    FunctionName=p.function.function,
+                    Runtime=p.function.runtime,
+                    Handler=p.function.handler,
+                ),
+            ),
+        )
+    ]
 
 
 @fixes("function_timeout_and_memory_match_profile")
@@ -237,35 +288,57 @@ def sizing(inv: Inventory, p: Profile) -> list[Action | Manual]:
         )
         lam.get_waiter("function_updated_v2").wait(FunctionName=p.function.function)
 
-    return [Action(f"set timeout {timeout} s and memory {p.function.memory_mb} MB", apply)]
+    return [
+        Action(
+            f"set timeout {timeout} s and memory {p.function.memory_mb} MB",
+            apply,
+            (
+                call(
+                    "lambda",
+                    "UpdateFunctionConfiguration",
+                    FunctionName=p.function.function,
+                    Timeout=timeout,
+                    MemorySize=p.function.memory_mb,
+                ),
+            ),
+        )
+    ]
 
 
 @fixes("function_concurrency_one_without_async_retries")
 def concurrency(inv: Inventory, p: Profile) -> list[Action | Manual]:
+    name, reserve = p.function.function, p.function.reserved_concurrency
+    reserved = inv.function_concurrency(name) == reserve
+    invoke = inv.event_invoke_config(name)
+    retry = None if invoke is None else invoke.get("MaximumRetryAttempts", 2)
+    calls = (
+        []
+        if reserved
+        else [
+            call(
+                "lambda",
+                "PutFunctionConcurrency",
+                FunctionName=name,
+                ReservedConcurrentExecutions=reserve,
+            )
+        ]
+    )
+    if retry != 0:
+        op = "PutFunctionEventInvokeConfig" if invoke is None else "UpdateFunctionEventInvokeConfig"
+        calls.append(call("lambda", op, FunctionName=name, MaximumRetryAttempts=0))
+
     def apply(ctx: Ctx) -> None:
         lam = ctx.client("lambda")
-        if ctx.inv.function_concurrency(p.function.function) != p.function.reserved_concurrency:
-            lam.put_function_concurrency(
-                FunctionName=p.function.function,
-                ReservedConcurrentExecutions=p.function.reserved_concurrency,
-            )
-        invoke = ctx.inv.event_invoke_config(p.function.function)
+        if not reserved:
+            lam.put_function_concurrency(FunctionName=name, ReservedConcurrentExecutions=reserve)
         if invoke is None:
-            lam.put_function_event_invoke_config(
-                FunctionName=p.function.function, MaximumRetryAttempts=0
-            )
-        elif invoke.get("MaximumRetryAttempts", 2) != 0:
-            lam.update_function_event_invoke_config(
-                FunctionName=p.function.function, MaximumRetryAttempts=0
-            )
+            lam.put_function_event_invoke_config(FunctionName=name, MaximumRetryAttempts=0)
+        elif retry != 0:
+            lam.update_function_event_invoke_config(FunctionName=name, MaximumRetryAttempts=0)
 
-    return [
-        Action(
-            f"reserve concurrency {p.function.reserved_concurrency}; set asynchronous "
-            "retry attempts to 0",
-            apply,
-        )
-    ]
+    words = [f"reserve concurrency {reserve}"] if not reserved else []
+    words += ["set asynchronous retry attempts to 0"] if retry != 0 else []
+    return [Action("; ".join(words), apply, tuple(calls))] if calls else []
 
 
 @fixes("secret_policy_grants_exactly_the_secret")
@@ -290,8 +363,19 @@ def secret_policy(inv: Inventory, p: Profile) -> list[Action | Manual]:
             )
 
     verb = "create" if existing is None else "set a new default version of"
+    change = (
+        call("iam", "CreatePolicy", PolicyName=p.secret.policy)
+        if existing is None
+        else call(
+            "iam", "CreatePolicyVersion", PolicyArn=existing["Policy"]["Arn"], SetAsDefault=True
+        )
+    )
     return [
-        Action(f"{verb} policy {p.secret.policy}: GetSecretValue on {secret['ARN']} only", apply)
+        Action(
+            f"{verb} policy {p.secret.policy}: GetSecretValue on {secret['ARN']} only",
+            apply,
+            (change,),
+        )
     ]
 
 
@@ -311,11 +395,11 @@ def role_policies(inv: Inventory, p: Profile) -> list[Action | Manual]:
         for arn in todo:
             ctx.client("iam").attach_role_policy(RoleName=role_name, PolicyArn=arn)
 
-    return (
-        [Action(f"attach {', '.join(a.rsplit('/', 1)[-1] for a in todo)} to {role_name}", apply)]
-        if todo
-        else []
+    calls = tuple(
+        call("iam", "AttachRolePolicy", RoleName=role_name, PolicyArn=arn) for arn in todo
     )
+    names = ", ".join(a.rsplit("/", 1)[-1] for a in todo)
+    return [Action(f"attach {names} to {role_name}", apply, calls)] if todo else []
 
 
 REQUIRED_ACTIONS_POLICY = "notifier-runbook-required-actions"
@@ -354,7 +438,18 @@ def role_may_run(inv: Inventory, p: Profile) -> list[Action | Manual]:
 
         calls = ", ".join(f"{r.action} on {r.resource}" for r in p.function.required_actions)
         steps.append(
-            Action(f"put inline policy {REQUIRED_ACTIONS_POLICY} on {role_name}: {calls}", apply)
+            Action(
+                f"put inline policy {REQUIRED_ACTIONS_POLICY} on {role_name}: {calls}",
+                apply,
+                (
+                    call(
+                        "iam",
+                        "PutRolePolicy",
+                        RoleName=role_name,
+                        PolicyName=REQUIRED_ACTIONS_POLICY,
+                    ),
+                ),
+            )
         )
     return steps
 
@@ -387,7 +482,21 @@ def vpc_config(inv: Inventory, p: Profile) -> list[Action | Manual]:
         )
         lam.get_waiter("function_updated_v2").wait(FunctionName=p.function.function)
 
-    return [Action("put the function in the Lambda subnets and both security groups", apply)]
+    return [
+        Action(
+            "put the function in the Lambda subnets and both security groups",
+            apply,
+            (
+                call(
+                    "lambda",
+                    "UpdateFunctionConfiguration",
+                    FunctionName=p.function.function,
+                    VpcConfig=f"subnets {[s.name for s in p.vpc.lambda_subnets]}, groups "
+                    f"{[p.security_groups.database, p.security_groups.internet]}",
+                ),
+            ),
+        )
+    ]
 
 
 @fixes("function_code_matches_local_zip")
@@ -399,7 +508,20 @@ def upload_zip(inv: Inventory, p: Profile) -> list[Action | Manual]:
         )
         lam.get_waiter("function_updated_v2").wait(FunctionName=p.function.function)
 
-    return [Action(f"upload {p.redeployment.zip_path} to {p.function.function}", apply)]
+    return [
+        Action(
+            f"upload {p.redeployment.zip_path} to {p.function.function}",
+            apply,
+            (
+                call(
+                    "lambda",
+                    "UpdateFunctionCode",
+                    FunctionName=p.function.function,
+                    ZipFile=str(p.redeployment.zip_path),
+                ),
+            ),
+        )
+    ]
 
 
 @fixes("ecr_repository_private_and_holds_tag")
@@ -416,7 +538,14 @@ def repository(inv: Inventory, p: Profile) -> list[Action | Manual]:
             repositoryName=p.redeployment.ecr_repository, tags=ctx.tag_list()
         )
 
-    return [Action(f"create private ECR repository {p.redeployment.ecr_repository}", apply), push]
+    return [
+        Action(
+            f"create private ECR repository {p.redeployment.ecr_repository}",
+            apply,
+            (call("ecr", "CreateRepository", repositoryName=p.redeployment.ecr_repository),),
+        ),
+        push,
+    ]
 
 
 @fixes("function_runs_image_behind_tag")
@@ -434,5 +563,13 @@ def deploy_image(inv: Inventory, p: Profile) -> list[Action | Manual]:
             f"deploy {p.redeployment.ecr_repository}:{p.redeployment.image_tag} to "
             f"{p.function.function}",
             apply,
+            (
+                call(
+                    "lambda",
+                    "UpdateFunctionCode",
+                    FunctionName=p.function.function,
+                    ImageUri=f"<{p.redeployment.ecr_repository}:{p.redeployment.image_tag}>",
+                ),
+            ),
         )
     ]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import secrets
 
 from checks.iam import CHANGE_PASSWORD, expected_group_policies
-from runbook.actions.base import Action, Ctx, Manual, fixes, json_policy, manual
+from runbook.actions.base import Action, Ctx, Manual, call, fixes, json_policy, manual
 from runbook.aws.inventory import Inventory
 from runbook.profile import Profile
 
@@ -52,8 +52,13 @@ def group(inv: Inventory, p: Profile) -> list[Action | Manual]:
             for name in missing:
                 iam.attach_group_policy(GroupName=p.iam.group, PolicyArn=_policy_arn(ctx, name))
 
-        what = "create group {p.iam.group}; " if found is None else ""
-        steps.append(Action(f"{what}attach {', '.join(missing)}".format(p=p), apply))
+        what = f"create group {p.iam.group}; " if found is None else ""
+        calls = [call("iam", "CreateGroup", GroupName=p.iam.group)] if found is None else []
+        for name in missing:
+            if name == p.iam.ecr_policy and inv.local_policy(name) is None:
+                calls.append(call("iam", "CreatePolicy", PolicyName=name))
+            calls.append(call("iam", "AttachGroupPolicy", GroupName=p.iam.group, PolicyName=name))
+        steps.append(Action(f"{what}attach {', '.join(missing)}", apply, tuple(calls)))
     if extra:
         steps.append(
             Manual(
@@ -68,26 +73,54 @@ def group(inv: Inventory, p: Profile) -> list[Action | Manual]:
 def user(inv: Inventory, p: Profile) -> list[Action | Manual]:
     found = inv.user(p.iam.user)
 
+    create = found is None
+    add = create or p.iam.group not in {g["GroupName"] for g in found["Groups"]}
+    login = create or not found["LoginProfile"]
+
     def apply(ctx: Ctx) -> None:
         iam = ctx.client("iam")
-        if found is None:
+        if create:
             iam.create_user(UserName=p.iam.user, Tags=ctx.tag_list())
-        if found is None or p.iam.group not in {g["GroupName"] for g in found["Groups"]}:
+        if add:
             iam.add_user_to_group(GroupName=p.iam.group, UserName=p.iam.user)
-        if found is None or not found["LoginProfile"]:
+        if login:
             # A throwaway password nobody sees: the user must set one on first sign-in.
             iam.create_login_profile(
                 UserName=p.iam.user, Password=_throwaway_password(), PasswordResetRequired=True
             )
 
-    steps: list[Action | Manual] = [
-        Action(
-            f"create user {p.iam.user} if missing, add it to {p.iam.group}, give it a "
-            "console login that must be reset (set it with 'aws iam "
-            "update-login-profile'; no password is shown)",
-            apply,
+    calls = [
+        c
+        for needed, c in (
+            (create, call("iam", "CreateUser", UserName=p.iam.user)),
+            (add, call("iam", "AddUserToGroup", GroupName=p.iam.group, UserName=p.iam.user)),
+            (
+                login,
+                call(
+                    "iam",
+                    "CreateLoginProfile",
+                    UserName=p.iam.user,
+                    Password="<not shown>",
+                    PasswordResetRequired=True,
+                ),
+            ),
         )
+        if needed
     ]
+    words = [
+        w
+        for needed, w in (
+            (create, f"create user {p.iam.user}"),
+            (add, f"add it to {p.iam.group}"),
+            (
+                login,
+                "give it a console login that must be reset (set it with 'aws iam "
+                "update-login-profile'; no password is shown)",
+            ),
+        )
+        if needed
+    ]
+    steps: list[Action | Manual] = [Action("; ".join(words), apply, tuple(calls))] if calls else []
     others = sorted({g["GroupName"] for g in (found or {}).get("Groups", [])} - {p.iam.group})
     if others:
         steps.append(

@@ -122,5 +122,17 @@ def notifier_account(inv: Inventory, p: Profile) -> list[Action | Manual]:
             "if missing (other accounts of the user, e.g. @'%', are left: drop them by hand), "
             "and grant it ALL PRIVILEGES on each",
             apply,
+            (
+                *(
+                    f"mysql CREATE DATABASE IF NOT EXISTS {_quoted(n)} CHARACTER SET utf8mb4 "
+                    "COLLATE utf8mb4_bin"
+                    for n in p.database.mysql_databases
+                ),
+                f"mysql CREATE USER IF NOT EXISTS {account} IDENTIFIED BY '<not shown>'",
+                *(
+                    f"mysql GRANT ALL PRIVILEGES ON {_quoted(n)}.* TO {account}"
+                    for n in p.database.mysql_databases
+                ),
+            ),
         )
     ]

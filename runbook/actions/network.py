@@ -8,7 +8,7 @@ from typing import Any
 from checks import lookup as L
 from checks import rules as R
 from checks.security_groups import GUIDE_RULES, WEB_RULES, exposed_groups, world_open
-from runbook.actions.base import FIXERS, Action, Ctx, Fixer, Manual, fixes, manual
+from runbook.actions.base import FIXERS, Action, Ctx, Fixer, Manual, call, fixes, manual
 from runbook.aws.inventory import Inventory
 from runbook.profile import Profile
 
@@ -31,7 +31,16 @@ def create_vpc(inv: Inventory, p: Profile) -> list[Action | Manual]:
             VpcId=vpc["VpcId"], EnableDnsHostnames={"Value": True}
         )
 
-    return [Action(f"create VPC {p.vpc.name} {p.vpc.cidr}", apply)]
+    return [
+        Action(
+            f"create VPC {p.vpc.name} {p.vpc.cidr}",
+            apply,
+            (
+                call("ec2", "CreateVpc", CidrBlock=p.vpc.cidr, Name=p.vpc.name),
+                call("ec2", "ModifyVpcAttribute", VpcId="<new VPC>", EnableDnsHostnames=True),
+            ),
+        )
+    ]
 
 
 @fixes("subnets_exist_with_profile_cidrs")
@@ -44,6 +53,16 @@ def create_subnets(inv: Inventory, p: Profile) -> list[Action | Manual]:
                 Action(
                     f"create subnet {subnet.name} {subnet.cidr} in its own zone",
                     _subnet_creator(subnet.name, subnet.cidr),
+                    (
+                        call(
+                            "ec2",
+                            "CreateSubnet",
+                            VpcId=L.vpc_id(inv, p) or "<the VPC>",
+                            CidrBlock=subnet.cidr,
+                            AvailabilityZone="<a zone no other subnet of the VPC uses>",
+                            Name=subnet.name,
+                        ),
+                    ),
                 )
             )
         elif found["CidrBlock"] != subnet.cidr:
@@ -107,11 +126,31 @@ def attach_igw(inv: Inventory, p: Profile) -> list[Action | Manual]:
             InternetGatewayId=igw["InternetGatewayId"], VpcId=L.vpc_id(ctx.inv, p)
         )
 
+    detached = [
+        g
+        for g in inv.internet_gateways()
+        if L.tag(g) == p.vpc.internet_gateway
+        and not any(
+            a.get("State") in ("attaching", "available", "attached")
+            for a in g.get("Attachments", [])
+        )
+    ]
+    igw = detached[0]["InternetGatewayId"] if detached else "<new internet gateway>"
+    calls = () if detached else (call("ec2", "CreateInternetGateway", Name=p.vpc.internet_gateway),)
     return [
         Action(
             f"create internet gateway {p.vpc.internet_gateway} (or take the detached one of "
             "that name) and attach it",
             apply,
+            (
+                *calls,
+                call(
+                    "ec2",
+                    "AttachInternetGateway",
+                    InternetGatewayId=igw,
+                    VpcId=L.vpc_id(inv, p) or "<the VPC>",
+                ),
+            ),
         )
     ]
 
@@ -123,14 +162,16 @@ def route_public(inv: Inventory, p: Profile) -> list[Action | Manual]:
         if p.variants.egress == "eip"
         else tuple(s for s in p.vpc.subnets if s.role == "public")
     )
+    igw = L.attached_igw(inv, p)
+    target = igw["InternetGatewayId"] if igw else "<the internet gateway>"
     steps: list[Action | Manual] = [
         Action(
             f"route 0.0.0.0/0 of {s.name} to the internet gateway",
             route_default_to(s.name, "GatewayId"),
+            route_calls(inv, p, s.name, "GatewayId", target),
         )
         for s in wanted
     ]
-    igw = L.attached_igw(inv, p)
     for s in wanted:
         found = L.subnet(inv, p, s.name)
         table = L.route_table_of(inv, found) if found else None
@@ -144,6 +185,40 @@ def route_public(inv: Inventory, p: Profile) -> list[Action | Manual]:
                 )
             )
     return steps
+
+
+def route_calls(
+    inv: Inventory, p: Profile, subnet_name: str, target_key: str, target: str
+) -> tuple[str, ...]:
+    """The calls ``route_default_to`` makes for the subnet as the inventory shows it."""
+    subnet = L.subnet(inv, p, subnet_name)
+    table = L.route_table_of(inv, subnet) if subnet else None
+    explicit = (
+        table is not None
+        and subnet is not None
+        and any(a.get("SubnetId") == subnet["SubnetId"] for a in table.get("Associations", []))
+    )
+    out = []
+    if not explicit:
+        subnet_id = subnet["SubnetId"] if subnet else f"<{subnet_name}>"
+        out += [
+            call("ec2", "CreateRouteTable", Name=f"{subnet_name} routes"),
+            call("ec2", "AssociateRouteTable", RouteTableId="<its table>", SubnetId=subnet_id),
+        ]
+    exists = explicit and any(
+        r.get("DestinationCidrBlock") == "0.0.0.0/0" for r in table.get("Routes", [])
+    )
+    table_id = table["RouteTableId"] if explicit else "<its table>"
+    out.append(
+        call(
+            "ec2",
+            "ReplaceRoute" if exists else "CreateRoute",
+            RouteTableId=table_id,
+            DestinationCidrBlock="0.0.0.0/0",
+            **{target_key: target},
+        )
+    )
+    return tuple(out)
 
 
 def route_default_to(subnet_name: str, target_key: str, target_id: str | None = None) -> Any:
@@ -267,16 +342,42 @@ def _rules_fixer(check_id: str, creates: Callable[[Profile], str]) -> Fixer:
             )
 
         group = L.security_group(inv, p, spec.role)
+        way = "Egress" if spec.egress else "Ingress"
         if group is None:
-            return [Action(creates(p), apply)]
+            name = getattr(p.security_groups, spec.role)
+            made = [call("ec2", "CreateSecurityGroup", GroupName=name, VpcId=L.vpc_id(inv, p))]
+            if spec.role == "internet":
+                made.append(call("ec2", "AuthorizeSecurityGroupIngress", GroupId="<new group>"))
+            made.append(call("ec2", f"AuthorizeSecurityGroup{way}", GroupId="<new group>"))
+            return [Action(creates(p), apply, tuple(made))]
         diff = spec.differences(inv, p, group)
-        way = "outbound" if spec.egress else "inbound"
+        gid = group["GroupId"]
+        calls = []
+        if diff["extra"]:
+            calls.append(
+                call(
+                    "ec2",
+                    f"RevokeSecurityGroup{way}",
+                    GroupId=gid,
+                    SecurityGroupRuleIds=f"<the ids of: {', '.join(diff['extra'])}>",
+                )
+            )
+        if diff["missing"]:
+            calls.append(
+                call(
+                    "ec2",
+                    f"AuthorizeSecurityGroup{way}",
+                    GroupId=gid,
+                    IpPermissions=", ".join(diff["missing"]),
+                )
+            )
+        direction = "outbound" if spec.egress else "inbound"
         words = [
-            f"{verb} {way} {', '.join(diff[k])}"
+            f"{verb} {direction} {', '.join(diff[k])}"
             for verb, k in (("allow", "missing"), ("revoke", "extra"))
             if diff[k]
         ]
-        return [Action(f"{group['GroupId']} ({group['GroupName']}): {'; '.join(words)}", apply)]
+        return [Action(f"{gid} ({group['GroupName']}): {'; '.join(words)}", apply, tuple(calls))]
 
     return fixes(check_id)(fixer)
 
@@ -374,12 +475,27 @@ def lambda_eips(inv: Inventory, p: Profile) -> list[Action | Manual]:
 
         return apply
 
-    return [
-        Action(
-            f"associate an Elastic IP (reusing an unassociated one first) with {e}", apply_one(e)
+    idle = [a["AllocationId"] for a in inv.addresses() if not a.get("AssociationId")]
+    steps: list[Action | Manual] = []
+    for i, eni in enumerate(todo):
+        reuse = idle[i] if i < len(idle) else None
+        calls = () if reuse else (call("ec2", "AllocateAddress", Domain="vpc"),)
+        steps.append(
+            Action(
+                f"associate an Elastic IP (reusing an unassociated one first) with {eni}",
+                apply_one(eni),
+                (
+                    *calls,
+                    call(
+                        "ec2",
+                        "AssociateAddress",
+                        AllocationId=reuse or "<new address>",
+                        NetworkInterfaceId=eni,
+                    ),
+                ),
+            )
         )
-        for e in todo
-    ]
+    return steps
 
 
 @fixes("region_has_no_idle_elastic_ip")
@@ -441,11 +557,26 @@ def nat_gateway(inv: Inventory, p: Profile) -> list[Action | Manual]:
             route_default_to(s.name, "NatGatewayId", nat_id)(ctx)
             ctx.inv.invalidate()
 
+    subnet = L.subnet(inv, p, public[0].name)
     return [
         Action(
             f"create NAT gateway {p.egress.nat_gateway_name} with an Elastic IP in "
             f"{public[0].name}; route the Lambda subnets through it",
             apply,
+            (
+                call("ec2", "AllocateAddress", Domain="vpc"),
+                call(
+                    "ec2",
+                    "CreateNatGateway",
+                    SubnetId=subnet["SubnetId"] if subnet else f"<{public[0].name}>",
+                    AllocationId="<new address>",
+                ),
+                *(
+                    c
+                    for s in p.vpc.lambda_subnets
+                    for c in route_calls(inv, p, s.name, "NatGatewayId", "<new NAT gateway>")
+                ),
+            ),
         )
     ]
 

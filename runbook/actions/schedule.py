@@ -9,6 +9,7 @@ from runbook.actions.base import (
     Action,
     Ctx,
     Manual,
+    call,
     ensure_role,
     fixes,
     json_policy,
@@ -94,6 +95,19 @@ def machine(inv: Inventory, p: Profile) -> list[Action | Manual]:
             )
 
     verb = "create" if existing is None else "replace the definition of"
+    role = p.step_functions.role
+    calls = [call("iam", "CreateRole", RoleName=role)] if inv.role(role) is None else []
+    calls.append(call("iam", "PutRolePolicy", RoleName=role, PolicyName="start-stop-notify"))
+    calls.append(
+        call("stepfunctions", "CreateStateMachine", name=p.step_functions.state_machine)
+        if existing is None
+        else call(
+            "stepfunctions",
+            "UpdateStateMachine",
+            stateMachineArn=existing["stateMachineArn"],
+            definition="<the guide's flow>",
+        )
+    )
     return [
         Action(
             f"{verb} state machine {p.step_functions.state_machine} with the guide's flow "
@@ -101,6 +115,7 @@ def machine(inv: Inventory, p: Profile) -> list[Action | Manual]:
             "notify with force_current_time, always stop) and role "
             f"{p.step_functions.role}",
             apply,
+            tuple(calls),
         )
     ]
 
@@ -121,6 +136,7 @@ def machine_role(inv: Inventory, p: Profile) -> list[Action | Manual]:
         Action(
             f"give role {role_name} start/stop/describe on the instance and invoke on the function",
             apply,
+            (call("iam", "PutRolePolicy", RoleName=role_name, PolicyName="start-stop-notify"),),
         )
     ]
 
@@ -136,7 +152,19 @@ def rule(inv: Inventory, p: Profile) -> list[Action | Manual]:
         )
 
     return [
-        Action(f"put rule {p.trigger.rule} on {p.trigger.schedule}, {p.expected_rule_state}", apply)
+        Action(
+            f"put rule {p.trigger.rule} on {p.trigger.schedule}, {p.expected_rule_state}",
+            apply,
+            (
+                call(
+                    "events",
+                    "PutRule",
+                    Name=p.trigger.rule,
+                    ScheduleExpression=p.trigger.schedule,
+                    State=p.expected_rule_state,
+                ),
+            ),
+        )
     ]
 
 
@@ -197,11 +225,35 @@ def target(inv: Inventory, p: Profile) -> list[Action | Manual]:
                 SourceArn=rule_arn,
             )
 
+    calls = []
+    if p.variants.database == "ec2":
+        if inv.role(p.trigger.role) is None:
+            calls.append(call("iam", "CreateRole", RoleName=p.trigger.role))
+        calls.append(
+            call("iam", "PutRolePolicy", RoleName=p.trigger.role, PolicyName="start-execution")
+        )
+    stale = [t["Id"] for t in inv.rule_targets(p.trigger.rule) if t["Id"] != TARGET_ID]
+    if stale:
+        calls.append(call("events", "RemoveTargets", Rule=p.trigger.rule, Ids=stale))
+    calls.append(call("events", "PutTargets", Rule=p.trigger.rule, Id=TARGET_ID, Retries=0))
+    policy = inv.function_policy(p.function.function) or {"Statement": []}
+    sid = f"{p.trigger.rule}-invoke"
+    if p.variants.database != "ec2" and sid not in {s.get("Sid") for s in policy["Statement"]}:
+        calls.append(
+            call(
+                "lambda",
+                "AddPermission",
+                FunctionName=p.function.function,
+                StatementId=sid,
+                Principal="events.amazonaws.com",
+            )
+        )
     return [
         Action(
             f"target the {runner} from {p.trigger.rule} with constant input (config, auth"
             f"{', db_instance_id' if runner == 'state machine' else ''}) and 0 retries; remove "
             "its other targets",
             apply,
+            tuple(calls),
         )
     ]

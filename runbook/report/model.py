@@ -35,7 +35,7 @@ def all_findings(run: Run) -> list[Finding]:
         if found is None:
             reason = not_applicable(check, run.profile)
             why = f"not selected in this run ({reason})" if reason else "not selected in this run"
-            found = finding(check, Outcome(Status.NOT_SELECTED, why))
+            found = finding(check, Outcome(Status.NOT_SELECTED, why), run.profile)
         out.append(found)
     return out
 
@@ -92,5 +92,9 @@ def build(run: Run, *, exit_status: int) -> dict[str, Any]:
         "aws_calls": run.aws_calls(),
         "aws_retries": run.retries(),
         "mutating_calls": run.mutating_calls(),
-        "plan": run.plan_log,
+        "plan": [
+            {"section": f.section, "id": f.check_id, **step.to_dict()}
+            for f in findings
+            for step in f.steps
+        ],
     }

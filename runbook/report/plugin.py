@@ -76,6 +76,7 @@ class RunbookPlugin:
             load_profile(opt.profile), opt.lookback_hours, opt.probe_egress, opt.dry_run
         )
         run = Run(profile, mode=opt.mode, dry_run=opt.dry_run, start_database=opt.start_database)
+        run.progress = self._progress
         run.lookback_asked = opt.lookback_hours is not None
         if opt.fail_on not in SEVERITIES:
             raise UsageError(f"--fail-on {opt.fail_on!r}: expected one of {', '.join(SEVERITIES)}")
@@ -88,6 +89,23 @@ class RunbookPlugin:
             # a TERM (cron, CI time-out) must still stop the database and delete the probe
             signal.signal(signal.SIGTERM, _interrupt)
         return self.run
+
+    def _progress(self, line: str) -> None:
+        """A perform's step as it is applied: on the terminal at once, on a line of its own
+        (after pytest's progress dots), not captured with the scenario's output."""
+        capture = self.config.pluginmanager.getplugin("capturemanager")
+        writer = self.config.get_terminal_writer()
+
+        def write() -> None:
+            if writer.width_of_current_line:
+                writer.line()
+            writer.line(line)
+
+        if capture is None:
+            write()
+            return
+        with capture.global_and_fixture_disabled():
+            write()
 
     @pytest.hookimpl(trylast=True)
     def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
@@ -138,6 +156,8 @@ class RunbookPlugin:
         for line in writers.table(self.report):
             tr.write_line(line)
         for line in writers.problems(self.report):
+            tr.write_line(line)
+        for line in writers.plan_lines(self.report):
             tr.write_line(line)
         for line in writers.history_lines(self.report):
             tr.write_line(line)

@@ -81,10 +81,50 @@ def table(report: dict[str, Any]) -> list[str]:
     return lines
 
 
+STATE_WORDS = {
+    "planned": "perform would",
+    "applied": "done",
+    "failed": "FAILED",
+    "manual": "by hand",
+}
+
+
+def record(ch: dict[str, Any], section: str, profile: dict[str, Any]) -> list[str]:
+    """What to do about a failed check, the same in the terminal, summary.md, JUnit and allure:
+    the resource, only what differs, the guide's step, where in the console, and the command
+    (perform's, when it has an action; else the manual steps in words)."""
+    out = []
+    if ch.get("resource"):
+        out.append(f"resource: {ch['resource']} ({profile['region']})")
+    out.append(f"differs: {_differs(ch.get('differs'))}")
+    out.append(f"guide: {ch['guide']}")
+    if ch.get("console"):
+        out.append(f"console: {ch['console']}")
+    steps = ch.get("steps") or []
+    if any(step["state"] != "manual" for step in steps):
+        out.append(
+            f"fix: notifier-runbook perform --profile {profile['source']} -m {section} "
+            "(--dry-run first shows the calls)"
+        )
+    for step in steps:
+        out.append(f"  {STATE_WORDS[step['state']]}: {step['says']}")
+    return out
+
+
+def _differs(diff: Any) -> str:
+    """``missing [...]; extra [...]`` or ``key: expected X, actual Y; ...``, in one line."""
+    if not isinstance(diff, dict):
+        return _short(diff)
+    if set(diff) == {"missing", "extra"}:
+        return "; ".join(f"{k} {_short(v)}" for k, v in diff.items() if v) or "nothing listed"
+    if set(diff) == {"expected", "actual"}:
+        return f"expected {_short(diff['expected'])}, actual {_short(diff['actual'])}"
+    return "; ".join(f"{k}: {_differs(v)}" for k, v in diff.items()) or "nothing listed"
+
+
 def problems(report: dict[str, Any]) -> list[str]:
-    """Each failed or unchecked check once, under its id, with what the guide says to do; a
-    failure that is new since the last run says so here (the history part does not list it
-    again)."""
+    """Each failed or unchecked check once, under its id, with what to do about it; a failure
+    that is new since the last run says so here (the history part does not list it again)."""
     news = {
         c["id"]: c
         for c in (report.get("history") or {}).get("changes", [])
@@ -105,8 +145,35 @@ def problems(report: dict[str, Any]) -> list[str]:
                 line += f" (failing since {since})"
             out.append(line)
             if ch["status"] == "fail":
-                out.append(f"    expected {_short(ch['expected'])}; actual {_short(ch['actual'])}")
-                out.append(f"    guide: {ch['guide']}")
+                out += [f"    {x}" for x in record(ch, s["id"], report["profile"])]
+    return out
+
+
+def plan_lines(report: dict[str, Any]) -> list[str]:
+    """Perform's plan (a dry run) or what it did, in guide order: numbered steps with their AWS
+    calls, then the manual steps apart; never a plan called done."""
+    if report["run"]["mode"] != "perform":
+        return []
+    steps = report["plan"]
+    acted = [s for s in steps if s["state"] != "manual"]
+    manual = [s for s in steps if s["state"] == "manual"]
+    if report["run"]["dry_run"]:
+        head = "perform plan (dry run, nothing changed):"
+    else:
+        done = sum(s["state"] == "applied" for s in acted)
+        head = f"perform: {done} of {len(acted)} step(s) done:"
+    out = [head]
+    # one step that fixes several checks (a rule two checks judge) is listed once
+    grouped: dict[tuple[str, tuple[str, ...], str], list[str]] = {}
+    for step in acted:
+        key = (step["says"], tuple(step["calls"]), step["state"])
+        grouped.setdefault(key, []).append(f"{step['section']}/{step['id']}")
+    for n, ((says, calls, state), checks) in enumerate(grouped.items(), 1):
+        out.append(f"{n}. {', '.join(checks)}: {says} [{state}]")
+        out += [f"     {c}" for c in calls]
+    if manual:
+        out.append(f"manual steps (perform does not do these): {len(manual)}")
+        out += [f"- {s['section']}/{s['id']}: {s['says']}" for s in manual]
     return out
 
 
@@ -264,10 +331,7 @@ def markdown(report: dict[str, Any]) -> str:
                 f"- **{MARK[ch['status']]}**{severity} {ch['says']} (`{ch['id']}`): {ch['summary']}"
             )
             if ch["status"] == "fail":
-                out.append(
-                    f"  - expected `{_short(ch['expected'])}`, actual `{_short(ch['actual'])}`"
-                )
-                out.append(f"  - fix: {ch['guide']}")
+                out += [f"  - {x.strip()}" for x in record(ch, s["id"], report["profile"])]
             since = _failing_since(report, ch)
             if since:
                 out.append(f"  - failing since {since}")
@@ -278,8 +342,8 @@ def markdown(report: dict[str, Any]) -> str:
                 )
             for adv in ch["advisories"]:
                 out.append(f"  - advisory: {adv}")
-            for act in ch["actions"]:
-                out.append(f"  - performed: {act}")
+            if ch["status"] != "fail":  # a fail's steps are in its record above
+                out += [f"  - {STATE_WORDS[st['state']]}: {st['says']}" for st in ch["steps"]]
             if ch["details"].get("next_fire_times"):
                 out.append(f"  - next fire times: {', '.join(ch['details']['next_fire_times'])}")
     out += ["", "## AWS calls", "", "| call | count |", "| --- | ---: |"]

@@ -85,8 +85,19 @@ def test_fault_fails_exactly_its_checks(
     assert len(sections) <= 1 or name == "nat_gateway_left_running"
     # Perform restores the guide's state, unless the fix is a manual step (it would delete).
     if fault.breaks and not fault.manual:
-        build.perform(Run(lab_profile, mode="perform"))
+        performed = Run(lab_profile, mode="perform")
+        build.perform(performed)
         assert statuses(verify(lab_profile)) == {c: f.status for c, f in baseline.items()}
+        # ... with exactly the AWS calls its plan named (what a dry run shows)
+        planned = {
+            ":".join(c.split()[:2])
+            for f in performed.findings.values()
+            for step in f.steps
+            if step.state == "applied"
+            for c in step.calls
+            if not c.startswith("mysql ")
+        }
+        assert set(performed.mutating_calls()) == planned
 
 
 def test_every_lab_check_has_a_fault(built_lab: Run, lab_profile: Profile) -> None:

@@ -46,7 +46,7 @@ def test_built_lab_passes_every_check_of_its_variants(built_lab: Run, lab_profil
 def test_second_perform_makes_no_mutating_call(built_lab: Run, lab_profile: Profile) -> None:
     run = Run(lab_profile, mode="perform")
     assert perform(run) == []
-    assert run.plan_log == []
+    assert [f.check_id for f in run.findings.values() if f.steps] == []
     assert run.mutating_calls() == {}
 
 
@@ -156,10 +156,22 @@ def test_pytest_perform_dry_run_then_perform(
     )
     assert code == 1, out[-2000:]
     assert dry["mutating_calls"] == {}
+    says = "put rule WikidotNotifierExecutor on cron(0 * * * ? *), ENABLED"
+    put = "events PutRule Name=WikidotNotifierExecutor ScheduleExpression=cron(0 * * * ? *) "
+    put += "State=ENABLED"
     assert dry["plan"] == [
-        "rule_fires_hourly_and_is_enabled: put rule WikidotNotifierExecutor "
-        "on cron(0 * * * ? *), ENABLED"
+        {
+            "section": "trigger",
+            "id": "rule_fires_hourly_and_is_enabled",
+            "says": says,
+            "calls": [put],
+            "state": "planned",
+        }
     ]
+    # the plan in the terminal, numbered with its calls; nothing called done
+    assert "perform plan (dry run, nothing changed):\n" in out
+    assert f"1. trigger/rule_fires_hourly_and_is_enabled: {says} [planned]\n     {put}\n" in out
+    assert "done" not in out.split("perform plan")[1]
 
     code, out, done = _runbook(["--mode", "perform", "-m", "trigger"], lab_env, tmp_path / "do")
     assert code == 0, out[-2000:]
@@ -170,7 +182,11 @@ def test_pytest_perform_dry_run_then_perform(
         for c in s["checks"]
         if c["id"] == "rule_fires_hourly_and_is_enabled"
     )
-    assert fixed["status"] == "pass" and fixed["actions"]
+    assert fixed["status"] == "pass"
+    assert [st["state"] for st in fixed["steps"]] == ["applied"]
+    # the step told as it was applied, then the summary
+    assert f"1. trigger/rule_fires_hourly_and_is_enabled: {says}\n   done\n" in out
+    assert "perform: 1 of 1 step(s) done:" in out
 
     code, out, again = _runbook(["--mode", "perform"], lab_env, tmp_path / "again")
     assert code == 0, out[-2000:]
