@@ -15,6 +15,7 @@ class Status(StrEnum):
     FAIL = "fail"
     ERROR = "error"  # could not check: access denied, unreachable, throttled past retries
     SKIP = "skip"  # does not apply: not in this variant or phase
+    WAIVED = "waived"  # a deviation accepted by a waiver in force: cannot fail the run
     NOT_SELECTED = "not_selected"  # left out of this run by -m (only in the report)
 
 
@@ -136,6 +137,7 @@ class Finding:
     differs: Any = None  # the check's own account of what differs (else derived)
     console: str | None = None  # where in the AWS console the resource is
     steps: tuple[FixStep, ...] = ()  # what fixes it (perform's actions, manual steps)
+    waiver: dict[str, Any] | None = None  # the waiver that accepted it, or whose date passed
 
     @property
     def performable(self) -> bool:
@@ -162,6 +164,7 @@ class Finding:
             "advisories": list(self.advisories),
             "details": self.details,
             "steps": [s.to_dict() for s in self.steps],
+            "waiver": self.waiver,
         }
 
 

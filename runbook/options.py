@@ -56,6 +56,16 @@ RUN_OPTIONS = (
         {"default": "low"},
     ),
     RunOption(
+        "--waivers",
+        "a waivers file (TOML: [[waiver]] check, justification, approved_by, expires, run); "
+        "default: the profile's [waivers] file",
+    ),
+    RunOption(
+        "--ignore-waivers",
+        "show the run as it is without any waiver (they are still read and checked)",
+        {"action": "store_true"},
+    ),
+    RunOption(
         "--dry-run",
         "with --mode perform: show the plan, change nothing",
         {"action": "store_true"},

@@ -328,6 +328,12 @@ class Probe(_Strict):
     name_prefix: str = "notifier-runbook-egress-probe"
 
 
+class ProfileWaivers(_Strict):
+    """Where the waivers of this deployment are (a TOML file, relative to the profile)."""
+
+    file: str | None = None
+
+
 class Profile(_Strict):
     """A whole deployment: every section of the guide with its defaults."""
 
@@ -352,6 +358,7 @@ class Profile(_Strict):
     history: History = History()
     notify: Notify = Notify()
     probe: Probe = Probe()
+    waivers: ProfileWaivers = ProfileWaivers()
     source: str = Field(default="<defaults>", exclude=True)
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
@@ -448,9 +455,10 @@ def _unreadable(path: str) -> str | None:
 
 def _relative_to(folder: Path, data: dict) -> None:
     """Local files a profile names are relative to the profile, not to where it is run."""
-    redeployment = data.get("redeployment")
-    if isinstance(redeployment, dict) and isinstance(redeployment.get("zip_path"), str):
-        redeployment["zip_path"] = str(folder / Path(redeployment["zip_path"]).expanduser())
+    for section, key in (("redeployment", "zip_path"), ("waivers", "file")):
+        table = data.get(section)
+        if isinstance(table, dict) and isinstance(table.get(key), str):
+            table[key] = str(folder / Path(table[key]).expanduser())
 
 
 def _first_error(exc: ValidationError) -> str:

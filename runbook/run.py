@@ -21,6 +21,8 @@ from runbook.findings import Finding, Outcome, Status
 from runbook.hosts.access import HostAccess
 from runbook.profile import Profile
 from runbook.registry import Check
+from runbook.waivers import NONE as NO_WAIVERS
+from runbook.waivers import Waivers
 
 Mode = Literal["verify", "perform"]
 
@@ -38,6 +40,7 @@ class Run:
     account: str | None = None  # the AWS account the run acts in, once the preflight asked
     lookback_asked: bool = False  # the look-back came from the command line, not the profile
     progress: Callable[[str], None] | None = None  # told each step a perform applies
+    waivers: Waivers = NO_WAIVERS
     fail_on: str = "low"  # the lowest severity whose fails fail the run (--fail-on)
     _t0: float = field(default_factory=time.monotonic)
     _performer: Any = None
@@ -79,12 +82,42 @@ class Run:
                 ),
                 self.profile,
             )
+        elif (skipping := self.waivers.skipping(check.id)) is not None:
+            found = finding(
+                check, Outcome(Status.WAIVED, f"not checked: {skipping.says()}"), self.profile
+            )
+            found = dataclasses.replace(found, waiver=skipping.to_dict())
         else:
             found = evaluate(check, self.inventory, self.profile)
+        if found.status == Status.FAIL:
+            found = self._waived(check, found)
         if found.status == Status.FAIL:
             found = self._fix(check, found)
         self.findings[check.id] = found
         return found
+
+    def _waived(self, check: Check, found: Finding) -> Finding:
+        """A fail a waiver in force accepts: reported as waived, not fixed, not failing the
+        run. A waiver past its date accepts nothing, and the fail says so."""
+        accepting = self.waivers.accepting(check.id, found.resource)
+        if accepting is not None:
+            return dataclasses.replace(
+                found,
+                status=Status.WAIVED,
+                summary=f"fails, {accepting.says()}: {found.summary}",
+                waiver=accepting.to_dict(),
+            )
+        lapsed = next(
+            (w for w in self.waivers.expired if w.check == check.id and w.covers(found.resource)),
+            None,
+        )
+        if lapsed is None:
+            return found
+        return dataclasses.replace(
+            found,
+            summary=f"{found.summary} (its waiver expired on {lapsed.expires.isoformat()})",
+            waiver={**lapsed.to_dict(), "expired": True},
+        )
 
     def _fix(self, check: Check, found: Finding) -> Finding:
         """Perform fixes what fails; verify (and a dry run) show what would fix it: perform's

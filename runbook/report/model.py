@@ -40,6 +40,25 @@ def all_findings(run: Run) -> list[Finding]:
     return out
 
 
+def waivers(run: Run, findings: list[Finding]) -> dict[str, Any]:
+    """The run's waivers: which applied, which are past their date (and apply no more), which
+    found nothing to accept (an unknown check, or one that did not fail)."""
+    w = run.waivers
+    applied = [f.check_id for f in findings if f.status == Status.WAIVED]
+    known = {c.id for c in checks_in_guide_order()}
+    return {
+        "file": w.source,
+        "ignored": w.ignored,
+        "applied": applied,
+        "expired": [x.to_dict() for x in w.expired],
+        "unused": [
+            {**x.to_dict(), "why": "no such check" if x.check not in known else "it did not fail"}
+            for x in w.active
+            if x.check not in applied
+        ],
+    }
+
+
 def lookback(run: Run) -> dict[str, Any]:
     """The look-back (``asked``: given on the command line, else null) and the window the
     checks read (null: none read it)."""
@@ -92,6 +111,7 @@ def build(run: Run, *, exit_status: int) -> dict[str, Any]:
         "aws_calls": run.aws_calls(),
         "aws_retries": run.retries(),
         "mutating_calls": run.mutating_calls(),
+        "waivers": waivers(run, findings),
         "plan": [
             {"section": f.section, "id": f.check_id, **step.to_dict()}
             for f in findings

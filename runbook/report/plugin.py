@@ -30,6 +30,7 @@ from runbook.registry import SEVERITIES
 from runbook.report import history, model, notify, writers
 from runbook.run import Run
 from runbook.sections import SECTIONS
+from runbook.waivers import load_waivers
 
 MODES = ("verify", "perform")
 # Markers besides the section ids.
@@ -81,6 +82,9 @@ class RunbookPlugin:
         if opt.fail_on not in SEVERITIES:
             raise UsageError(f"--fail-on {opt.fail_on!r}: expected one of {', '.join(SEVERITIES)}")
         run.fail_on = opt.fail_on
+        waivers = opt.waivers or profile.waivers.file
+        if waivers:
+            run.waivers = load_waivers(waivers, run.started.date(), ignore=opt.ignore_waivers)
         if not opt.collectonly:
             arn = aws_identity(run.session).split(":")  # arn:aws:sts::<account>:...
             run.account = arn[4] if len(arn) > 4 else None
@@ -158,6 +162,8 @@ class RunbookPlugin:
         for line in writers.problems(self.report):
             tr.write_line(line)
         for line in writers.plan_lines(self.report):
+            tr.write_line(line)
+        for line in writers.waiver_lines(self.report):
             tr.write_line(line)
         for line in writers.history_lines(self.report):
             tr.write_line(line)

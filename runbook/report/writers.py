@@ -16,8 +16,10 @@ MARK = {
     "fail": "FAIL",
     "error": "ERROR",
     "skip": "skip",
+    "waived": "WAIVED",
     "not_selected": "not selected",
 }
+COUNTED = ("pass", "fail", "error", "skip", "waived")
 KIND_WORDS = {
     "new_failure": "new failure",
     "fixed": "fixed",
@@ -55,7 +57,36 @@ def verdict(report: dict[str, Any]) -> str:
     below = failing(report)[1]
     if below:
         line += f"; {len(below)} fail(s) below --fail-on {report['run']['fail_on']} not counted"
+    waived = report.get("waivers", {}).get("applied", [])
+    if waived:
+        line += f"; {len(waived)} waived"
     return line
+
+
+def waiver_lines(report: dict[str, Any]) -> list[str]:
+    """What the waivers did: each check waived, each waiver past its date (it applies no
+    more: its check fails again), each that found nothing to accept."""
+    w = report.get("waivers") or {}
+    if not w.get("file"):
+        return []
+    if w["ignored"]:
+        return [f"waivers of {w['file']} ignored (--ignore-waivers)"]
+    out = []
+    for s in report["sections"]:
+        out += [
+            f"WAIVED {s['id']}/{ch['id']}: {ch['summary']}"
+            for ch in s["checks"]
+            if ch["status"] == "waived"
+        ]
+    out += [
+        f"EXPIRED waiver for {x['check']} (approved by {x['approved_by']}) ended on "
+        f"{x['expires']}: it applies no more"
+        for x in w["expired"]
+    ]
+    out += [
+        f"unused waiver for {x['check']} (until {x['expires']}): {x['why']}" for x in w["unused"]
+    ]
+    return out
 
 
 def write_json(path: Path, data: Any) -> None:
@@ -65,13 +96,13 @@ def write_json(path: Path, data: Any) -> None:
 
 def table(report: dict[str, Any]) -> list[str]:
     """The section-health table, one line per section in guide order."""
-    rows = [("section", "status", "pass", "fail", "error", "skip", "advisories")]
+    rows = [("section", "status", *COUNTED, "advisories")]
     for s in report["sections"]:
         c = s["counts"]
         adv = sum(len(ch["advisories"]) for ch in s["checks"])
-        counts = [str(c[k]) for k in ("pass", "fail", "error", "skip")]
+        counts = [str(c[k]) for k in COUNTED]
         if s["status"] == "not_selected":
-            counts = [""] * 4
+            counts = [""] * len(COUNTED)
         rows.append((s["title"], MARK[s["status"]], *counts, str(adv) if adv else ""))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     lines = [
@@ -306,18 +337,21 @@ def markdown(report: dict[str, Any]) -> str:
         f"- profile: `{prof['source']}`; phase {prof['phase']}; {variants}",
         "- totals: " + ", ".join(f"{v} {k}" for k, v in report["totals"].items()),
         "",
-        "| section | status | pass | fail | error | skip |",
-        "| --- | --- | ---: | ---: | ---: | ---: |",
+        "| section | status | " + " | ".join(COUNTED) + " |",
+        "| --- | --- |" + " ---: |" * len(COUNTED),
     ]
     for s in report["sections"]:
         c = s["counts"]
-        counts = [str(c[k]) for k in ("pass", "fail", "error", "skip")]
+        counts = [str(c[k]) for k in COUNTED]
         if s["status"] == "not_selected":
-            counts = [""] * 4
+            counts = [""] * len(COUNTED)
         out.append(f"| {s['title']} | {MARK[s['status']]} | {' | '.join(counts)} |")
     history = report.get("history")
     if history is not None:
         out += _markdown_changes(report, history)
+    waived = waiver_lines(report)
+    if waived:
+        out += ["", "## Waivers", ""] + [f"- {line}" for line in waived]
     for s in report["sections"]:
         out += ["", f"## {s['title']} — {MARK[s['status']]}"]
         if s["status"] == "not_selected":

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -52,6 +55,45 @@ def lab_env(built_lab: Run, lab_url: str, lab_state: Path) -> dict[str, str]:
 
 
 verify = build.verify
+
+
+def runbook_pytest(args: list[str], env: dict[str, str], out: Path) -> tuple[int, str, dict]:
+    """``pytest --profile profiles/lab.toml`` as a user runs it: exit status, terminal output
+    and summary.json (empty when none was written)."""
+    proc = subprocess.run(
+        [
+            *(sys.executable, "-m", "pytest", "--profile", "profiles/lab.toml"),
+            f"--reports-dir={out}",
+            *args,
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    summary = out / "summary.json"
+    return (
+        proc.returncode,
+        proc.stdout + proc.stderr,
+        (json.loads(summary.read_text()) if summary.exists() else {}),
+    )
+
+
+def break_lab(profile: Profile, names: tuple[str, ...]) -> None:
+    """Apply faults of the catalogue in order (each reads the lab as the last one left it)."""
+    from runbook.aws.inventory import Inventory
+    from runbook.aws.session import open_session
+    from runbook.lab.faults import FAULTS, World
+
+    for name in names:
+        FAULTS[name].apply(
+            World(
+                open_session(profile.region, writable=True),
+                Inventory(open_session(profile.region)),
+                profile,
+            )
+        )
 
 
 def outside_policy(run: Run) -> set[str]:

@@ -17,7 +17,7 @@ from runbook.lab.host_faults import ACCESS, DB_HOST
 from runbook.profile import Profile
 from runbook.run import Run
 
-from .conftest import ROOT, verify
+from .conftest import ROOT, runbook_pytest, verify
 
 pytestmark = pytest.mark.lab
 
@@ -52,7 +52,7 @@ def test_second_perform_makes_no_mutating_call(built_lab: Run, lab_profile: Prof
 
 def test_pytest_verify_run_writes_the_report(lab_env: dict[str, str], tmp_path: Path) -> None:
     out = tmp_path / "reports"
-    code, output, summary = _runbook([], lab_env, out)
+    code, output, summary = runbook_pytest([], lab_env, out)
     assert code == 0, output[-5000:]
     assert "notifier deployment health" in output
     assert "verdict: healthy (exit status 0)" in output
@@ -111,31 +111,6 @@ def test_one_section_by_marker(lab_env: dict[str, str], tmp_path: Path) -> None:
     }
 
 
-def _runbook(args: list[str], env: dict[str, str], out: Path) -> tuple[int, str, dict]:
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pytest",
-            "--profile",
-            "profiles/lab.toml",
-            f"--reports-dir={out}",
-            *args,
-        ],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    summary = out / "summary.json"
-    return (
-        proc.returncode,
-        proc.stdout + proc.stderr,
-        (json.loads(summary.read_text()) if summary.exists() else {}),
-    )
-
-
 def test_pytest_perform_dry_run_then_perform(
     lab_env: dict[str, str], tmp_path: Path, lab_profile: Profile
 ) -> None:
@@ -151,7 +126,7 @@ def test_pytest_perform_dry_run_then_perform(
         )
     )
 
-    code, out, dry = _runbook(
+    code, out, dry = runbook_pytest(
         ["--mode", "perform", "--dry-run", "-m", "trigger"], lab_env, tmp_path / "dry"
     )
     assert code == 1, out[-2000:]
@@ -173,7 +148,9 @@ def test_pytest_perform_dry_run_then_perform(
     assert f"1. trigger/rule_fires_hourly_and_is_enabled: {says} [planned]\n     {put}\n" in out
     assert "done" not in out.split("perform plan")[1]
 
-    code, out, done = _runbook(["--mode", "perform", "-m", "trigger"], lab_env, tmp_path / "do")
+    code, out, done = runbook_pytest(
+        ["--mode", "perform", "-m", "trigger"], lab_env, tmp_path / "do"
+    )
     assert code == 0, out[-2000:]
     assert done["mutating_calls"] == {"events:PutRule": 1}
     fixed = next(
@@ -188,7 +165,7 @@ def test_pytest_perform_dry_run_then_perform(
     assert f"1. trigger/rule_fires_hourly_and_is_enabled: {says}\n   done\n" in out
     assert "perform: 1 of 1 step(s) done:" in out
 
-    code, out, again = _runbook(["--mode", "perform"], lab_env, tmp_path / "again")
+    code, out, again = runbook_pytest(["--mode", "perform"], lab_env, tmp_path / "again")
     assert code == 0, out[-2000:]
     assert again["mutating_calls"] == {} and again["plan"] == []
 

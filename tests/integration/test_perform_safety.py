@@ -18,15 +18,14 @@ from pathlib import Path
 
 import pytest
 
-from runbook.aws.inventory import Inventory
 from runbook.aws.session import open_session
 from runbook.findings import Status
 from runbook.lab import build
-from runbook.lab.faults import FAULTS, World
+from runbook.lab.faults import FAULTS
 from runbook.profile import Profile
 from runbook.run import Run
 
-from .conftest import ROOT, verify
+from .conftest import ROOT, break_lab, verify
 from .hold_at import HOLD_ENV, MARKER_ENV
 
 pytestmark = pytest.mark.lab
@@ -127,13 +126,6 @@ def perform_command(reports: Path) -> list[str]:
 
 def failing(found: dict[str, Status]) -> set[str]:
     return {cid for cid, status in found.items() if status not in (Status.PASS, Status.SKIP)}
-
-
-def break_lab(p: Profile, names: tuple[str, ...]) -> None:
-    for name in names:  # each fault reads the lab as the previous one left it
-        FAULTS[name].apply(
-            World(open_session(p.region, writable=True), Inventory(open_session(p.region)), p)
-        )
 
 
 @pytest.mark.parametrize(

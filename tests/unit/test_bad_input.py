@@ -169,6 +169,9 @@ CASES = {
     "bad --fail-on": Case(
         (PROFILE, "--fail-on", "severe"), USAGE, ("--fail-on 'severe'", "critical, high")
     ),
+    "missing waivers file": Case(
+        (PROFILE, "--waivers", "{tmp}/nope.toml"), USAGE, ("nope.toml", "waivers file not found")
+    ),
     "cli: missing profile": Case(
         ("verify", "--profile", "{tmp}/nope.toml"), USAGE, ("nope.toml",), cli=True
     ),
