@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Any
 
 from checks import lookup as L
-from checks.evaluation import Need, role_may
+from checks.evaluation import Need, decisions, not_allowed, role_may
+from checks.lifecycle import INDEX_MEDIA_TYPES, LAMBDA_MEDIA_TYPES, expiry
 from checks.operations import hour_of, name
 from checks.policy import as_list, outsiders, statements
 from runbook.findings import Outcome, Status, absent, failed, judged
@@ -16,12 +18,17 @@ from runbook.sections import egress_is, packaging_is
 if TYPE_CHECKING:
     from runbook.aws.inventory import Inventory
 
-# AWS's published deprecation dates for Lambda's Python runtimes, with the replacement.
-DEPRECATED_RUNTIMES = {
-    "python3.6": ("2022-07-18", "python3.12"),
-    "python3.7": ("2023-12-04", "python3.12"),
-    "python3.8": ("2024-10-14", "python3.12"),
-    "python3.9": ("2025-12-15", "python3.13"),
+# AWS's published deprecation dates for Lambda's Python runtimes (docs: "Lambda runtimes").
+RUNTIME_DEPRECATION = {
+    "python3.6": date(2022, 7, 18),
+    "python3.7": date(2023, 12, 4),
+    "python3.8": date(2024, 10, 14),
+    "python3.9": date(2025, 12, 15),
+    "python3.10": date(2026, 6, 30),
+    "python3.11": date(2026, 6, 30),
+    "python3.12": date(2028, 10, 31),
+    "python3.13": date(2029, 6, 30),
+    "python3.14": date(2030, 6, 30),
 }
 VPC_ACCESS_POLICY = "AWSLambdaVPCAccessExecutionRole"
 BASIC_POLICY = "AWSLambdaBasicExecutionRole"
@@ -58,7 +65,8 @@ def function_state(inv: Inventory, p: Profile) -> Outcome:
     id="function_package_matches_variant",
     section="lambda",
     says="the function's package type, runtime and handler match the profile",
-    guide="runtime Python 3.8 for the .zip; a container image for the Docker variant",
+    guide="the .zip on the profile's runtime (the guide's Python 3.8, today's notifier 3.13); "
+    "a container image for the Docker variant",
     severity="medium",
     risk="another package type, runtime or handler may not run the notifier's code",
 )
@@ -71,18 +79,24 @@ def function_package(inv: Inventory, p: Profile) -> Outcome:
         return judged(package == "Image", "package type", expected="Image", actual=package)
     actual = {"package": package, "runtime": cfg.get("Runtime"), "handler": cfg.get("Handler")}
     expected = {"package": "Zip", "runtime": p.function.runtime, "handler": p.function.handler}
-    advisories = ()
-    if actual["runtime"] in DEPRECATED_RUNTIMES:
-        when, instead = DEPRECATED_RUNTIMES[actual["runtime"]]
-        advisories = (
-            f"runtime {actual['runtime']} deprecated by AWS on {when}: move to {instead}",
-        )
     return judged(
         actual == expected,
         "package, runtime and handler",
         expected=expected,
         actual=actual,
-        advisories=advisories,
+        advisories=deprecation(actual["runtime"], datetime.now(UTC).date()),
+    )
+
+
+def deprecation(runtime: str | None, today: date) -> tuple[str, ...]:
+    """An advisory once AWS has deprecated the runtime: no more security patches."""
+    when = RUNTIME_DEPRECATION.get(runtime or "")
+    if when is None or when > today:
+        return ()
+    current = [r for r, d in RUNTIME_DEPRECATION.items() if d > today]
+    return (
+        f"runtime {runtime} deprecated by AWS on {when}: move to {current[-1]} (set "
+        "lambda.runtime to match)",
     )
 
 
@@ -534,6 +548,29 @@ def code_matches_zip(inv: Inventory, p: Profile) -> Outcome:
     )
 
 
+PROVENANCE_FIX = (
+    "rebuild and push it as one image: docker build --provenance false ... then docker push"
+)
+
+
+def _repository(inv: Inventory, p: Profile) -> tuple[str, str, dict | None, Outcome | None]:
+    """The repository and tag the function's image comes from, the repository, and a failure
+    when it is missing or is not the one the profile names."""
+    repo_name, tag = L.image_source(inv, p)
+    renamed = L.name_mismatch(
+        p, "redeployment.ecr_repository", repo_name, "the repository of the function's image"
+    )
+    repo = inv.repository(repo_name)
+    if renamed is None and repo is None:
+        renamed = failed(
+            f"no private repository {repo_name}",
+            expected=repo_name,
+            actual=None,
+            resource=f"ECR {repo_name}",
+        )
+    return repo_name, tag, repo, renamed
+
+
 @check(
     id="ecr_repository_private_and_holds_tag",
     section="redeployment",
@@ -544,15 +581,125 @@ def code_matches_zip(inv: Inventory, p: Profile) -> Outcome:
     risk="the next redeployment has no image to take",
 )
 def ecr_tag(inv: Inventory, p: Profile) -> Outcome:
-    repo = inv.repository(p.redeployment.ecr_repository)
-    if repo is None:
-        return failed("no private repository", expected=p.redeployment.ecr_repository, actual=None)
-    found = inv.image_digest(p.redeployment.ecr_repository, p.redeployment.image_tag)
+    repo_name, tag, repo, missing = _repository(inv, p)
+    if missing or repo is None:
+        return missing or absent("repository", repo_name)
+    found = inv.image_digest(repo_name, tag)
     return judged(
         found is not None,
-        f"tag {p.redeployment.image_tag}",
-        expected=f"{repo['repositoryUri']}:{p.redeployment.image_tag}",
+        f"tag {tag}",
+        expected=f"{repo['repositoryUri']}:{tag}",
         actual=found,
+        resource=f"ECR {repo['repositoryUri']}",
+    )
+
+
+ECR_PUSH = (
+    "ecr:BatchCheckLayerAvailability",
+    "ecr:InitiateLayerUpload",
+    "ecr:UploadLayerPart",
+    "ecr:CompleteLayerUpload",
+    "ecr:PutImage",
+)
+
+
+@check(
+    id="administration_group_may_push_the_image",
+    section="redeployment",
+    says="the administration group's policies let its user push the image to the repository",
+    guide="a new IAM policy providing access to the specific ECR repository, attached to the "
+    "administration group",
+    applies=packaging_is("image"),
+    severity="medium",
+    risk="the administrator cannot push a new image: no redeployment",
+)
+def group_may_push(inv: Inventory, p: Profile) -> Outcome:
+    repo_name, _, repo, missing = _repository(inv, p)
+    if missing or repo is None:
+        return missing or absent("repository", repo_name)
+    group = inv.group(p.iam.group)
+    if group is None:
+        return absent("group", p.iam.group)
+    needs = [(a, repo["repositoryArn"]) for a in ECR_PUSH] + [("ecr:GetAuthorizationToken", "*")]
+    found = decisions(inv, group["Group"]["Arn"], needs) or {}
+    denied = not_allowed(found)
+    return judged(
+        not denied,
+        f"{p.iam.group} may not: {'; '.join(denied)}"
+        if denied
+        else f"{p.iam.group} may push to {repo_name}",
+        expected=[],
+        actual=denied,
+        resource=f"group {p.iam.group}",
+        evidence={"evaluated": [f"{a} on {r}" for a, r in needs]},
+    )
+
+
+@check(
+    id="image_behind_tag_is_one_manifest_lambda_runs",
+    section="redeployment",
+    says="the tag points to one image manifest of a type Lambda runs, not an image index",
+    guide="build with docker build --provenance false (upstream's build_deploy_lambda.sh): "
+    "one manifest, not an index with an attestation",
+    applies=packaging_is("image"),
+    severity="high",
+    risk="Lambda rejects an image index: the next redeployment fails",
+)
+def image_manifest(inv: Inventory, p: Profile) -> Outcome:
+    repo_name, tag, repo, missing = _repository(inv, p)
+    if missing or repo is None:
+        return missing or absent("repository", repo_name)
+    detail = inv.image_detail(repo_name, tag)
+    if detail is None:
+        return absent("image", f"{repo_name}:{tag}")
+    media = detail.get("imageManifestMediaType")
+    summary = f"{repo_name}:{tag} is {media}"
+    if media in INDEX_MEDIA_TYPES:
+        summary = f"{repo_name}:{tag} is an image index, which Lambda rejects: {PROVENANCE_FIX}"
+    return judged(
+        media in LAMBDA_MEDIA_TYPES,
+        summary,
+        expected=sorted(LAMBDA_MEDIA_TYPES),
+        actual=media,
+        resource=f"ECR {repo['repositoryUri']}:{tag} ({detail['imageDigest']})",
+    )
+
+
+@check(
+    id="lifecycle_policy_keeps_the_running_image",
+    section="redeployment",
+    says="the repository's lifecycle policy never expires the image the function runs",
+    guide="lifecycle rules may expire old and untagged images, never the one deployed",
+    applies=packaging_is("image"),
+    severity="high",
+    risk="ECR deletes the running image: the function fails once Lambda needs it again",
+)
+def lifecycle_keeps_running_image(inv: Inventory, p: Profile) -> Outcome:
+    repo_name, _, repo, missing = _repository(inv, p)
+    fn = inv.function(p.function.function)
+    if missing or repo is None:
+        return missing or absent("repository", repo_name)
+    if fn is None:
+        return _no_function(p)
+    running = (fn.get("Code") or {}).get("ResolvedImageUri", "").partition("@")[2]
+    image = inv.image_detail(repo_name, running) if running else None
+    if image is None:
+        return failed(
+            f"the function's image {running or '(none)'} is not in {repo_name}: already expired "
+            "or deleted",
+            expected="the running image in the repository",
+            actual=None,
+            resource=f"ECR {repo['repositoryUri']}",
+        )
+    policy = inv.lifecycle_policy(repo_name)
+    why = expiry(policy, image, inv.repository_images(repo_name), datetime.now(UTC))
+    rules = len((policy or {}).get("rules", []))
+    return judged(
+        why is None,
+        why or f"kept by the lifecycle policy ({rules} rule(s))",
+        expected="never expired",
+        actual=why or "never expired",
+        resource=f"ECR {repo['repositoryUri']}@{running}",
     )
 
 
@@ -567,23 +714,21 @@ def ecr_tag(inv: Inventory, p: Profile) -> Outcome:
 )
 def image_current(inv: Inventory, p: Profile) -> Outcome:
     fn = inv.function(p.function.function)
-    repo = inv.repository(p.redeployment.ecr_repository)
-    if fn is None or repo is None:
-        return failed(
-            "function or repository missing",
-            expected="both exist",
-            actual={"function": bool(fn), "repository": bool(repo)},
-        )
+    repo_name, tag, repo, missing = _repository(inv, p)
+    if fn is None:
+        return _no_function(p)
+    if missing or repo is None:
+        return missing or absent("repository", repo_name)
     code = fn.get("Code", {})
     uri = code.get("ImageUri", "")
     deployed = code.get("ResolvedImageUri", "").partition("@")[2] or None
-    current = inv.image_digest(p.redeployment.ecr_repository, p.redeployment.image_tag)
+    current = inv.image_detail(repo_name, tag)
+    digest = current["imageDigest"] if current else None
     actual = {"image_uri": uri, "deployed_digest": deployed}
-    expected = {
-        "image_uri": f"{repo['repositoryUri']}:{p.redeployment.image_tag}",
-        "deployed_digest": current,
-    }
+    expected = {"image_uri": f"{repo['repositoryUri']}:{tag}", "deployed_digest": digest}
     summary = "deployed digest"
-    if deployed and current and deployed != current:
+    if current and current.get("imageManifestMediaType") in INDEX_MEDIA_TYPES:
+        summary = f"{repo_name}:{tag} is an image index, Lambda cannot deploy it: {PROVENANCE_FIX}"
+    elif deployed and digest and deployed != digest:
         summary = "an image was pushed to the tag but not deployed"
     return judged(actual == expected, summary, expected=expected, actual=actual)

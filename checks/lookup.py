@@ -6,6 +6,7 @@ import ipaddress
 import re
 from typing import TYPE_CHECKING, Any
 
+from runbook.findings import Outcome, failed
 from runbook.profile import Profile
 
 if TYPE_CHECKING:
@@ -200,3 +201,56 @@ def log_group(p: Profile, config: Resource | None = None) -> str:
     names (Lambda's advanced logging controls), else Lambda's default."""
     named = ((config or {}).get("LoggingConfig") or {}).get("LogGroup")
     return p.operations.log_group or named or f"/aws/lambda/{p.function.function}"
+
+
+def targeted_machines(inv: Inventory, p: Profile) -> list[str]:
+    """The names of the state machines the rule targets (none when there is no rule)."""
+    if inv.rule(p.trigger.rule) is None:
+        return []
+    arns = [t["Arn"] for t in inv.rule_targets(p.trigger.rule)]
+    return [a.rsplit(":", 1)[1] for a in arns if a.split(":")[2:3] == ["states"]]
+
+
+def state_machine_name(inv: Inventory, p: Profile) -> str:
+    """The state machine the deployment runs: the one the rule targets (AWS says which; the
+    guide never names it), else the profile's name."""
+    targeted = targeted_machines(inv, p)
+    if p.step_functions.state_machine in targeted or not targeted:
+        return p.step_functions.state_machine
+    return targeted[0]
+
+
+_IMAGE_URI = re.compile(
+    r"^[0-9]{12}\.dkr\.ecr\.[a-z0-9-]+\.amazonaws\.com(?:\.cn)?/"
+    r"(?P<repository>[^:@]+)(?::(?P<tag>[^@]+))?(?:@(?P<digest>sha256:[0-9a-f]+))?$"
+)
+
+
+def image_reference(uri: str) -> tuple[str, str | None] | None:
+    """The repository and tag (None for a digest) of a private ECR image URI."""
+    found = _IMAGE_URI.match(uri)
+    return (found["repository"], found["tag"]) if found else None
+
+
+def image_source(inv: Inventory, p: Profile) -> tuple[str, str]:
+    """The ECR repository and tag the function's image comes from (its ``ImageUri`` says;
+    the guide never names the repository), else the profile's."""
+    fn = inv.function(p.function.function) if p.variants.packaging == "image" else None
+    found = image_reference(((fn or {}).get("Code") or {}).get("ImageUri") or "")
+    if found is None:
+        return p.redeployment.ecr_repository, p.redeployment.image_tag
+    return found[0], found[1] or p.redeployment.image_tag
+
+
+def name_mismatch(p: Profile, key: str, found: str, what: str) -> Outcome | None:
+    """A name the profile sets where AWS's relationships say another: the key to change."""
+    section, _, name = key.partition(".")
+    said = getattr(getattr(p, "function" if section == "lambda" else section), name)
+    if not p.given(key) or said == found:
+        return None
+    return failed(
+        f"found {found} ({what}) where the profile says {said}: set {key} = "
+        f'"{found}" or rename the resource',
+        expected=said,
+        actual=found,
+    )

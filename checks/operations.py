@@ -114,9 +114,10 @@ def rule_fired_every_hour(inv: Inventory, p: Profile) -> Outcome:
 )
 def executions_hourly(inv: Inventory, p: Profile) -> Outcome:
     start, end = L.window(inv, p)
-    runs = inv.executions_since(p.step_functions.state_machine, start)
+    machine = L.state_machine_name(inv, p)
+    runs = inv.executions_since(machine, start)
     if runs is None:
-        return absent("state machine", p.step_functions.state_machine)
+        return absent("state machine", machine)
     window = hours(start, end)
     by_hour: dict[datetime, list[dict[str, Any]]] = defaultdict(list)
     for run in runs:
@@ -258,7 +259,7 @@ def database_stopped(inv: Inventory, p: Profile) -> Outcome:
     if inst is None:
         return absent("database instance", p.database.instance_name)
     start, end = L.window(inv, p)
-    machine = p.step_functions.state_machine
+    machine = L.state_machine_name(inv, p)
     # One RUNNING since before the current hour is stuck: it excuses nothing.
     hour = datetime.fromisoformat(end)
     stuck = [

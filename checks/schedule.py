@@ -19,9 +19,9 @@ if TYPE_CHECKING:
 
 
 def _machine_or_fail(inv: Inventory, p: Profile) -> tuple[dict | None, Outcome | None]:
-    machine = inv.state_machine(p.step_functions.state_machine)
+    name = L.state_machine_name(inv, p)
+    machine = inv.state_machine(name)
     if machine is None:
-        name = p.step_functions.state_machine
         return None, absent("state machine", name)
     return machine, None
 
@@ -48,6 +48,11 @@ def machine_active(inv: Inventory, p: Profile) -> Outcome:
     machine, missing = _machine_or_fail(inv, p)
     if missing:
         return missing
+    renamed = L.name_mismatch(
+        p, "step_functions.state_machine", machine["name"], "the state machine the rule starts"
+    )
+    if renamed:
+        return renamed
     return judged(
         machine.get("status") == "ACTIVE",
         "status",
@@ -153,7 +158,7 @@ def simulated_runs(inv: Inventory, p: Profile) -> Outcome:
     _, missing = _machine_or_fail(inv, p)
     if missing:
         return missing
-    runs = inv.state_machine_simulation(p.step_functions.state_machine, p.function.function)
+    runs = inv.state_machine_simulation(L.state_machine_name(inv, p), p.function.function)
     unrun = [r for r in runs if r["execution_status"] == "NOT_RUN"]
     if unrun:  # the local interpreter's limit, not a verdict on the deployment
         return Outcome(
@@ -324,25 +329,29 @@ def rule_schedule(inv: Inventory, p: Profile) -> Outcome:
     )
 
 
-def _runner_arn(inv: Inventory, p: Profile) -> str | None:
+def _runner(inv: Inventory, p: Profile) -> tuple[str, str | None]:
+    """What the rule must start (the state machine, or the function with Aurora) and its ARN."""
     if p.variants.database == "ec2":
-        machine = inv.state_machine(p.step_functions.state_machine)
-        return machine["stateMachineArn"] if machine else None
+        name = L.state_machine_name(inv, p)
+        machine = inv.state_machine(name)
+        return f"state machine {name}", machine["stateMachineArn"] if machine else None
     cfg = L.function_config(inv, p)
-    return cfg["FunctionArn"] if cfg else None
+    return f"function {p.function.function}", cfg["FunctionArn"] if cfg else None
 
 
 def _the_target(inv: Inventory, p: Profile) -> tuple[dict | None, Outcome | None]:
     _, missing = _rule_or_fail(inv, p)
     if missing:
         return None, missing
-    runner = _runner_arn(inv, p)
-    targets = [t for t in inv.rule_targets(p.trigger.rule) if t["Arn"] == runner]
+    runner, arn = _runner(inv, p)
+    found = [t["Arn"] for t in inv.rule_targets(p.trigger.rule)]
+    targets = [t for t in inv.rule_targets(p.trigger.rule) if t["Arn"] == arn]
     if not targets:
+        why = "does not exist" if arn is None else "is not among the rule's targets"
         return None, failed(
-            "the rule does not target the runner",
-            expected=runner,
-            actual=[t["Arn"] for t in inv.rule_targets(p.trigger.rule)],
+            f"the rule targets {', '.join(found) or 'nothing'}; the {runner} {why}",
+            expected=arn or runner,
+            actual=found,
         )
     return targets[0], None
 

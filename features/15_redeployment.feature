@@ -12,5 +12,14 @@ Feature: Redeployment
   Scenario: The image is in the private repository
     Then the private ECR repository holds the image tag
 
+  Scenario: The administrator may push the image
+    Then the administration group's policies let its user push the image to the repository
+
+  Scenario: The image is one manifest Lambda can run
+    Then the tag points to one image manifest of a type Lambda runs, not an image index
+
+  Scenario: The lifecycle policy keeps the running image
+    Then the repository's lifecycle policy never expires the image the function runs
+
   Scenario: The function runs the latest pushed image
     Then the function runs the image currently behind the tag

@@ -391,6 +391,15 @@ class Profile(_Strict):
     def region(self) -> str:
         return self.deployment.region
 
+    def given(self, key: str) -> bool:
+        """Whether the profile's file sets ``section.key`` itself: a name the guide never
+        gives is then an assertion about the deployment, not a default to look for."""
+        section, _, name = key.partition(".")
+        if not name:
+            return section in self.model_fields_set
+        table = getattr(self, "function" if section == "lambda" else section)
+        return name in table.model_fields_set
+
     @property
     def min_timeout_s(self) -> int:
         """The guide: about 20 s while testing, at least 5 minutes in production."""

@@ -10,7 +10,8 @@ from pathlib import Path
 from typing import Any
 
 from checks import lookup as L
-from checks.functions import VPC_ACCESS_POLICY
+from checks.functions import PROVENANCE_FIX, VPC_ACCESS_POLICY
+from checks.lifecycle import INDEX_MEDIA_TYPES
 from checks.policy import trusts
 from runbook import redact
 from runbook.actions.base import (
@@ -21,6 +22,7 @@ from runbook.actions.base import (
     ensure_role,
     fixes,
     json_policy,
+    manual,
     with_new_role,
 )
 from runbook.aws.inventory import Inventory
@@ -139,13 +141,11 @@ def _function_role(ctx: Ctx) -> str:
 
 
 def _image_uri(ctx: Ctx) -> str | None:
-    repo = ctx.inv.repository(ctx.p.redeployment.ecr_repository)
-    if (
-        repo is None
-        or ctx.inv.image_digest(repo["repositoryName"], ctx.p.redeployment.image_tag) is None
-    ):
+    name, tag = L.image_source(ctx.inv, ctx.p)
+    repo = ctx.inv.repository(name)
+    if repo is None or ctx.inv.image_digest(name, tag) is None:
         return None
-    return f"{repo['repositoryUri']}:{ctx.p.redeployment.image_tag}"
+    return f"{repo['repositoryUri']}:{tag}"
 
 
 @fixes("function_active_and_last_update_successful")
@@ -526,30 +526,34 @@ def upload_zip(inv: Inventory, p: Profile) -> list[Action | Manual]:
 
 @fixes("ecr_repository_private_and_holds_tag")
 def repository(inv: Inventory, p: Profile) -> list[Action | Manual]:
+    name, tag = L.image_source(inv, p)
     push = Manual(
-        f"build and push the image: docker build --target execute_lambda ... and push "
-        f"it to {p.redeployment.ecr_repository}:{p.redeployment.image_tag}"
+        f"build and push the image: docker build --target execute_lambda --provenance false "
+        f"... and push it to {name}:{tag}"
     )
-    if inv.repository(p.redeployment.ecr_repository) is not None:
+    if inv.repository(name) is not None:
         return [push]
 
     def apply(ctx: Ctx) -> None:
-        ctx.client("ecr").create_repository(
-            repositoryName=p.redeployment.ecr_repository, tags=ctx.tag_list()
-        )
+        ctx.client("ecr").create_repository(repositoryName=name, tags=ctx.tag_list())
 
     return [
         Action(
-            f"create private ECR repository {p.redeployment.ecr_repository}",
+            f"create private ECR repository {name}",
             apply,
-            (call("ecr", "CreateRepository", repositoryName=p.redeployment.ecr_repository),),
+            (call("ecr", "CreateRepository", repositoryName=name),),
         ),
         push,
     ]
 
 
-@fixes("function_runs_image_behind_tag")
+@fixes("function_runs_image_behind_tag", "image_behind_tag_is_one_manifest_lambda_runs")
 def deploy_image(inv: Inventory, p: Profile) -> list[Action | Manual]:
+    name, tag = L.image_source(inv, p)
+    found = inv.image_detail(name, tag) if inv.repository(name) else None
+    if found and found.get("imageManifestMediaType") in INDEX_MEDIA_TYPES:
+        return [Manual(f"{name}:{tag} is an image index: {PROVENANCE_FIX}; then run perform again")]
+
     def apply(ctx: Ctx) -> None:
         uri = _image_uri(ctx)
         if uri is None:
@@ -560,16 +564,31 @@ def deploy_image(inv: Inventory, p: Profile) -> list[Action | Manual]:
 
     return [
         Action(
-            f"deploy {p.redeployment.ecr_repository}:{p.redeployment.image_tag} to "
-            f"{p.function.function}",
+            f"deploy {name}:{tag} to {p.function.function}",
             apply,
             (
                 call(
                     "lambda",
                     "UpdateFunctionCode",
                     FunctionName=p.function.function,
-                    ImageUri=f"<{p.redeployment.ecr_repository}:{p.redeployment.image_tag}>",
+                    ImageUri=f"<{name}:{tag}>",
                 ),
             ),
         )
     ]
+
+
+fixes("lifecycle_policy_keeps_the_running_image")(
+    manual(
+        "change the repository's lifecycle policy so that no rule selects the running image: "
+        "expire untagged images only, or keep the newest N tagged (ECR > Repositories > "
+        "Lifecycle policy); perform never edits it"
+    )
+)
+fixes("administration_group_may_push_the_image")(
+    manual(
+        "allow the administration group ecr:GetAuthorizationToken on * and the push actions "
+        "(ecr:BatchCheckLayerAvailability, InitiateLayerUpload, UploadLayerPart, "
+        "CompleteLayerUpload, PutImage) on the repository, in its ECR policy"
+    )
+)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import secrets
 
-from checks.iam import CHANGE_PASSWORD, expected_group_policies
+from checks.iam import CHANGE_PASSWORD, group_policy_diff
 from runbook.actions.base import Action, Ctx, Manual, call, fixes, json_policy, manual
 from runbook.aws.inventory import Inventory
 from runbook.profile import Profile
@@ -38,9 +38,7 @@ def _policy_arn(ctx: Ctx, name: str) -> str:
 @fixes("iam_group_has_exactly_guide_policies")
 def group(inv: Inventory, p: Profile) -> list[Action | Manual]:
     found = inv.group(p.iam.group)
-    attached = {a["PolicyName"] for a in found["AttachedPolicies"]} if found else set()
-    missing = sorted(expected_group_policies(p) - attached)
-    extra = sorted(attached - expected_group_policies(p))
+    missing, extra = group_policy_diff(p, found["AttachedPolicies"] if found else [])
     extra += [f"{n} (inline)" for n in (found or {}).get("InlinePolicyNames", [])]
     steps: list[Action | Manual] = []
     if found is None or missing:

@@ -72,7 +72,8 @@ def _definition(ctx: Ctx) -> str:
 def machine(inv: Inventory, p: Profile) -> list[Action | Manual]:
     if L.db_instance(inv, p) is None or L.function_config(inv, p) is None:
         return [Manual("create the database instance and the function first")]
-    existing = inv.state_machine(p.step_functions.state_machine)
+    name = L.state_machine_name(inv, p)  # the rule's target when it has one
+    existing = inv.state_machine(name)
 
     def apply(ctx: Ctx) -> None:
         sfn = ctx.client("stepfunctions")
@@ -81,7 +82,7 @@ def machine(inv: Inventory, p: Profile) -> list[Action | Manual]:
             definition = _definition(ctx)
             with_new_role(
                 lambda: sfn.create_state_machine(
-                    name=p.step_functions.state_machine,
+                    name=name,
                     definition=definition,
                     roleArn=role_arn,
                     tags=[{"key": "ManagedBy", "value": "notifier-runbook"}],
@@ -99,7 +100,7 @@ def machine(inv: Inventory, p: Profile) -> list[Action | Manual]:
     calls = [call("iam", "CreateRole", RoleName=role)] if inv.role(role) is None else []
     calls.append(call("iam", "PutRolePolicy", RoleName=role, PolicyName="start-stop-notify"))
     calls.append(
-        call("stepfunctions", "CreateStateMachine", name=p.step_functions.state_machine)
+        call("stepfunctions", "CreateStateMachine", name=name)
         if existing is None
         else call(
             "stepfunctions",
@@ -110,7 +111,7 @@ def machine(inv: Inventory, p: Profile) -> list[Action | Manual]:
     )
     return [
         Action(
-            f"{verb} state machine {p.step_functions.state_machine} with the guide's flow "
+            f"{verb} state machine {name} with the guide's flow "
             f"(start, wait 20 s, poll every 5 s up to {p.step_functions.max_tries} times, "
             "notify with force_current_time, always stop) and role "
             f"{p.step_functions.role}",
@@ -122,7 +123,7 @@ def machine(inv: Inventory, p: Profile) -> list[Action | Manual]:
 
 @fixes("state_machine_role_may_start_stop_describe_and_invoke")
 def machine_role(inv: Inventory, p: Profile) -> list[Action | Manual]:
-    machine_ = inv.state_machine(p.step_functions.state_machine)
+    machine_ = inv.state_machine(L.state_machine_name(inv, p))
     if machine_ is None or L.db_instance(inv, p) is None or L.function_config(inv, p) is None:
         return [Manual("create the state machine, the instance and the function first")]
     role_name = machine_["roleArn"].rsplit("/", 1)[-1]
@@ -173,7 +174,8 @@ def _runner(ctx: Ctx) -> tuple[str, str | None]:
     p = ctx.p
     if p.variants.database != "ec2":
         return L.function_config(ctx.inv, p)["FunctionArn"], None
-    machine_arn = ctx.inv.state_machine(p.step_functions.state_machine)["stateMachineArn"]
+    machine = ctx.inv.state_machine(L.state_machine_name(ctx.inv, p))
+    machine_arn = machine["stateMachineArn"]
     arn = ensure_role(ctx, p.trigger.role, "events.amazonaws.com")["Role"]["Arn"]
     ctx.client("iam").put_role_policy(
         RoleName=p.trigger.role,

@@ -74,11 +74,53 @@ class FunctionsCollector:
         reads=("DescribeImages",),
     )
     def image_digest(self, repository: str, tag: str) -> str | None:
+        found = self.image_detail(repository, tag)
+        return found["imageDigest"] if found else None
+
+    @collected(
+        "ecr",
+        absent=("ImageNotFoundException", "RepositoryNotFoundException"),
+        reads=("DescribeImages",),
+    )
+    def image_detail(self, repository: str, image: str) -> dict[str, Any] | None:
+        """One image by tag or by digest (``sha256:...``): its digest, tags, push date and
+        manifest media type (an image index is not something Lambda runs)."""
+        wanted = {"imageDigest" if image.startswith("sha256:") else "imageTag": image}
         got = self.session.client("ecr").describe_images(
-            repositoryName=repository, imageIds=[{"imageTag": tag}]
+            repositoryName=repository, imageIds=[wanted]
         )
         details = got.get("imageDetails", [])
-        return details[0]["imageDigest"] if details else None
+        if not details:
+            return None
+        keep = ("imageDigest", "imageTags", "imagePushedAt", "imageManifestMediaType")
+        out = {k: details[0].get(k) for k in keep}
+        out["imagePushedAt"] = str(out["imagePushedAt"]) if out["imagePushedAt"] else None
+        return out
+
+    @collected("ecr", reads=("DescribeImages",))
+    def repository_images(self, repository: str) -> list[dict[str, Any]]:
+        """Every image of the repository with its tags and push date: what a lifecycle rule
+        counts when it keeps the newest N."""
+        pages = self.session.client("ecr").get_paginator("describe_images")
+        return [
+            {
+                "imageDigest": d["imageDigest"],
+                "imageTags": d.get("imageTags", []),
+                "imagePushedAt": str(d.get("imagePushedAt")),
+            }
+            for page in pages.paginate(repositoryName=repository)
+            for d in page.get("imageDetails", [])
+        ]
+
+    @collected(
+        "ecr",
+        absent=("LifecyclePolicyNotFoundException", "RepositoryNotFoundException"),
+        reads=("GetLifecyclePolicy",),
+    )
+    def lifecycle_policy(self, repository: str) -> dict[str, Any] | None:
+        """The repository's lifecycle policy (which images ECR expires), None without one."""
+        got = self.session.client("ecr").get_lifecycle_policy(repositoryName=repository)
+        return json.loads(got["lifecyclePolicyText"])
 
 
 def _without_secrets(function: dict[str, Any]) -> dict[str, Any]:

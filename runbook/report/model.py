@@ -11,6 +11,7 @@ from typing import Any
 from runbook import __version__
 from runbook.engine import finding, not_applicable
 from runbook.findings import Finding, Outcome, Status
+from runbook.profile_keys import perform_only_set
 from runbook.registry import checks_in_guide_order
 from runbook.run import Run
 from runbook.sections import SECTIONS
@@ -104,6 +105,8 @@ def build(run: Run, *, exit_status: int) -> dict[str, Any]:
             "region": run.profile.region,
             "phase": run.profile.deployment.phase,
             "variants": run.profile.variants.model_dump(),
+            # Set in the profile, but only perform reads them: this verify did not judge them.
+            "not_judged": perform_only_set(run.profile) if run.mode == "verify" else [],
         },
         "totals": {s.value: totals.get(s.value, 0) for s in Status},
         "advisories": sum(len(f.advisories) for f in findings),

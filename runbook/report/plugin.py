@@ -163,7 +163,7 @@ class RunbookPlugin:
             tr.write_line(line)
         for line in writers.plan_lines(self.report):
             tr.write_line(line)
-        for line in writers.waiver_lines(self.report):
+        for line in writers.waiver_lines(self.report) + writers.not_judged_line(self.report):
             tr.write_line(line)
         for line in writers.history_lines(self.report):
             tr.write_line(line)

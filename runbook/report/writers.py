@@ -63,6 +63,18 @@ def verdict(report: dict[str, Any]) -> str:
     return line
 
 
+def not_judged_line(report: dict[str, Any]) -> list[str]:
+    """Keys the profile sets that only perform reads: said once, so nobody takes them for
+    checked."""
+    keys = report["profile"].get("not_judged") or []
+    if not keys:
+        return []
+    return [
+        f"profile keys only perform reads, not judged by this verify: {', '.join(keys)} "
+        "(verify follows the resources' own relationships; see docs/profile.md)"
+    ]
+
+
 def waiver_lines(report: dict[str, Any]) -> list[str]:
     """What the waivers did: each check waived, each waiver past its date (it applies no
     more: its check fails again), each that found nothing to accept."""
@@ -336,6 +348,7 @@ def markdown(report: dict[str, Any]) -> str:
         f"{run['started']}; {run['duration_s']} s; exit status {run['exit_status']}",
         f"- profile: `{prof['source']}`; phase {prof['phase']}; {variants}",
         "- totals: " + ", ".join(f"{v} {k}" for k, v in report["totals"].items()),
+        *(f"- {line}" for line in not_judged_line(report)),
         "",
         "| section | status | " + " | ".join(COUNTED) + " |",
         "| --- | --- |" + " ---: |" * len(COUNTED),
