@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 from typing import NoReturn
 
-from runbook.errors import ExitStatus, UsageError
+from runbook.errors import CouldNotCheck, ExitStatus, UsageError
 from runbook.lab.control import LabError
 from runbook.options import DEFAULT_PROFILE, RUN_OPTIONS
 from runbook.redact import install_log_redaction
@@ -117,6 +117,85 @@ def cmd_checks(ns: argparse.Namespace, extra: list[str]) -> int:
     return 0
 
 
+def cmd_discover(ns: argparse.Namespace, extra: list[str]) -> int:
+    """Write the profile of an existing deployment from one anchor, then verify it."""
+    from runbook.aws.collected import CollectionError
+    from runbook.aws.inventory import Inventory
+    from runbook.aws.session import open_session
+    from runbook.discover import discover
+    from runbook.preflight import aws_identity
+    from runbook.profile import load_profile
+    from runbook.profile_writer import profile_text
+
+    out = Path(ns.out)
+    if out.exists() and not ns.force:
+        raise UsageError(f"{out} exists: pass --force to replace it, or another --out")
+    base = load_profile(ns.base or os.environ.get("RUNBOOK_PROFILE") or ROOT / DEFAULT_PROFILE)
+    region = ns.region or base.region
+    t = base.timeouts
+    session = open_session(
+        region, connect_timeout=t.connect_s, read_timeout=t.read_s, max_attempts=t.max_attempts
+    )
+    who = aws_identity(session)
+    inv = Inventory(session)
+    if region != base.region:
+        base = base.model_validate(
+            {**base.model_dump(by_alias=True, exclude_unset=True), "deployment": {"region": region}}
+        ).model_copy(update={"source": base.source})
+    try:
+        found = discover(
+            inv, base, function=ns.function, rule=ns.rule, state_machine=ns.state_machine
+        )
+    except CollectionError as exc:
+        raise CouldNotCheck(f"discover: {exc}") from None
+    found.found("deployment.region", region, "--region" if ns.region else "the base profile's")
+    account = who.split(":")[4] if who.count(":") >= 5 else "?"
+    header = [
+        f"Written by notifier-runbook discover from {found.anchor} ({region}, account "
+        f"{account}), read-only.",
+        "Names are the deployment's, found through AWS's relationships; values only the guide",
+        f"can say (runtime, memory, schedule, ...) are {base.source}'s. docs/profile.md lists",
+        "every key.",
+    ]
+    text = profile_text(base, found, header)
+    temporary = out.with_name(f".{out.name}.tmp")
+    temporary.write_text(text, encoding="utf-8")
+    load_profile(temporary)  # what discover writes must load: a defect here is ours, not yours
+    temporary.replace(out)
+    print(f"discover: from {found.anchor} in {region} as {who}, read-only")
+    for key, (value, where) in found.values.items():
+        shown = ", ".join(s["name"] for s in value) if key == "vpc.subnets" else value
+        print(f"  {key:32} {shown}  ({where})")
+    if found.followed:
+        print("followed at every run (written as comments):")
+        for key, (value, where) in found.followed.items():
+            print(f"  {key:32} {value}  ({where})")
+    if found.unknown:
+        print("could not infer:")
+        for line in found.unknown:
+            print(f"  - {line}")
+    print(f"wrote {out} ({sum(session.log.calls.values())} AWS calls, all reads)")
+    if ns.no_verify:
+        return 0
+    print(f"verifying it: notifier-runbook verify --profile {out}")
+    args = ["--mode", "verify", f"--profile={out.absolute()}"]
+    if ns.reports_dir:
+        args.append(f"--reports-dir={Path(ns.reports_dir).absolute()}")
+    return _pytest(args + extra)
+
+
+def cmd_keys(ns: argparse.Namespace, extra: list[str]) -> int:
+    from runbook.profile_keys import KEYS, markdown, model_keys
+
+    if ns.markdown:
+        print(markdown(), end="")
+        return 0
+    defaults = model_keys()
+    for key, (_, by, meaning) in KEYS.items():
+        print(f"{key:38} {by:8} {defaults[key]!r:32.32} {meaning}")
+    return 0
+
+
 def cmd_policy(ns: argparse.Namespace, extra: list[str]) -> int:
     """The IAM policy the checking principal needs for this profile (verify, read-only)."""
     from runbook.aws.policy import policy_json
@@ -169,6 +248,31 @@ def parser() -> argparse.ArgumentParser:
         help="the table of docs/checks.md, with each severity's why",
     )
     checks.set_defaults(fn=cmd_checks)
+    disc = sub.add_parser(
+        "discover",
+        help="write the profile of an existing deployment from its function, then verify it",
+    )
+    disc.add_argument("--out", required=True, help="the profile to write (TOML)")
+    anchor = disc.add_mutually_exclusive_group()
+    anchor.add_argument(
+        "--function",
+        help="the anchor: the notifier's function (default: the base profile's lambda.function)",
+    )
+    anchor.add_argument("--rule", help="anchor on the EventBridge rule instead")
+    anchor.add_argument("--state-machine", help="anchor on the state machine instead")
+    disc.add_argument(
+        "--base",
+        help="the profile whose values are kept (default $RUNBOOK_PROFILE, then "
+        f"{DEFAULT_PROFILE}; e.g. profiles/notifier-current.toml)",
+    )
+    disc.add_argument("--region", help="default: the base profile's")
+    disc.add_argument("--force", action="store_true", help="replace --out if it exists")
+    disc.add_argument("--no-verify", action="store_true", help="write the profile only")
+    disc.add_argument("--reports-dir", help="where the verify writes its reports")
+    disc.set_defaults(fn=cmd_discover)
+    keys = sub.add_parser("keys", help="list every profile key: default, guide step, reader")
+    keys.add_argument("--markdown", action="store_true", help="docs/profile.md")
+    keys.set_defaults(fn=cmd_keys)
     policy = sub.add_parser("policy", help="print the checker's least-privilege IAM policy")
     policy.add_argument("--profile", help="default: $RUNBOOK_PROFILE, then profiles/notifier.toml")
     policy.add_argument(
@@ -207,6 +311,9 @@ def main(argv: list[str] | None = None) -> int:
     except UsageError as exc:
         print(f"usage error: {exc}", file=sys.stderr)
         return int(ExitStatus.USAGE_ERROR)
+    except CouldNotCheck as exc:
+        print(f"could not check: {exc}", file=sys.stderr)
+        return int(ExitStatus.COULD_NOT_CHECK)
     except LabError as exc:
         print(f"lab error: {exc}", file=sys.stderr)
         return int(ExitStatus.COULD_NOT_CHECK)

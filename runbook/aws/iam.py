@@ -75,6 +75,15 @@ class IamCollector:
             "InlinePolicyNames": self._iam.list_user_policies(UserName=name)["PolicyNames"],
         }
 
+    @collected("iam", reads=("ListEntitiesForPolicy",))
+    def groups_with_policy(self, arn: str) -> list[str]:
+        """The groups a managed policy is attached to: how discover finds the administration
+        group by the guide's policies."""
+        pages = self._iam.get_paginator("list_entities_for_policy").paginate(
+            PolicyArn=arn, EntityFilter="Group"
+        )
+        return [g["GroupName"] for page in pages for g in page.get("PolicyGroups", [])]
+
     @collected("iam", reads=("GetAccountSummary",))
     def account_summary(self) -> dict[str, int]:
         return self._iam.get_account_summary()["SummaryMap"]

@@ -36,3 +36,16 @@ class ScheduleCollector:
                     got.pop("ResponseMetadata", None)
                     return {k: str(v) if k == "creationDate" else v for k, v in got.items()}
         return None
+
+    @collected("events", reads=("ListRuleNamesByTarget",))
+    def rules_targeting(self, arn: str) -> list[str]:
+        """The rules (of the default bus) whose targets include ``arn``: how discover finds
+        the rule from the state machine or the function it starts."""
+        pages = self.session.client("events").get_paginator("list_rule_names_by_target")
+        return [n for page in pages.paginate(TargetArn=arn) for n in page.get("RuleNames", [])]
+
+    @collected("stepfunctions", reads=("ListStateMachines",))
+    def state_machine_names(self) -> list[str]:
+        """Every state machine's name: discover reads each definition for the function."""
+        pages = self.session.client("stepfunctions").get_paginator("list_state_machines")
+        return [m["name"] for page in pages.paginate() for m in page["stateMachines"]]
