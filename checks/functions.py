@@ -668,7 +668,8 @@ def image_manifest(inv: Inventory, p: Profile) -> Outcome:
 @check(
     id="lifecycle_policy_keeps_the_running_image",
     section="redeployment",
-    says="the repository's lifecycle policy never expires the image the function runs",
+    says="the image the function runs is in the repository, and its lifecycle policy never "
+    "expires it",
     guide="lifecycle rules may expire old and untagged images, never the one deployed",
     applies=packaging_is("image"),
     severity="high",

@@ -19,7 +19,7 @@ Feature: Redeployment
     Then the tag points to one image manifest of a type Lambda runs, not an image index
 
   Scenario: The lifecycle policy keeps the running image
-    Then the repository's lifecycle policy never expires the image the function runs
+    Then the image the function runs is in the repository, and its lifecycle policy never expires it
 
   Scenario: The function runs the latest pushed image
     Then the function runs the image currently behind the tag

@@ -1000,12 +1000,146 @@ def image_pushed_not_deployed(w: World) -> None:
     world.push_image(w.session, w.inv, w.p, build="2")
 
 
-@fault("ecr_repository_private_and_holds_tag", "function_runs_image_behind_tag", manual=True)
+@fault(
+    "ecr_repository_private_and_holds_tag",
+    "image_behind_tag_is_one_manifest_lambda_runs",
+    "function_runs_image_behind_tag",
+    "lifecycle_policy_keeps_the_running_image",
+    manual=True,
+)
 def image_tag_deleted(w: World) -> None:
-    """The tag deleted from the repository."""
+    """The tag deleted from the repository, and with it the image the function runs (its only
+    tag): the function fails once Lambda needs the image again."""
     w.client("ecr").batch_delete_image(
         repositoryName=w.p.redeployment.ecr_repository,
         imageIds=[{"imageTag": w.p.redeployment.image_tag}],
+    )
+
+
+OCI_INDEX = "application/vnd.oci.image.index.v1+json"
+
+
+@fault(
+    "image_behind_tag_is_one_manifest_lambda_runs", "function_runs_image_behind_tag", manual=True
+)
+def image_index_behind_latest(w: World) -> None:
+    """docker buildx's default since 2023: an image index (the image and a provenance
+    attestation) pushed to the tag, which Lambda rejects; upstream builds with
+    --provenance false since 2025-01."""
+    running = w.client("ecr").describe_images(
+        repositoryName=w.p.redeployment.ecr_repository,
+        imageIds=[{"imageTag": w.p.redeployment.image_tag}],
+    )["imageDetails"][0]["imageDigest"]
+    index = {
+        "schemaVersion": 2,
+        "mediaType": OCI_INDEX,
+        "manifests": [
+            {
+                "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                "digest": running,
+                "size": 1000,
+                "platform": {"architecture": "amd64", "os": "linux"},
+            },
+            {
+                "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                "digest": "sha256:" + "a" * 64,
+                "size": 840,
+                "annotations": {"vnd.docker.reference.type": "attestation-manifest"},
+                "platform": {"architecture": "unknown", "os": "unknown"},
+            },
+        ],
+    }
+    w.client("ecr").put_image(
+        repositoryName=w.p.redeployment.ecr_repository,
+        imageTag=w.p.redeployment.image_tag,
+        imageManifest=json.dumps(index),
+        imageManifestMediaType=OCI_INDEX,
+    )
+
+
+def _lifecycle(w: World, *rules: dict[str, Any]) -> None:
+    w.client("ecr").put_lifecycle_policy(
+        repositoryName=w.p.redeployment.ecr_repository,
+        lifecyclePolicyText=json.dumps({"rules": list(rules)}),
+    )
+
+
+@fault("lifecycle_policy_keeps_the_running_image", manual=True)
+def lifecycle_rule_expires_the_running_image(w: World) -> None:
+    """A rule meant for old images that selects every image: the one the function runs
+    expires 30 days after its push, redeployed or not."""
+    _lifecycle(
+        w,
+        {
+            "rulePriority": 1,
+            "description": "expire images older than 30 days",
+            "selection": {
+                "tagStatus": "any",
+                "countType": "sinceImagePushed",
+                "countUnit": "days",
+                "countNumber": 30,
+            },
+            "action": {"type": "expire"},
+        },
+    )
+
+
+@fault()
+def lifecycle_rules_for_untagged_images_only(w: World) -> None:
+    """Correct: upstream's kind of lifecycle policy, expiring the untagged images a new push
+    leaves behind and keeping the newest 3 tagged ones."""
+    _lifecycle(
+        w,
+        {
+            "rulePriority": 1,
+            "selection": {
+                "tagStatus": "untagged",
+                "countType": "sinceImagePushed",
+                "countUnit": "days",
+                "countNumber": 1,
+            },
+            "action": {"type": "expire"},
+        },
+        {
+            "rulePriority": 2,
+            "selection": {
+                "tagStatus": "tagged",
+                "tagPatternList": ["*"],
+                "countType": "imageCountMoreThan",
+                "countNumber": 3,
+            },
+            "action": {"type": "expire"},
+        },
+    )
+
+
+@fault("administration_group_may_push_the_image", manual=True)
+def ecr_policy_names_another_repository(w: World) -> None:
+    """The group's ECR policy still names the repository of an earlier deployment: pushes are
+    denied."""
+    iam = w.client("iam")
+    arn = next(
+        a["PolicyArn"]
+        for a in iam.list_attached_group_policies(GroupName=w.p.iam.group)["AttachedPolicies"]
+        if a["PolicyName"] == w.p.iam.ecr_policy
+    )
+    repository = w.inv.repository(w.p.redeployment.ecr_repository)["repositoryArn"]
+    iam.create_policy_version(
+        PolicyArn=arn,
+        SetAsDefault=True,
+        PolicyDocument=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {"Effect": "Allow", "Action": "ecr:GetAuthorizationToken", "Resource": "*"},
+                    {
+                        "Effect": "Allow",
+                        "Action": "ecr:*",
+                        "Resource": repository.rsplit("/", 1)[0] + "/notifier-old",
+                    },
+                ],
+            }
+        ),
     )
 
 

@@ -278,9 +278,37 @@ def patch_event_invoke_config() -> None:
     wrap_once(LambdaBackend, "update_function_event_invoke_config", make_update)
 
 
+def patch_ecr_tag_moves() -> None:
+    """A push to a tag another image holds moves the tag, as ECR does.
+
+    On ECR the image that held the tag stays in the repository, untagged (a function deployed
+    from it keeps running it; lifecycle rules on untagged images may expire it later). moto's
+    ``put_image`` deletes that image instead, so the lab would lose the running image at every
+    new push (moto/ecr/models.py, ``ECRBackend.put_image``).
+    """
+    from moto.ecr.models import ECRBackend
+
+    def make(original: Callable[..., Any]) -> Callable[..., Any]:
+        def put_image(
+            self: Any, repository_name: str, image_manifest: str, image_tag: str, *a: Any, **k: Any
+        ) -> Any:
+            repository = self.repositories.get(repository_name)
+            for image in repository.images if repository is not None else ():
+                if image_tag in image.image_tags and image.image_manifest != image_manifest:
+                    image.remove_tag(image_tag)
+                    if not image.image_tags:
+                        image.image_tag = None
+            return original(self, repository_name, image_manifest, image_tag, *a, **k)
+
+        return put_image
+
+    wrap_once(ECRBackend, "put_image", make)
+
+
 def apply_lab_patches() -> None:
     """Apply every lab-only patch to moto's in-process backends."""
     patch_event_invoke_config()
+    patch_ecr_tag_moves()
     patch_lambda_vpc_id()
     patch_lambda_vpc_enis()
     patch_cpu_credits()

@@ -24,6 +24,7 @@ VARIANTS = [
     "example-aurora-serverless-v2",
     "example-nat-gateway",
     "example-nat-instance",
+    "notifier-current",  # today's notifier (upstream, 2026): the lab plays it too
 ]
 
 

@@ -9,12 +9,18 @@ from typing import Any
 
 import pytest
 
-from checks.functions import deprecation
+from checks.functions import (
+    deprecation,
+    image_current,
+    image_manifest,
+    lifecycle_keeps_running_image,
+)
 from checks.lifecycle import expiry
 from runbook.aws.collected import cache_key
+from runbook.aws.inventory import Inventory
 from runbook.findings import Status
 
-from .test_checks_recorded import changed_by
+from .test_checks_recorded import PROFILE, changed_by, recorded
 
 INDEX = "application/vnd.oci.image.index.v1+json"
 NEWER = "sha256:" + "e" * 64
@@ -34,6 +40,12 @@ def test_an_image_index_behind_the_tag_fails_with_the_provenance_fix() -> None:
         "image_behind_tag_is_one_manifest_lambda_runs": Status.FAIL,
         "function_runs_image_behind_tag": Status.FAIL,
     }
+    snap = recorded()
+    index_pushed(snap)
+    inv = Inventory.from_snapshot(snap)
+    for judge in (image_manifest, image_current):  # the fix is a rebuild, not a redeploy
+        summary = judge(inv, PROFILE).summary
+        assert "is an image index" in summary and "docker build --provenance false" in summary
 
 
 def _policy(*rules: dict[str, Any]) -> dict[str, Any]:
@@ -80,6 +92,13 @@ def test_a_lifecycle_rule_that_would_expire_the_running_image_fails(
         snap[cache_key("lifecycle_policy", "notifier")] = policy
 
     assert changed_by(put) == changed
+    snap = recorded()
+    put(snap)
+    summary = lifecycle_keeps_running_image(Inventory.from_snapshot(snap), PROFILE).summary
+    if changed:
+        assert summary.startswith("rule 1 (expire everything after 30 days) expires it on ")
+    else:
+        assert summary.startswith("kept by the lifecycle policy")
 
 
 def _image(digest: str, tags: list[str], pushed: str) -> dict[str, Any]:
@@ -130,7 +149,6 @@ def test_a_runtime_past_its_deprecation_is_an_advisory_with_the_date() -> None:
 
 def test_a_zip_function_left_on_an_old_runtime_fails_with_the_date() -> None:
     from checks.functions import function_package
-    from runbook.aws.inventory import Inventory
     from runbook.profile import load_profile
 
     from .test_checks_recorded import ROOT

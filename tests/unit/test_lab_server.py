@@ -266,6 +266,20 @@ def test_image_function_resolves_the_tag_to_the_ecr_digest(aws: Client) -> None:
     assert resolved() == f"{repository_uri}@{first}"
 
 
+def test_a_push_moves_the_tag_and_keeps_the_image_that_held_it(aws: Client) -> None:
+    ecr = aws("ecr")
+    ecr.create_repository(repositoryName="moved")
+    first = _push_image(ecr, "moved", "first")
+    second = _push_image(ecr, "moved", "second")
+    images = {
+        d["imageDigest"]: d.get("imageTags", [])
+        for d in ecr.describe_images(repositoryName="moved")["imageDetails"]
+    }
+    assert images == {first: [], second: ["latest"]}  # as ECR: the old image, untagged
+    kept = ecr.describe_images(repositoryName="moved", imageIds=[{"imageDigest": first}])
+    assert kept["imageDetails"][0]["imageDigest"] == first
+
+
 def test_event_invoke_config_is_replaced_by_put_and_merged_by_update(aws: Client) -> None:
     lambda_ = aws("lambda")
     role = aws("iam").create_role(
