@@ -1,10 +1,13 @@
 """SSH to the deployment's hosts the way ``ssh`` would, and tunnels through them.
 
 The user's SSH config is honoured (HostName, User, Port, IdentityFile, ProxyJump,
-UserKnownHostsFile, StrictHostKeyChecking), as are the agent and the default keys. ProxyJump
-is done here (a direct-tcpip channel on the jump host), because paramiko ignores it. Every
-address dialled, for SSH and for tunnels, goes through the profile's address map first: that
-is how the lab's VPC addresses reach its loopback servers, and no check ever sees it.
+ProxyCommand, UserKnownHostsFile, StrictHostKeyChecking), as are the agent and the default
+keys. ProxyJump is done here (a direct-tcpip channel on the jump host), because paramiko
+ignores it. ProxyCommand is how the access hosts that replace Cloud9 are reached: `aws
+ec2-instance-connect open-tunnel --instance-id %h` (an EC2 Instance Connect Endpoint) or `aws
+ssm start-session --target %h --document-name AWS-StartSSHSession` (Session Manager). Every
+address dialled directly, for SSH and for tunnels, goes through the profile's address map
+first: that is how the lab's VPC addresses reach its loopback servers, and no check sees it.
 """
 
 from __future__ import annotations
@@ -53,6 +56,7 @@ class Destination:
     known_hosts: tuple[str, ...]
     strict: str
     proxy_jump: str | None
+    proxy_command: str | None = None  # with %h, %p, %r already expanded by the config
 
 
 def ssh_config_path(hosts: Hosts) -> Path:
@@ -68,6 +72,7 @@ def resolve(hosts: Hosts, name: str) -> Destination:
         for f in str(got.get("userknownhostsfile", "~/.ssh/known_hosts")).split()
     )
     jump = got.get("proxyjump")
+    command = got.get("proxycommand")
     return Destination(
         name=name,
         hostname=got.get("hostname", name),
@@ -78,6 +83,7 @@ def resolve(hosts: Hosts, name: str) -> Destination:
         strict=str(got.get("stricthostkeychecking", "ask")).lower(),
         # A chain a,b: the last hop reaches the target, through the hops before it.
         proxy_jump=None if jump in (None, "none") else str(jump),
+        proxy_command=None if command in (None, "none") else str(command),
     )
 
 
@@ -129,10 +135,19 @@ class Connections:
 
     def _connect(self, d: Destination) -> paramiko.SSHClient:
         timeout = self.hosts.timeout_s
-        where = f"{d.user}@{d.name}" + (f" via {d.proxy_jump}" if d.proxy_jump else "")
+        where = f"{d.user}@{d.name}" + (
+            f" via {d.proxy_jump}"
+            if d.proxy_jump
+            else f" through ProxyCommand {d.proxy_command.split()[0]}"
+            if d.proxy_command
+            else ""
+        )
         try:
             sock: Any
-            if d.proxy_jump:
+            if d.proxy_command:  # OpenSSH: ProxyCommand wins over ProxyJump
+                sock = paramiko.ProxyCommand(d.proxy_command)
+                sock.settimeout(timeout)
+            elif d.proxy_jump:
                 *before, last = d.proxy_jump.split(",")
                 if before:  # the last hop is reached through the ones before it
                     self._open.setdefault(
@@ -190,6 +205,8 @@ class Connections:
                 f"SSH to {where}: authentication failed; check the IdentityFile, the agent and "
                 "the host's authorized_keys",
             ) from None
+        except paramiko.ProxyCommandFailure as exc:
+            raise _unreachable(where, f"the ProxyCommand failed: {exc.error}") from None
         except paramiko.SSHException as exc:
             if "not found in known_hosts" in str(exc):
                 raise CollectionError(
@@ -221,5 +238,5 @@ def _unreachable(where: str, exc: BaseException | str) -> CollectionError:
     return CollectionError(
         "unreachable",
         f"SSH to {where}: host unreachable ({cause}); check that it runs, the network path "
-        "and the ProxyJump",
+        "and the ProxyJump or ProxyCommand",
     )
