@@ -179,6 +179,8 @@ def cmd_discover(ns: argparse.Namespace, extra: list[str]) -> int:
         return 0
     print(f"verifying it: notifier-runbook verify --profile {out}")
     args = ["--mode", "verify", f"--profile={out.absolute()}"]
+    if ns.start_database:
+        args.append("--start-database")
     if ns.reports_dir:
         args.append(f"--reports-dir={Path(ns.reports_dir).absolute()}")
     return _pytest(args + extra)
@@ -268,6 +270,11 @@ def parser() -> argparse.ArgumentParser:
     disc.add_argument("--region", help="default: the base profile's")
     disc.add_argument("--force", action="store_true", help="replace --out if it exists")
     disc.add_argument("--no-verify", action="store_true", help="write the profile only")
+    disc.add_argument(
+        "--start-database",
+        action="store_true",
+        help="the verify starts the database for the host checks and stops it again",
+    )
     disc.add_argument("--reports-dir", help="where the verify writes its reports")
     disc.set_defaults(fn=cmd_discover)
     keys = sub.add_parser("keys", help="list every profile key: default, guide step, reader")
@@ -298,10 +305,10 @@ def main(argv: list[str] | None = None) -> int:
                 f"notifier-runbook {ns.command}: unknown option {unknown[0]!r} (see "
                 f"notifier-runbook {ns.command} --help; pytest's own options go after --)"
             )
-        if extra and ns.fn is not cmd_run:
+        if extra and ns.fn not in (cmd_run, cmd_discover):
             raise UsageError(
-                f"notifier-runbook {ns.command}: '--' passes pytest's options to verify and "
-                "perform only"
+                f"notifier-runbook {ns.command}: '--' passes pytest's options to verify, "
+                "perform and discover's verify only"
             )
         return ns.fn(ns, extra)
     except BrokenPipeError:  # `notifier-runbook checks | head`: the reader had enough

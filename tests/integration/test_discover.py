@@ -6,6 +6,7 @@ tags). The written profile verifies all pass with no hand edit."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import tomllib
@@ -15,11 +16,13 @@ from typing import Any
 
 import pytest
 
-from runbook.lab import build, history, world
+from runbook.lab import build, control, history, hosts, world
+from runbook.lab.host_faults import ACCESS, DB_HOST
 from runbook.profile import Profile, load_profile
 from runbook.run import Run
 
 from .conftest import ROOT
+from .independent import build as build_independently
 
 pytestmark = pytest.mark.lab
 
@@ -255,3 +258,35 @@ def test_discover_refuses_bad_input_in_one_line_and_writes_nothing(
     proc = _discover(lab_env, tmp_path, "--no-verify")
     assert proc.returncode == 4 and "exists: pass --force" in proc.stderr
     assert (tmp_path / "found.toml").read_text() == "# mine\n"
+
+
+def test_discover_on_an_independent_build_verifies_all_pass(
+    lab_profile: Profile, lab_url: str, lab_state: Path, tmp_path: Path
+) -> None:
+    """A deployment built by plain boto3, not by perform, named as a person and the console
+    name things (tests/integration/independent.py): discover finds every name, and the verify
+    it runs (the database started for the host checks) has no fail and no error."""
+    try:
+        os.environ.update(build.lab_environment(lab_url))
+        control.reset(lab_url)
+        control.set_config(lab_url, {"lambda": {"use_docker": False}})
+        truth = build_independently(lab_profile, lab_url)
+        env = {**os.environ, **hosts.environment(lab_state)}
+        proc = _discover(env, tmp_path, "--start-database")
+        assert proc.returncode == 0, (proc.stdout + proc.stderr)[-4000:]
+        found = load_profile(tmp_path / "found.toml")
+        sections = ("variants", "iam", "vpc", "security_groups", "access_host", "secret", "trigger")
+        assert [s for s in sections if getattr(found, s) != getattr(truth, s)] == []
+        assert found.database.instance_name == truth.database.instance_name
+        assert found.function.function == truth.function.function
+        assert found.function.role == truth.function.role
+        text = (tmp_path / "found.toml").read_text()
+        machine, repository = truth.step_functions.state_machine, truth.redeployment.ecr_repository
+        assert f'# state_machine = "{machine}"' in text
+        assert f'# ecr_repository = "{repository}"' in text
+        assert _healthy(tmp_path) == {}
+        summary = json.loads((tmp_path / "reports" / "summary.json").read_text())
+        status = {c["id"]: c["status"] for sec in summary["sections"] for c in sec["checks"]}
+        assert {c: status[c] for c in DB_HOST | ACCESS} == dict.fromkeys(DB_HOST | ACCESS, "pass")
+    finally:
+        build.build(lab_profile, lab_url)
