@@ -290,3 +290,48 @@ def test_discover_on_an_independent_build_verifies_all_pass(
         assert {c: status[c] for c in DB_HOST | ACCESS} == dict.fromkeys(DB_HOST | ACCESS, "pass")
     finally:
         build.build(lab_profile, lab_url)
+
+
+def test_discover_on_the_current_notifier_lab_keeps_its_values(
+    built_lab: Run, lab_profile: Profile, lab_url: str, lab_env: dict[str, str], tmp_path: Path
+) -> None:
+    """The lab built as today's notifier (profiles/notifier-current.toml): discover with it as
+    the base keeps its runtime and required S3 action, and the written profile verifies."""
+    current = load_profile(ROOT / "profiles" / "notifier-current.toml")
+    as_lab = current.model_copy(
+        update={
+            "hosts": lab_profile.hosts,
+            "database": current.database.model_copy(
+                update={
+                    "mysql_version": lab_profile.database.mysql_version,
+                    "mysql_user_host": lab_profile.database.mysql_user_host,
+                }
+            ),
+        }
+    )
+    try:
+        build.build(as_lab, lab_url)
+        proc = subprocess.run(
+            [
+                str(CLI),
+                "discover",
+                "--base",
+                "profiles/notifier-current.toml",
+                "--out",
+                str(tmp_path / "found.toml"),
+                "--reports-dir",
+                str(tmp_path / "reports"),
+            ],
+            cwd=ROOT,
+            env=lab_env,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+        assert proc.returncode == 0, (proc.stdout + proc.stderr)[-4000:]
+        found = load_profile(tmp_path / "found.toml")
+        assert found.function.runtime == "python3.13"
+        assert found.function.required_actions == current.function.required_actions
+        assert _healthy(tmp_path) == {}
+    finally:
+        build.build(lab_profile, lab_url)
