@@ -94,9 +94,9 @@ def deprecation(runtime: str | None, today: date) -> tuple[str, ...]:
     if when is None or when > today:
         return ()
     current = [r for r, d in RUNTIME_DEPRECATION.items() if d > today]
+    instead = f"move to {current[-1]}" if current else "move to a supported runtime"
     return (
-        f"runtime {runtime} deprecated by AWS on {when}: move to {current[-1]} (set "
-        "lambda.runtime to match)",
+        f"runtime {runtime} deprecated by AWS on {when}: {instead} (set lambda.runtime to match)",
     )
 
 
@@ -621,7 +621,9 @@ def group_may_push(inv: Inventory, p: Profile) -> Outcome:
     if group is None:
         return absent("group", p.iam.group)
     needs = [(a, repo["repositoryArn"]) for a in ECR_PUSH] + [("ecr:GetAuthorizationToken", "*")]
-    found = decisions(inv, group["Group"]["Arn"], needs) or {}
+    found = decisions(inv, group["Group"]["Arn"], needs)
+    if found is None:
+        return absent("group", p.iam.group)
     denied = not_allowed(found)
     return judged(
         not denied,

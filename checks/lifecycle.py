@@ -1,8 +1,11 @@
 """Which images an ECR lifecycle policy expires: ECR's own rules, applied to one image.
 
-ECR evaluates rules by ascending ``rulePriority``; an image is handled by the first rule that
-selects it and no other. ``imageCountMoreThan`` keeps the newest N images the rule selects;
-``sinceImagePushed`` expires every selected image N days after its push, however current.
+ECR evaluates rules by ascending ``rulePriority``; an image is expired by the first rule that
+selects it and by no other, though lower rules still count it. A tagged selection needs every
+listed prefix (or pattern) to match one of the image's tags. ``imageCountMoreThan`` keeps the
+newest N images the rule selects; every other count (``sinceImagePushed``, ``sinceImagePulled``:
+Lambda pulls only when deployed, ...) and a ``transition`` to archive end a selected image
+however current.
 """
 
 from __future__ import annotations
@@ -34,8 +37,10 @@ def selects(rule: dict[str, Any], tags: list[str]) -> bool:
     if status == "tagged":
         prefixes = selection.get("tagPrefixList") or []
         patterns = selection.get("tagPatternList") or []
-        return any(t.startswith(x) for t in tags for x in prefixes) or any(
-            fnmatch.fnmatchcase(t, x) for t in tags for x in patterns
+        return (
+            bool(tags and (prefixes or patterns))
+            and all(any(t.startswith(x) for t in tags) for x in prefixes)
+            and all(any(fnmatch.fnmatchcase(t, x) for t in tags) for x in patterns)
         )
     return True
 
@@ -54,30 +59,26 @@ def expiry(
 
     Images are ``{"imageDigest", "imageTags", "imagePushedAt"}``."""
     rules = sorted((policy or {}).get("rules", []), key=lambda r: r.get("rulePriority", 0))
-    for rule in rules:
-        if not selects(rule, image.get("imageTags") or []):
-            continue
-        if (rule.get("action") or {}).get("type", "expire") != "expire":
-            return None
-        selection = rule.get("selection") or {}
-        count = int(selection.get("countNumber", 0))
-        name = f"rule {rule.get('rulePriority')} ({rule.get('description') or 'no description'})"
-        if selection.get("countType") == "sinceImagePushed":
-            when = _pushed(image) + timedelta(days=count)
-            tense = "expired it on" if when <= now else "expires it on"
-            return f"{name} {tense} {when:%Y-%m-%d}, {count} day(s) after its push"
-        handled = [
-            i
-            for i in images
-            if selects(rule, i.get("imageTags") or [])
-            and _first_rule(rules, i.get("imageTags") or []) is rule
-        ]
-        newer = [i for i in handled if _pushed(i) > _pushed(image)]
-        if len(newer) >= count:
-            return f"{name} keeps the newest {count} image(s) it selects; {len(newer)} are newer"
+    rule = next((r for r in rules if selects(r, image.get("imageTags") or [])), None)
+    if rule is None:
         return None
+    selection = rule.get("selection") or {}
+    count = int(selection.get("countNumber", 0))
+    kind = selection.get("countType", "imageCountMoreThan")
+    name = f"rule {rule.get('rulePriority')} ({rule.get('description') or 'no description'})"
+    action = (rule.get("action") or {}).get("type", "expire")
+    if action != "expire":
+        return f"{name} selects it for {action!r} (an archived image cannot be pulled)"
+    if kind == "sinceImagePushed":
+        when = _pushed(image) + timedelta(days=count)
+        tense = "expired it on" if when <= now else "expires it on"
+        return f"{name} {tense} {when:%Y-%m-%d}, {count} day(s) after its push"
+    if kind != "imageCountMoreThan":
+        return f"{name} expires it {count} {selection.get('countUnit', 'day')}(s) by {kind}"
+    # every image the rule selects counts, also those a higher rule expires
+    newer = [
+        i for i in images if selects(rule, i.get("imageTags") or []) and _pushed(i) > _pushed(image)
+    ]
+    if len(newer) >= count:
+        return f"{name} keeps the newest {count} image(s) it selects; {len(newer)} are newer"
     return None
-
-
-def _first_rule(rules: list[dict[str, Any]], tags: list[str]) -> dict[str, Any] | None:
-    return next((r for r in rules if selects(r, tags)), None)

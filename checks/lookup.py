@@ -207,16 +207,27 @@ def targeted_machines(inv: Inventory, p: Profile) -> list[str]:
     """The names of the state machines the rule targets (none when there is no rule)."""
     if inv.rule(p.trigger.rule) is None:
         return []
-    arns = [t["Arn"] for t in inv.rule_targets(p.trigger.rule)]
-    return [a.rsplit(":", 1)[1] for a in arns if a.split(":")[2:3] == ["states"]]
+    arns = [t["Arn"].split(":") for t in inv.rule_targets(p.trigger.rule)]
+    # arn:aws:states:region:account:stateMachine:name[:alias or version]
+    return [a[6] for a in arns if len(a) > 6 and a[2] == "states" and a[5] == "stateMachine"]
 
 
 def state_machine_name(inv: Inventory, p: Profile) -> str:
-    """The state machine the deployment runs: the one the rule targets (AWS says which; the
-    guide never names it), else the profile's name."""
+    """The state machine the deployment runs: the one the rule targets whose definition invokes
+    the function (AWS says which; the guide never names it), else the profile's name."""
+    from runbook.stepfunctions.graph import DefinitionError, analyse, parse_definition
+
     targeted = targeted_machines(inv, p)
     if p.step_functions.state_machine in targeted or not targeted:
         return p.step_functions.state_machine
+    for name in targeted:
+        machine = inv.state_machine(name)
+        try:
+            flow = analyse(parse_definition(machine["definition"])) if machine else None
+        except DefinitionError:
+            flow = None
+        if flow is not None and p.function.function in flow.invoked_functions:
+            return name
     return targeted[0]
 
 
@@ -239,7 +250,8 @@ def image_source(inv: Inventory, p: Profile) -> tuple[str, str]:
     found = image_reference(((fn or {}).get("Code") or {}).get("ImageUri") or "")
     if found is None:
         return p.redeployment.ecr_repository, p.redeployment.image_tag
-    return found[0], found[1] or p.redeployment.image_tag
+    given = p.given("redeployment.image_tag")  # the tag redeployment pushes: judged as set
+    return found[0], p.redeployment.image_tag if given else found[1] or p.redeployment.image_tag
 
 
 def name_mismatch(p: Profile, key: str, found: str, what: str) -> Outcome | None:

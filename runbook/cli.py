@@ -130,6 +130,8 @@ def cmd_discover(ns: argparse.Namespace, extra: list[str]) -> int:
     out = Path(ns.out)
     if out.exists() and not ns.force:
         raise UsageError(f"{out} exists: pass --force to replace it, or another --out")
+    if not out.parent.is_dir() or not os.access(out.parent, os.W_OK):
+        raise UsageError(f"{out.parent}: not a writable folder; pass another --out")
     base = load_profile(ns.base or os.environ.get("RUNBOOK_PROFILE") or ROOT / DEFAULT_PROFILE)
     region = ns.region or base.region
     t = base.timeouts
@@ -139,9 +141,9 @@ def cmd_discover(ns: argparse.Namespace, extra: list[str]) -> int:
     who = aws_identity(session)
     inv = Inventory(session)
     if region != base.region:
-        base = base.model_validate(
-            {**base.model_dump(by_alias=True, exclude_unset=True), "deployment": {"region": region}}
-        ).model_copy(update={"source": base.source})
+        data = base.model_dump(by_alias=True, exclude_unset=True)
+        data["deployment"] = {**data.get("deployment", {}), "region": region}
+        base = base.model_validate(data).model_copy(update={"source": base.source})
     try:
         found = discover(
             inv, base, function=ns.function, rule=ns.rule, state_machine=ns.state_machine
@@ -159,9 +161,14 @@ def cmd_discover(ns: argparse.Namespace, extra: list[str]) -> int:
     ]
     text = profile_text(base, found, header)
     temporary = out.with_name(f".{out.name}.tmp")
-    temporary.write_text(text, encoding="utf-8")
-    load_profile(temporary)  # what discover writes must load: a defect here is ours, not yours
-    temporary.replace(out)
+    try:
+        temporary.write_text(text, encoding="utf-8")
+        load_profile(temporary)  # what discover writes must load: a defect here is ours
+        temporary.replace(out)
+    except OSError as exc:
+        raise UsageError(f"{out}: cannot write the profile ({exc.strerror})") from None
+    finally:
+        temporary.unlink(missing_ok=True)
     print(f"discover: from {found.anchor} in {region} as {who}, read-only")
     for key, (value, where) in found.values.items():
         shown = ", ".join(s["name"] for s in value) if key == "vpc.subnets" else value

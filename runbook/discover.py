@@ -14,6 +14,7 @@ least-privilege policy covers them) in a read-only session.
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import re
 from dataclasses import dataclass, field
@@ -31,7 +32,8 @@ if TYPE_CHECKING:
 # The names AWS's relationships give the checks at every run: written as comments only, so
 # the profile does not turn them into assertions (docs/profile.md).
 FOLLOWED = ("step_functions.state_machine", "redeployment.ecr_repository", "iam.ecr_policy")
-_SECRET_SUFFIX = re.compile(r"-([A-Za-z0-9]{6}|\?{6})$")
+_SECRET_SUFFIX = re.compile(r"(-[A-Za-z0-9]{6}|-\?{6}|-?\*)$")
+READ = "secretsmanager:getsecretvalue"
 
 
 @dataclass
@@ -78,7 +80,7 @@ def discover(
             "--state-machine), or --region"
         )
     cfg = fn["Configuration"]
-    found.found("lambda.function", name, cfg["FunctionArn"])
+    found.found("lambda.function", cfg["FunctionName"], cfg["FunctionArn"])
     image = cfg.get("PackageType") == "Image"
     found.found(
         "variants.packaging",
@@ -93,7 +95,7 @@ def discover(
     machine = _schedule(inv, base, found, cfg, rule)
     if machine:
         _database(inv, found, machine)
-    elif "variants.database" not in found.values:
+    elif not any(u.startswith("variants.database") for u in found.unknown):
         found.missing(
             "variants.database",
             "no state machine invokes the function and no rule targets it: an Aurora "
@@ -167,8 +169,7 @@ def _network(inv: Inventory, found: Discovery, cfg: dict[str, Any]) -> str | Non
         found.missing("vpc", f"the function's subnets {ids} are not readable")
         return None
     _named(found, "vpc.name", vpc, vpc["VpcId"], "the function's VPC")
-    found.found("vpc.cidr", vpc["CidrBlock"], vpc["VpcId"])
-    listed = []
+    listed: list[dict[str, str]] = []
     for s in subnets:
         if L.tag(s) is None:
             found.missing(
@@ -178,7 +179,11 @@ def _network(inv: Inventory, found: Discovery, cfg: dict[str, Any]) -> str | Non
             continue
         listed.append({"name": L.tag(s), "cidr": s["CidrBlock"]})
     _egress(inv, found, subnets[0], listed)
-    found.found("vpc.subnets", listed, "the function's subnets: " + ", ".join(ids))
+    if len(listed) - sum(x.get("role") == "public" for x in listed) == len(ids) >= 2:
+        found.found("vpc.cidr", vpc["CidrBlock"], vpc["VpcId"])  # with its subnets only
+        found.found("vpc.subnets", listed, "the function's subnets: " + ", ".join(ids))
+    elif len(ids) < 2:
+        found.missing("vpc.subnets", f"the function runs in {len(ids)} subnet; the guide: two")
     return vpc["VpcId"]
 
 
@@ -336,15 +341,14 @@ def _secret(inv: Inventory, found: Discovery, role: str) -> None:
     for policy, arn, document in documents:
         for st in statements(document):
             actions = [a.lower() for a in as_list(st.get("Action"))]
-            if st.get("Effect") != "Allow" or not {
-                "secretsmanager:getsecretvalue",
-                "secretsmanager:*",
-            } & set(actions):
+            reads = any(fnmatch.fnmatchcase(READ, a) for a in actions)  # Get*, *, ...
+            if st.get("Effect") != "Allow" or not reads:
                 continue
             for resource in as_list(st.get("Resource")):
-                if ":secret:" not in resource or "*" in resource.split(":secret:", 1)[1]:
+                # the secret's ARN, with its suffix, '-??????', or a trailing '-*' / '*'
+                name = _SECRET_SUFFIX.sub("", resource.partition(":secret:")[2])
+                if not name or "*" in name or "?" in name or inv.secret(name) is None:
                     continue
-                name = _SECRET_SUFFIX.sub("", resource.split(":secret:", 1)[1])
                 found.found("secret.name", name, resource)
                 if arn == "inline":
                     found.missing(

@@ -427,7 +427,7 @@ def load_profile(path: str | Path) -> Profile:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise UsageError(f"{path}: not valid TOML ({exc})") from None
-    _relative_to(path.parent, data)
+    _relative_to(path.parent.resolve(), data)
     try:
         profile = Profile.model_validate({**data, "source": str(path)})
     except ValidationError as exc:

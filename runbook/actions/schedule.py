@@ -74,6 +74,14 @@ def machine(inv: Inventory, p: Profile) -> list[Action | Manual]:
         return [Manual("create the database instance and the function first")]
     name = L.state_machine_name(inv, p)  # the rule's target when it has one
     existing = inv.state_machine(name)
+    if existing is not None and name != p.step_functions.state_machine:
+        return [  # the profile names another machine than the rule starts: a person decides
+            Manual(
+                f"the rule starts state machine {name}, the profile names "
+                f"{p.step_functions.state_machine}: set step_functions.state_machine = "
+                f'"{name}", or point the rule at {p.step_functions.state_machine}'
+            )
+        ]
 
     def apply(ctx: Ctx) -> None:
         sfn = ctx.client("stepfunctions")

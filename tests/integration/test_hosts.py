@@ -142,6 +142,9 @@ def test_interrupted_run_stops_the_database_it_started(
         env=lab_env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
+        # as a terminal starts it: a test run started in the background (`make test &`)
+        # ignores SIGINT, and its children would inherit that
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     try:
         deadline = time.monotonic() + 60

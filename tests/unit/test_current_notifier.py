@@ -165,3 +165,36 @@ def test_a_zip_function_left_on_an_old_runtime_fails_with_the_date() -> None:
     assert outcome.status == Status.FAIL
     assert outcome.expected["runtime"] == "python3.13"
     assert outcome.advisories[0].startswith("runtime python3.8 deprecated by AWS on 2024-10-14")
+
+
+def test_lifecycle_selection_needs_every_listed_tag_and_counts_what_higher_rules_take() -> None:
+    now = datetime(2026, 12, 2, tzinfo=UTC)
+    old = _image("sha256:o", ["release-7"], "2026-09-01T00:00:00+00:00")
+    # tagged ["release", "keep"] selects only an image with both: this one falls to rule 2
+    both = {
+        "selection": {
+            "tagStatus": "tagged",
+            "tagPrefixList": ["release", "keep"],
+            "countType": "imageCountMoreThan",
+            "countNumber": 100,
+        }
+    }
+    assert expiry(_policy(both, EXPIRE_ALL_AFTER_30_DAYS), old, [old], now) is not None
+    # rule 2 counts the prod images rule 1 owns: the older v1 is not among the newest 2
+    running = _image("sha256:v1", ["v1"], "2026-11-01T00:00:00+00:00")
+    prods = [_image(f"sha256:p{i}", [f"prod-{i}"], f"2026-11-1{i}T00:00:00+00:00") for i in (1, 2)]
+    prod = {
+        "selection": {
+            "tagStatus": "tagged",
+            "tagPrefixList": ["prod"],
+            "countType": "imageCountMoreThan",
+            "countNumber": 10,
+        }
+    }
+    anything = {
+        "selection": {"tagStatus": "any", "countType": "imageCountMoreThan", "countNumber": 2}
+    }
+    assert "keeps the newest 2" in expiry(_policy(prod, anything), running, [running, *prods], now)
+    # Lambda pulls only when deployed: a since-pulled rule ends the running image too
+    pulled = {"selection": {"tagStatus": "any", "countType": "sinceImagePulled", "countNumber": 30}}
+    assert "sinceImagePulled" in expiry(_policy(pulled), running, [running], now)
