@@ -62,11 +62,12 @@ DENIED = {
         "database_stopped_unless_a_run_is_in_progress",
     },
     "iam:GetAccountSummary": {"root_account_has_no_access_keys"},
-    # IAM's own evaluation of the roles: without it, no role's permissions are judged
+    # IAM's own evaluation of the roles and the group: without it, no permission is judged
     "iam:SimulatePrincipalPolicy": {
         "state_machine_role_may_start_stop_describe_and_invoke",
         "rule_targets_runner_with_permission",
         "function_role_may_do_what_the_function_does",
+        "administration_group_may_push_the_image",
     },
 }
 

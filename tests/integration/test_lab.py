@@ -63,7 +63,8 @@ def test_pytest_verify_run_writes_the_report(lab_env: dict[str, str], tmp_path: 
     assert summary["mutating_calls"] == {}
     # every call a read (Describe/Get/List/Filter, and IAM's policy simulation)
     assert all(is_read(*k.split(":")) for k in summary["aws_calls"])
-    assert summary["aws_calls"]["iam:SimulatePrincipalPolicy"] == 3
+    # one per role (function, state machine, rule's target) and one for the group's ECR push
+    assert summary["aws_calls"]["iam:SimulatePrincipalPolicy"] == 4
     trigger = next(s for s in summary["sections"] if s["id"] == "trigger")
     fire = trigger["checks"][0]["details"]["next_fire_times"]
     assert len(fire) == 3 and all(t.endswith(":00 UTC") for t in fire)
