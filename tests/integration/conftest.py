@@ -57,6 +57,22 @@ def lab_env(built_lab: Run, lab_url: str, lab_state: Path) -> dict[str, str]:
 verify = build.verify
 
 
+def in_the_lab(profile: Profile, lab: Profile) -> Profile:
+    """``profile`` with its hosts reached as the lab's are: the lab's address map, SSH config
+    and MariaDB (its version, its loopback user host)."""
+    return profile.model_copy(
+        update={
+            "hosts": lab.hosts,
+            "database": profile.database.model_copy(
+                update={
+                    "mysql_version": lab.database.mysql_version,
+                    "mysql_user_host": lab.database.mysql_user_host,
+                }
+            ),
+        }
+    )
+
+
 def runbook_pytest(args: list[str], env: dict[str, str], out: Path) -> tuple[int, str, dict]:
     """``pytest --profile profiles/lab.toml`` as a user runs it: exit status, terminal output
     and summary.json (empty when none was written)."""

@@ -21,7 +21,7 @@ from runbook.lab.host_faults import ACCESS, DB_HOST
 from runbook.profile import Profile, load_profile
 from runbook.run import Run
 
-from .conftest import ROOT
+from .conftest import ROOT, in_the_lab
 from .independent import build as build_independently
 
 pytestmark = pytest.mark.lab
@@ -298,17 +298,7 @@ def test_discover_on_the_current_notifier_lab_keeps_its_values(
     """The lab built as today's notifier (profiles/notifier-current.toml): discover with it as
     the base keeps its runtime and required S3 action, and the written profile verifies."""
     current = load_profile(ROOT / "profiles" / "notifier-current.toml")
-    as_lab = current.model_copy(
-        update={
-            "hosts": lab_profile.hosts,
-            "database": current.database.model_copy(
-                update={
-                    "mysql_version": lab_profile.database.mysql_version,
-                    "mysql_user_host": lab_profile.database.mysql_user_host,
-                }
-            ),
-        }
-    )
+    as_lab = in_the_lab(current, lab_profile)
     try:
         build.build(as_lab, lab_url)
         proc = subprocess.run(

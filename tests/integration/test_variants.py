@@ -15,7 +15,7 @@ from runbook.profile import load_profile
 from runbook.registry import checks_in_guide_order
 from runbook.run import Run
 
-from .conftest import ROOT, outside_policy, verify
+from .conftest import ROOT, in_the_lab, outside_policy, verify
 
 pytestmark = pytest.mark.lab
 
@@ -33,20 +33,7 @@ def test_variant_builds_healthy_and_its_faults_are_caught(
     name: str, lab_url: str, built_lab: Run
 ) -> None:
     lab = load_profile(ROOT / "profiles" / "lab.toml")
-    example = load_profile(ROOT / "profiles" / f"{name}.toml")
-    # The example's hosts are reached as the lab's are: the lab's address map, SSH config and
-    # MariaDB (its version, its loopback user host).
-    profile = example.model_copy(
-        update={
-            "hosts": lab.hosts,
-            "database": example.database.model_copy(
-                update={
-                    "mysql_version": lab.database.mysql_version,
-                    "mysql_user_host": lab.database.mysql_user_host,
-                }
-            ),
-        }
-    )
+    profile = in_the_lab(load_profile(ROOT / "profiles" / f"{name}.toml"), lab)
     try:
         build.build(profile, lab_url)
         run = verify(profile, start_database=True)
