@@ -55,14 +55,13 @@ SECTION_RESOURCE = {
     "database_access": lambda p: f"the access host ({p.variants.access_host}) and the database",
     "secrets": lambda p: f"secret {p.secret.name}",
     "lambda": lambda p: f"function {p.function.function}",
-    "step_functions": lambda p: f"state machine {p.step_functions.state_machine}",
+    # followed, not named: the profile's name may not be the deployment's (checks/lookup.py)
+    "step_functions": lambda p: f"the state machine rule {p.trigger.rule} starts",
     "trigger": lambda p: f"rule {p.trigger.rule}",
     "egress": lambda p: f"function {p.function.function}'s network path",
     "lambda_permissions": lambda p: f"function {p.function.function}'s role",
     "lambda_vpc": lambda p: f"function {p.function.function}",
-    "redeployment": lambda p: (
-        f"function {p.function.function}, repository {p.redeployment.ecr_repository}"
-    ),
+    "redeployment": lambda p: f"function {p.function.function} and its image's repository",
     "operations": lambda p: f"rule {p.trigger.rule}, function {p.function.function}",
 }
 # Ids in a check's evidence that name what it judged, most precise first.

@@ -40,13 +40,15 @@ RENAMED = {
 }
 
 
-def _discover(env: dict[str, str], out: Path, *args: str) -> subprocess.CompletedProcess[str]:
+def _discover(
+    env: dict[str, str], out: Path, *args: str, base: str = "profiles/lab.toml"
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [
             str(CLI),
             "discover",
             "--base",
-            "profiles/lab.toml",
+            base,
             "--out",
             str(out / "found.toml"),
             "--reports-dir",
@@ -301,23 +303,7 @@ def test_discover_on_the_current_notifier_lab_keeps_its_values(
     as_lab = in_the_lab(current, lab_profile)
     try:
         build.build(as_lab, lab_url)
-        proc = subprocess.run(
-            [
-                str(CLI),
-                "discover",
-                "--base",
-                "profiles/notifier-current.toml",
-                "--out",
-                str(tmp_path / "found.toml"),
-                "--reports-dir",
-                str(tmp_path / "reports"),
-            ],
-            cwd=ROOT,
-            env=lab_env,
-            capture_output=True,
-            text=True,
-            timeout=600,
-        )
+        proc = _discover(lab_env, tmp_path, base="profiles/notifier-current.toml")
         assert proc.returncode == 0, (proc.stdout + proc.stderr)[-4000:]
         found = load_profile(tmp_path / "found.toml")
         assert found.function.runtime == "python3.13"
