@@ -273,7 +273,8 @@ def aurora_no_initial_db(inv: Inventory, p: Profile) -> Outcome:
     section="database_access",
     says="the access host exists in the VPC",
     guide="create the Cloud9 environment (t3a.nano) into the VPC, in either subnet (or the "
-    "profile's bastion)",
+    "profile's bastion; with an Instance Connect Endpoint or Session Manager, the instance they "
+    "reach: by default the database instance)",
     severity="medium",
     risk="without it nobody can reach the database to administer it (the notifier still runs)",
 )
@@ -284,6 +285,9 @@ def access_host(inv: Inventory, p: Profile) -> Outcome:
             "name": f"aws-cloud9-{p.access_host.cloud9_environment}-*",
             "type": p.access_host.cloud9_instance_type,
         }
+    elif p.variants.access_host in L.TUNNELLED:  # the instance's type is not the guide's
+        target = p.access_host.target_instance or p.database.instance_name
+        want = {"name": target, "type": host["InstanceType"] if host else None}
     else:
         want = {"name": p.access_host.bastion_name, "type": p.access_host.bastion_instance_type}
     if host is None:

@@ -136,10 +136,32 @@ def cloud9_instance(inv: Inventory, p: Profile) -> Resource | None:
     return found[0] if found else None
 
 
+TUNNELLED = ("instance-connect-endpoint", "ssm")  # access variants that reach an instance
+
+
 def access_host(inv: Inventory, p: Profile) -> Resource | None:
+    """The instance the operator works from: Cloud9's, the bastion, or the instance an
+    Instance Connect Endpoint or Session Manager reaches (by default the database's)."""
     if p.variants.access_host == "cloud9":
         return cloud9_instance(inv, p)
+    if p.variants.access_host in TUNNELLED:
+        target = p.access_host.target_instance
+        return instance_named(inv, target) if target else db_instance(inv, p)
     return instance_named(inv, p.access_host.bastion_name)
+
+
+# An endpoint being deleted, or deleted, reaches nothing.
+ENDPOINT_GONE = ("delete-in-progress", "delete-complete", "delete-failed")
+
+
+def instance_connect_endpoints(inv: Inventory, p: Profile) -> list[Resource]:
+    """The VPC's EC2 Instance Connect Endpoints that are not being deleted."""
+    vpc = vpc_id(inv, p)
+    return [
+        e
+        for e in inv.instance_connect_endpoints()
+        if e.get("VpcId") == vpc and vpc is not None and e.get("State") not in ENDPOINT_GONE
+    ]
 
 
 def function_config(inv: Inventory, p: Profile) -> Resource | None:

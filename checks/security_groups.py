@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 from checks import lookup as L
 from checks import rules as R
+from checks.access_paths import endpoint_groups
 from runbook.findings import Outcome, failed, judged
 from runbook.profile import Profile
 from runbook.registry import check
@@ -38,9 +39,15 @@ def database_ingress_tolerated(inv: Inventory, p: Profile, group_id: str) -> set
     (the guide: "having connected to it by that ... scp them over"). With no access host found,
     such a rule from any group is taken for it (the access host's own check says it is gone)."""
     ports = [p.database.mysql_port] + ([22] if p.variants.database == "ec2" else [])
+    # An Instance Connect Endpoint reaching the database instance itself comes in on SSH.
+    endpoints = (
+        {R.tcp(22, g) for g in endpoint_groups(inv, p)}
+        if p.variants.access_host == "instance-connect-endpoint"
+        else set()
+    )
     hosts = L.access_host_groups(inv, p)
     if hosts is not None:
-        return {R.tcp(port, g) for g in hosts for port in ports}
+        return {R.tcp(port, g) for g in hosts for port in ports} | endpoints
     rules = R.flat(L.ingress_rules(L.security_group(inv, p, "database") or {}))
     return {
         r
@@ -48,7 +55,7 @@ def database_ingress_tolerated(inv: Inventory, p: Profile, group_id: str) -> set
         if r.peer.startswith("sg-")
         and r.peer != group_id
         and r in {R.tcp(x, r.peer) for x in ports}
-    }
+    } | endpoints
 
 
 WEB_RULES = frozenset(R.tcp(port, "0.0.0.0/0") for port in HTTP_PORTS)

@@ -1,6 +1,7 @@
 @database_access
 Feature: Accessing the database
-  The database is reachable only from inside the VPC: through Cloud9 or a bastion.
+  The database is reachable only from inside the VPC: through Cloud9, a bastion, an EC2
+  Instance Connect Endpoint or Session Manager.
   Guide: Accessing the database > Setting up Cloud9
 
   Background:
@@ -8,6 +9,13 @@ Feature: Accessing the database
 
   Scenario: An access host lives in the VPC
     Then the access host exists in the VPC
+
+  Scenario: An EC2 Instance Connect Endpoint leads to the access host
+    Then an EC2 Instance Connect Endpoint in the VPC reaches the access host over SSH
+
+  Scenario: Session Manager leads to the access host
+    Then the access host's SSM agent is online in Session Manager
+    And the access host's instance profile lets its SSM agent open Session Manager channels
 
   Scenario: The access host may reach MySQL
     Then the database security group admits TCP 3306 from the access host's security group

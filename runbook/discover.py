@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from checks import lookup as L
+from checks.access_paths import admits_ssh
 from checks.policy import as_list, statements
 from runbook.errors import UsageError
 from runbook.profile import Profile, partition_of
@@ -308,6 +309,8 @@ def _access_host(inv: Inventory, found: Discovery, vpc_id: str) -> None:
         and (i.get("State") or {}).get("Name") != "terminated"
         and L.tag(i) not in taken
     ]
+    if _tunnelled_access(inv, found, vpc_id, hosts):
+        return
     cloud9 = [i for i in hosts if (L.tag(i) or "").startswith("aws-cloud9-")]
     if cloud9:
         environment = L.tag(cloud9[0])[len("aws-cloud9-") :].rsplit("-", 1)[0]
@@ -325,6 +328,46 @@ def _access_host(inv: Inventory, found: Discovery, vpc_id: str) -> None:
             "variants.access_host",
             f"{len(hosts)} other instances in the VPC, none a Cloud9 one: name the bastion",
         )
+
+
+def _tunnelled_access(
+    inv: Inventory, found: Discovery, vpc_id: str, others: list[dict[str, Any]]
+) -> bool:
+    """An Instance Connect Endpoint whose group is admitted on SSH by an instance, or (with
+    no other instance in the VPC) a database instance carrying an instance profile: the ways
+    in that replaced Cloud9. The database instance is the default target, others are named."""
+    db_name = found.values.get("database.instance_name", (None,))[0]
+    db = L.instance_named(inv, db_name) if db_name else None
+    candidates = ([db] if db else []) + others
+    endpoints = [
+        e
+        for e in inv.instance_connect_endpoints()
+        if e.get("VpcId") == vpc_id and e.get("State") not in L.ENDPOINT_GONE
+    ]
+    groups = {g["GroupId"]: g for g in inv.security_groups()}
+    for endpoint in endpoints:
+        for host in candidates:
+            if any(
+                admits_ssh(groups[g["GroupId"]], endpoint["SecurityGroupIds"])
+                for g in host.get("SecurityGroups", [])
+                if g["GroupId"] in groups
+            ):
+                found.found(
+                    "variants.access_host",
+                    "instance-connect-endpoint",
+                    endpoint["InstanceConnectEndpointId"],
+                )
+                if host is not db:
+                    found.found("access_host.target_instance", L.tag(host), host["InstanceId"])
+                return True
+    if db is not None and not others and db.get("IamInstanceProfile"):
+        found.found(
+            "variants.access_host",
+            "ssm",
+            f"{db['InstanceId']} carries {db['IamInstanceProfile']['Arn']} (Session Manager)",
+        )
+        return True
+    return False
 
 
 def _secret(inv: Inventory, found: Discovery, role: str) -> None:

@@ -98,7 +98,9 @@ class Variants(_Strict):
     database: Literal["ec2", "aurora-serverless-v1", "aurora-serverless-v2"] = "ec2"
     egress: Literal["eip", "nat-gateway", "nat-instance"] = "eip"
     packaging: Literal["zip", "image"] = "image"
-    access_host: Literal["cloud9", "bastion"] = "cloud9"
+    # Cloud9 is closed to new AWS customers (July 2024): today's ways in are an EC2 Instance
+    # Connect Endpoint or Session Manager, both reaching an instance inside the VPC.
+    access_host: Literal["cloud9", "bastion", "instance-connect-endpoint", "ssm"] = "cloud9"
 
     @property
     def aurora(self) -> bool:
@@ -171,6 +173,12 @@ class AccessHost(_Strict):
     cloud9_instance_type: str = "t3a.nano"
     bastion_name: str = "WikidotNotifierBastion"
     bastion_instance_type: str = "t3a.nano"
+    # instance-connect-endpoint and ssm: the Name tag of the instance they reach; unset, the
+    # database instance itself (EC2 variant: MySQL is on it).
+    target_instance: str | None = None
+    endpoint_name: str = "WikidotNotifierAccessEndpoint"
+    endpoint_security_group: str = "WikidotNotifierAccessEndpointSecurityGroup"
+    session_manager_role: str = "WikidotNotifierSessionManagerRole"
 
 
 class Secret(_Strict):
@@ -384,6 +392,16 @@ class Profile(_Strict):
         if self.variants.egress != "eip" and not public:
             raise ValueError(
                 f'vpc.subnets: egress {self.variants.egress} needs a subnet with role = "public"'
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _access_instance_known(self) -> Profile:
+        tunnelled = self.variants.access_host in ("instance-connect-endpoint", "ssm")
+        if tunnelled and self.variants.aurora and not self.access_host.target_instance:
+            raise ValueError(
+                f"access_host.target_instance: access host {self.variants.access_host} with "
+                "an Aurora database needs the Name tag of the instance in the VPC it reaches"
             )
         return self
 

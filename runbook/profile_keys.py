@@ -39,7 +39,7 @@ KEYS: dict[str, tuple[str, ReadBy, str]] = {
     "variants.database": (DB, "both", "ec2 | aurora-serverless-v1 | aurora-serverless-v2"),
     "variants.egress": (EGRESS, "both", "eip | nat-gateway | nat-instance"),
     "variants.packaging": (REDEPLOY, "both", "zip | image"),
-    "variants.access_host": (ACCESS, "both", "cloud9 | bastion"),
+    "variants.access_host": (ACCESS, "both", "cloud9 | bastion | instance-connect-endpoint | ssm"),
     "iam.group": (IAM, "both", "the administration group"),
     "iam.user": (IAM, "both", "the administration user"),
     "iam.group_policies": (IAM, "both", "the AWS-managed policies the group holds, exactly"),
@@ -82,6 +82,27 @@ KEYS: dict[str, tuple[str, ReadBy, str]] = {
     "access_host.cloud9_instance_type": (ACCESS, "both", "the Cloud9 instance's type"),
     "access_host.bastion_name": (ACCESS, "both", "the bastion's Name tag (bastion variant)"),
     "access_host.bastion_instance_type": (ACCESS, "both", "the bastion's type"),
+    "access_host.target_instance": (
+        ACCESS,
+        "both",
+        "instance-connect-endpoint / ssm: the Name tag of the instance reached (unset: the "
+        "database instance; required with Aurora)",
+    ),
+    "access_host.endpoint_name": (
+        ACCESS,
+        "perform",
+        "the Name perform gives a new EC2 Instance Connect Endpoint",
+    ),
+    "access_host.endpoint_security_group": (
+        ACCESS,
+        "perform",
+        "the security group perform makes for a new EC2 Instance Connect Endpoint",
+    ),
+    "access_host.session_manager_role": (
+        ACCESS,
+        "perform",
+        "the role (and instance profile) perform gives the instance for Session Manager",
+    ),
     "secret.name": (SECRET, "both", "the secret holding the notifier's credentials"),
     "secret.policy": (LAMBDA, "both", "the policy letting the function read the secret"),
     "lambda.function": (LAMBDA, "both", "the function: the anchor everything else follows"),

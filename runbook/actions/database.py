@@ -271,6 +271,15 @@ fixes("aurora_cluster_has_no_initial_database")(
 def access_host(inv: Inventory, p: Profile) -> list[Action | Manual]:
     if L.access_host(inv, p) is not None:
         return [Manual("move the access host into the VPC with the profile's instance type")]
+    if p.variants.access_host in L.TUNNELLED:
+        target = p.access_host.target_instance
+        return [
+            Manual(
+                f"launch the instance {target} in the VPC (access_host.target_instance)"
+                if target
+                else "create the database instance first: it is the access host"
+            )
+        ]
     if p.variants.access_host == "cloud9":
         env = p.access_host.cloud9_environment
 

@@ -60,6 +60,13 @@ class Ec2Collector:
             if i.get("State", {}).get("Name") not in ("terminated", "shutting-down")
         ]
 
+    @collected("ec2", reads=("DescribeInstanceConnectEndpoints",))
+    def instance_connect_endpoints(self) -> list[dict[str, Any]]:
+        endpoints = _pages(
+            self._ec2, "describe_instance_connect_endpoints", "InstanceConnectEndpoints"
+        )
+        return [{k: str(v) if k == "CreatedAt" else v for k, v in e.items()} for e in endpoints]
+
     @collected("ec2", reads=("DescribeAddresses",))
     def addresses(self) -> list[dict[str, Any]]:
         return self._ec2.describe_addresses().get("Addresses", [])

@@ -95,6 +95,16 @@ class IamCollector:
         role["AssumeRolePolicyDocument"] = _document(role.get("AssumeRolePolicyDocument", {}))
         return role
 
+    @collected("iam", absent=("NoSuchEntity",), reads=("GetInstanceProfile",))
+    def instance_profile(self, name: str) -> dict[str, Any] | None:
+        """An instance profile with its role (an instance carries the profile, not the role)."""
+        got = self._iam.get_instance_profile(InstanceProfileName=name)["InstanceProfile"]
+        return {
+            "Arn": got["Arn"],
+            "InstanceProfileName": got["InstanceProfileName"],
+            "Roles": [{"RoleName": r["RoleName"], "Arn": r["Arn"]} for r in got.get("Roles", [])],
+        }
+
     @collected(
         "iam",
         absent=("NoSuchEntity",),

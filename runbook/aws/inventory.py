@@ -25,6 +25,7 @@ from runbook.aws.rds import RdsCollector
 from runbook.aws.schedule import ScheduleCollector
 from runbook.aws.secrets import SecretsCollector
 from runbook.aws.session import AwsSession
+from runbook.aws.ssm import SessionManagerCollector
 from runbook.hosts.access import HostAccess
 from runbook.hosts.facts import HostsCollector
 
@@ -39,6 +40,7 @@ class Inventory(
     HostsCollector,
     OperationsCollector,
     ProbeCollector,
+    SessionManagerCollector,
 ):
     """Read-only view of one account and region, shared by all checks of a run."""
 

@@ -53,10 +53,18 @@ class HostAccess:
             return cluster["Endpoint"]
         return self._instance(inv)["PrivateIpAddress"]
 
+    def default_destination(self, inst: dict[str, Any]) -> str:
+        """An instance's SSH destination when the profile names none: its private address,
+        or through an Instance Connect Endpoint or Session Manager its id (``Host i-*`` with a
+        ProxyCommand, as AWS documents both)."""
+        if self.profile.variants.access_host in L.TUNNELLED:
+            return str(inst["InstanceId"])
+        return str(inst["PrivateIpAddress"])
+
     def database_destination(self, inv: Any) -> str:
         """The database host's SSH destination, once it runs (or this run started it)."""
         inst = self._instance(inv)
-        name = self.profile.hosts.database_host or inst["PrivateIpAddress"]
+        name = self.profile.hosts.database_host or self.default_destination(inst)
         self.database_running(inv, name)
         return name
 
@@ -77,19 +85,31 @@ class HostAccess:
                 "--start-database to start it for the checks (it is stopped again after)",
             )
         self._start(
-            inst["InstanceId"], name or self.profile.hosts.database_host or inst["PrivateIpAddress"]
+            inst["InstanceId"],
+            name or self.profile.hosts.database_host or self.default_destination(inst),
         )
 
-    def access_destination(self, inv: Any) -> str:
+    def access_running(self, inv: Any) -> dict[str, Any]:
+        """The access host, once it runs: the database instance (when it is the host an
+        endpoint or Session Manager reaches) is started as the database is; another stopped
+        host is skipped."""
         host = L.access_host(inv, self.profile)
         if host is None:
             raise CollectionError("missing", "the access host does not exist")
+        db = None if self.profile.variants.aurora else L.db_instance(inv, self.profile)
+        if db is not None and db["InstanceId"] == host["InstanceId"]:
+            self.database_running(inv, self.profile.hosts.access_host)
+            return host
         state = host["State"]["Name"]
         if state != "running":
             raise CollectionError(
                 "skip", f"the access host {host['InstanceId']} is {state}: start it to check"
             )
-        return self.profile.hosts.access_host or host["PrivateIpAddress"]
+        return host
+
+    def access_destination(self, inv: Any) -> str:
+        host = self.access_running(inv)
+        return self.profile.hosts.access_host or self.default_destination(host)
 
     def notifier_credentials(self) -> tuple[str, str]:
         """The notifier's MySQL user and password, read now from the secret, kept nowhere."""

@@ -1204,6 +1204,65 @@ def bastion_terminated(w: World) -> None:
     w.client("ec2").terminate_instances(InstanceIds=[host["InstanceId"]])
 
 
+EICE = "example-instance-connect-endpoint"
+
+
+@fault(
+    "instance_connect_endpoint_reaches_access_host",
+    "database_sg_admits_only_mysql_from_itself_and_access_host",
+    profile=EICE,
+)
+def instance_connect_endpoint_deleted(w: World) -> None:
+    """The Instance Connect Endpoint deleted (listed as delete-complete for a while): nothing
+    reaches the access host, and the SSH rule from its group is now a stray inbound rule."""
+    for endpoint in L.instance_connect_endpoints(w.inv, w.p):
+        w.client("ec2").delete_instance_connect_endpoint(
+            InstanceConnectEndpointId=endpoint["InstanceConnectEndpointId"]
+        )
+
+
+@fault("instance_connect_endpoint_reaches_access_host", profile=EICE)
+def endpoint_ssh_rule_revoked(w: World) -> None:
+    """The access host's group no longer admits SSH from the endpoint's group."""
+    group = L.instance_connect_endpoints(w.inv, w.p)[0]["SecurityGroupIds"][0]
+    host_group = L.access_host(w.inv, w.p)["SecurityGroups"][0]["GroupId"]
+    w.client("ec2").revoke_security_group_ingress(
+        GroupId=host_group,
+        IpPermissions=[
+            {
+                "IpProtocol": "tcp",
+                "FromPort": 22,
+                "ToPort": 22,
+                "UserIdGroupPairs": [{"GroupId": group}],
+            }
+        ],
+    )
+
+
+SSM_ACCESS = ("access_host_is_online_in_session_manager", "access_host_role_allows_session_manager")
+
+
+@fault(*SSM_ACCESS, profile="example-session-manager")
+def session_manager_policy_detached(w: World) -> None:
+    """AmazonSSMManagedInstanceCore detached from the access host's role: its agent can no
+    longer register, so the host drops out of Session Manager."""
+    w.client("iam").detach_role_policy(
+        RoleName=w.p.access_host.session_manager_role,
+        PolicyArn="arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore",
+    )
+
+
+@fault(*SSM_ACCESS, profile="example-session-manager")
+def instance_profile_disassociated(w: World) -> None:
+    """The access host's instance profile removed: no role, no agent."""
+    ec2 = w.client("ec2")
+    host = L.access_host(w.inv, w.p)
+    for association in ec2.describe_iam_instance_profile_associations(
+        Filters=[{"Name": "instance-id", "Values": [host["InstanceId"]]}]
+    )["IamInstanceProfileAssociations"]:
+        ec2.disassociate_iam_instance_profile(AssociationId=association["AssociationId"])
+
+
 @fault("lambda_subnets_route_to_nat_instance", profile="example-nat-instance")
 def nat_instance_checks_source(w: World) -> None:
     """The NAT instance's source/destination check back on: it drops forwarded traffic."""

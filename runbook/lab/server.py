@@ -313,8 +313,14 @@ def apply_lab_patches() -> None:
     patch_lambda_vpc_enis()
     patch_cpu_credits()
     patch_lambda_image_digest()
+    from runbook.lab.access_paths import (
+        patch_instance_connect_endpoints,
+        patch_session_manager_agents,
+    )
     from runbook.lab.iam_patches import apply_iam_patches
 
+    patch_instance_connect_endpoints()
+    patch_session_manager_agents()
     apply_iam_patches()
 
 

@@ -57,6 +57,25 @@ def lab_env(built_lab: Run, lab_url: str, lab_state: Path) -> dict[str, str]:
 verify = build.verify
 
 
+def proxied(
+    lab_state: Path, tmp_path: Path, command: str, hosts: str = "notifier-db notifier-access"
+) -> Path:
+    """An SSH config that reaches ``hosts`` (patterns) through a ProxyCommand, as
+    ``aws ec2-instance-connect open-tunnel`` or ``aws ssm start-session`` are wired in."""
+    keys = lab_state / "hosts"
+    config = tmp_path / "ssh_config"
+    config.write_text(
+        f"Host {hosts}\n"
+        "  User root\n"
+        f"  IdentityFile {keys / 'client_key'}\n"
+        "  IdentitiesOnly yes\n"
+        f"  UserKnownHostsFile {tmp_path / 'known_hosts'}\n"
+        "  StrictHostKeyChecking accept-new\n"
+        f"  ProxyCommand {command}\n"
+    )
+    return config
+
+
 def in_the_lab(profile: Profile, lab: Profile) -> Profile:
     """``profile`` with its hosts reached as the lab's are: the lab's address map, SSH config
     and MariaDB (its version, its loopback user host)."""

@@ -21,7 +21,7 @@ from runbook.profile import Profile
 from runbook.registry import checks_in_guide_order
 from runbook.run import Run
 
-from .conftest import ROOT
+from .conftest import ROOT, proxied
 from .conftest import verify as verify_lab
 
 pytestmark = pytest.mark.lab
@@ -160,23 +160,6 @@ def test_interrupted_run_stops_the_database_it_started(
     assert not (tmp_path / "summary.json").exists()  # interrupted, not finished
 
 
-def _proxied(lab_state: Path, tmp_path: Path, command: str) -> Path:
-    """An SSH config that reaches both hosts by instance id through a ProxyCommand, as
-    ``aws ec2-instance-connect open-tunnel`` or ``aws ssm start-session`` are wired in."""
-    keys = lab_state / "hosts"
-    config = tmp_path / "ssh_config"
-    config.write_text(
-        "Host notifier-db notifier-access\n"
-        "  User root\n"
-        f"  IdentityFile {keys / 'client_key'}\n"
-        "  IdentitiesOnly yes\n"
-        f"  UserKnownHostsFile {tmp_path / 'known_hosts'}\n"
-        "  StrictHostKeyChecking accept-new\n"
-        f"  ProxyCommand {command}\n"
-    )
-    return config
-
-
 def _through_proxy(profile: Profile) -> Profile:
     return profile.model_copy(
         update={
@@ -196,7 +179,7 @@ def test_hosts_reached_through_a_proxy_command(
 ) -> None:
     log = tmp_path / "relay.log"
     relay = f"{sys.executable} -m runbook.lab.relay --to 127.0.0.1:22022 --log {log} %h %p"
-    monkeypatch.setenv("RUNBOOK_SSH_CONFIG", str(_proxied(lab_state, tmp_path, relay)))
+    monkeypatch.setenv("RUNBOOK_SSH_CONFIG", str(proxied(lab_state, tmp_path, relay)))
     run = verify(_through_proxy(lab_profile))
     assert {c: run.findings[c].status for c in HOST_CHECKS} == dict.fromkeys(
         HOST_CHECKS, Status.PASS
@@ -212,7 +195,7 @@ def test_a_failing_proxy_command_is_could_not_check_in_one_line(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     missing = "aws-not-installed ec2-instance-connect open-tunnel --instance-id %h"
-    monkeypatch.setenv("RUNBOOK_SSH_CONFIG", str(_proxied(lab_state, tmp_path, missing)))
+    monkeypatch.setenv("RUNBOOK_SSH_CONFIG", str(proxied(lab_state, tmp_path, missing)))
     run = verify(_through_proxy(lab_profile))
     errors = {c: run.findings[c].summary for c in HOST_CHECKS}
     assert {run.findings[c].status for c in HOST_CHECKS} == {Status.ERROR}

@@ -25,6 +25,8 @@ VARIANTS = [
     "example-nat-gateway",
     "example-nat-instance",
     "notifier-current",  # today's notifier (upstream, 2026): the lab plays it too
+    "example-instance-connect-endpoint",  # today's ways into the VPC (Cloud9 is closed)
+    "example-session-manager",
 ]
 
 
@@ -53,7 +55,8 @@ def test_variant_builds_healthy_and_its_faults_are_caught(
             build.build(profile, lab_url)
             reader = Inventory(open_session(profile.region))
             fault.apply(World(open_session(profile.region, writable=True), reader, profile))
-            failing = {c for c, f in verify(profile).findings.items() if f.status == Status.FAIL}
+            found = verify(profile, start_database=True).findings  # agents report while it runs
+            failing = {c for c, f in found.items() if f.status == Status.FAIL}
             assert failing == set(fault.breaks), fault.name
     finally:
         build.build(load_profile(ROOT / "profiles" / "lab.toml"), lab_url)

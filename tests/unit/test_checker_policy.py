@@ -50,6 +50,7 @@ def test_the_declarations_are_loaded_with_the_policy() -> None:
         "logs",
         "rds",
         "secretsmanager",
+        "ssm",
         "states",
     }
 
