@@ -12,11 +12,13 @@ first: that is how the lab's VPC addresses reach its loopback servers, and no ch
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import fnmatch
 import logging
 import os
 import socket
+import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,6 +27,7 @@ import paramiko
 
 from runbook.aws.collected import CollectionError
 from runbook.profile import Hosts
+from runbook.redact import scrub
 
 SSH_CONFIG_ENV = "RUNBOOK_SSH_CONFIG"
 # paramiko's transport thread logs every failed negotiation with a traceback; the failure is
@@ -142,10 +145,18 @@ class Connections:
             if d.proxy_command
             else ""
         )
+        sock: Any = None
+
+        def unreachable(cause: BaseException | str) -> CollectionError:
+            """The ProxyCommand's own last words, when it died, say more than the socket."""
+            if isinstance(sock, _Proxy):
+                said = _proxy_exit(sock)
+                return _unreachable(where, said or cause)
+            return _unreachable(where, cause)
+
         try:
-            sock: Any
             if d.proxy_command:  # OpenSSH: ProxyCommand wins over ProxyJump
-                sock = paramiko.ProxyCommand(d.proxy_command)
+                sock = _Proxy(d.proxy_command)
                 sock.settimeout(timeout)
             elif d.proxy_jump:
                 *before, last = d.proxy_jump.split(",")
@@ -206,7 +217,7 @@ class Connections:
                 "the host's authorized_keys",
             ) from None
         except paramiko.ProxyCommandFailure as exc:
-            raise _unreachable(where, f"the ProxyCommand failed: {exc.error}") from None
+            raise unreachable(f"the ProxyCommand failed: {exc.error}") from None
         except paramiko.SSHException as exc:
             if "not found in known_hosts" in str(exc):
                 raise CollectionError(
@@ -215,10 +226,10 @@ class Connections:
                     "set StrictHostKeyChecking accept-new for it",
                 ) from None
             if str(exc) in _SILENT:
-                raise _unreachable(where, f"no SSH answer within {timeout:g} s") from None
-            raise _unreachable(where, exc) from None
+                raise unreachable(f"no SSH answer within {timeout:g} s") from None
+            raise unreachable(exc) from None
         except (OSError, EOFError) as exc:
-            raise _unreachable(where, exc) from None
+            raise unreachable(exc) from None
 
 
 class _AppendNew(paramiko.MissingHostKeyPolicy):
@@ -231,6 +242,38 @@ class _AppendNew(paramiko.MissingHostKeyPolicy):
         Path(self.path).parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         with open(self.path, "a", encoding="utf-8") as known:
             known.write(f"{hostname} {key.get_name()} {key.get_base64()}\n")
+
+
+class _Proxy(paramiko.ProxyCommand):
+    """paramiko's ProxyCommand, whose close may come twice (the transport's thread, and a
+    failed connection's cleanup) without raising from a thread."""
+
+    def close(self) -> None:
+        with contextlib.suppress(ProcessLookupError):  # ended and reaped already
+            super().close()
+
+
+def _proxy_exit(proxy: _Proxy) -> str | None:
+    """How a ProxyCommand ended by itself, with the last line it wrote to stderr (``aws``
+    says why there: access denied, no such instance, ...); None when it was still running or
+    was stopped (then the connection over it is what failed, and it is stopped now)."""
+    process = proxy.process
+    try:
+        code = process.wait(timeout=1)
+    except subprocess.TimeoutExpired:
+        proxy.close()
+        process.wait()
+        return None
+    if code < 0:  # stopped by a signal: paramiko closes it when the connection times out
+        return None
+    assert process.stderr is not None
+    os.set_blocking(process.stderr.fileno(), False)
+    try:
+        err = process.stderr.read(65536) or b""
+    except OSError:
+        err = b""
+    lines = [line.strip() for line in err.decode("utf-8", "replace").splitlines() if line.strip()]
+    return f"the ProxyCommand exited {code}" + (f": {scrub(lines[-1])[:300]}" if lines else "")
 
 
 def _unreachable(where: str, exc: BaseException | str) -> CollectionError:
