@@ -93,14 +93,14 @@ def discover(
     if image:
         _image(found, fn)
     vpc_id = _network(inv, found, cfg)
-    machine = _schedule(inv, base, found, cfg, rule)
+    machine = _schedule(inv, found, cfg, rule, state_machine)
     if machine:
         _database(inv, found, machine)
-    elif not any(u.startswith("variants.database") for u in found.unknown):
+    elif not _aurora(inv, found, cfg):
         found.missing(
             "variants.database",
-            "no state machine invokes the function and no rule targets it: an Aurora "
-            "deployment needs variants.database and database.cluster set by hand",
+            "no state machine invokes the function, and no Aurora cluster carries one of its "
+            "security groups: set variants.database and database.cluster by hand",
         )
     if vpc_id:
         _function_group(inv, found, cfg)
@@ -234,13 +234,20 @@ def _egress(
 
 
 def _schedule(
-    inv: Inventory, base: Profile, found: Discovery, cfg: dict[str, Any], rule: str | None
+    inv: Inventory,
+    found: Discovery,
+    cfg: dict[str, Any],
+    rule: str | None,
+    state_machine: str | None,
 ) -> dict[str, Any] | None:
     """The state machine invoking the function and the rule starting it (EC2 variant), or the
-    rule targeting the function itself (Aurora)."""
+    rule targeting the function itself (Aurora). An anchor machine is the one followed."""
     machines = [
         m
-        for m in (inv.state_machine(n) for n in inv.state_machine_names())
+        for m in (
+            inv.state_machine(n)
+            for n in ([state_machine] if state_machine else inv.state_machine_arns())
+        )
         if m is not None and cfg["FunctionName"] in _invoked(m)
     ]
     for machine in machines:
@@ -255,16 +262,47 @@ def _schedule(
     rules = inv.rules_targeting(cfg["FunctionArn"])
     if rules:
         found.found("trigger.rule", rule or rules[0], f"targets {cfg['FunctionArn']}")
-        found.missing(
-            "variants.database",
-            "the rule starts the function itself (an Aurora variant): set variants.database "
-            "and database.cluster",
-        )
     elif machines:
         found.missing("trigger.rule", f"no rule starts state machine {machines[0]['name']}")
     else:
         found.missing("trigger.rule", "no rule starts the function or a state machine invoking it")
     return None
+
+
+def _aurora(inv: Inventory, found: Discovery, cfg: dict[str, Any]) -> bool:
+    """The Aurora cluster in one of the function's groups (the guide's database group): the
+    variant from how it scales (v1: serverless engine mode; v2: its v2 scaling)."""
+    ids = set((cfg.get("VpcConfig") or {}).get("SecurityGroupIds") or [])
+    clusters = [
+        c
+        for c in inv.db_clusters()
+        if ids & {g["VpcSecurityGroupId"] for g in c.get("VpcSecurityGroups", [])}
+    ]
+    if len(clusters) != 1:
+        return False
+    cluster = clusters[0]
+    where = cluster.get("DBClusterArn", cluster["DBClusterIdentifier"])
+    version = (
+        "aurora-serverless-v1"
+        if cluster.get("EngineMode") == "serverless"
+        else "aurora-serverless-v2"
+        if cluster.get("ServerlessV2ScalingConfiguration")
+        else None
+    )
+    if version is None:
+        found.missing("variants.database", f"cluster {where} is neither Serverless v1 nor v2")
+        return True
+    found.found("variants.database", version, f"{where} carries the function's group")
+    found.found("database.cluster", cluster["DBClusterIdentifier"], where)
+    shared = [g["VpcSecurityGroupId"] for g in cluster["VpcSecurityGroups"]]
+    groups = [g for g in inv.security_groups() if g["GroupId"] in shared and g["GroupId"] in ids]
+    if len(groups) == 1:
+        found.found(
+            "security_groups.database",
+            groups[0]["GroupName"],
+            f"{groups[0]['GroupId']}, the group the cluster and the function share",
+        )
+    return True
 
 
 def _database(inv: Inventory, found: Discovery, machine: dict[str, Any]) -> None:

@@ -19,6 +19,16 @@ class RdsCollector:
             {k: str(v) if "Time" in k else v for k, v in clusters[0].items()} if clusters else None
         )
 
+    @collected("rds", reads=("DescribeDBClusters",))
+    def db_clusters(self) -> list[dict[str, Any]]:
+        """Every cluster of the region: discover finds the Aurora database by its group."""
+        pages = self.session.client("rds").get_paginator("describe_db_clusters").paginate()
+        return [
+            {k: str(v) if "Time" in k else v for k, v in c.items()}
+            for page in pages
+            for c in page.get("DBClusters", [])
+        ]
+
     @collected("rds", reads=("DescribeDBInstances",))
     def db_cluster_instances(self, identifier: str) -> list[dict[str, Any]]:
         got = self.session.client("rds").describe_db_instances(

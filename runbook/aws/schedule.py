@@ -22,20 +22,26 @@ class ScheduleCollector:
         client = self.session.client("events")
         return client.list_targets_by_rule(Rule=name).get("Targets", [])
 
+    @collected("stepfunctions", reads=("ListStateMachines",))
+    def state_machine_arns(self) -> dict[str, str]:
+        """Every state machine's ARN by name, listed once per run however many are read."""
+        pages = self.session.client("stepfunctions").get_paginator("list_state_machines")
+        return {
+            m["name"]: m["stateMachineArn"]
+            for page in pages.paginate()
+            for m in page["stateMachines"]
+        }
+
     @collected(
-        "stepfunctions",
-        absent=("StateMachineDoesNotExist",),
-        reads=("ListStateMachines", "DescribeStateMachine"),
+        "stepfunctions", absent=("StateMachineDoesNotExist",), reads=("DescribeStateMachine",)
     )
     def state_machine(self, name: str) -> dict[str, Any] | None:
-        client = self.session.client("stepfunctions")
-        for page in client.get_paginator("list_state_machines").paginate():
-            for machine in page["stateMachines"]:
-                if machine["name"] == name:
-                    got = client.describe_state_machine(stateMachineArn=machine["stateMachineArn"])
-                    got.pop("ResponseMetadata", None)
-                    return {k: str(v) if k == "creationDate" else v for k, v in got.items()}
-        return None
+        arn = self.state_machine_arns().get(name)
+        if arn is None:
+            return None
+        got = self.session.client("stepfunctions").describe_state_machine(stateMachineArn=arn)
+        got.pop("ResponseMetadata", None)
+        return {k: str(v) if k == "creationDate" else v for k, v in got.items()}
 
     @collected("events", reads=("ListRuleNamesByTarget",))
     def rules_targeting(self, arn: str) -> list[str]:
@@ -43,9 +49,3 @@ class ScheduleCollector:
         the rule from the state machine or the function it starts."""
         pages = self.session.client("events").get_paginator("list_rule_names_by_target")
         return [n for page in pages.paginate(TargetArn=arn) for n in page.get("RuleNames", [])]
-
-    @collected("stepfunctions", reads=("ListStateMachines",))
-    def state_machine_names(self) -> list[str]:
-        """Every state machine's name: discover reads each definition for the function."""
-        pages = self.session.client("stepfunctions").get_paginator("list_state_machines")
-        return [m["name"] for page in pages.paginate() for m in page["stateMachines"]]

@@ -293,6 +293,8 @@ def patch_ecr_tag_moves() -> None:
             self: Any, repository_name: str, image_manifest: str, image_tag: str, *a: Any, **k: Any
         ) -> Any:
             repository = self.repositories.get(repository_name)
+            if repository is not None and image_tag:  # an immutable tag refuses, as on ECR
+                self._resolve_image_tag_mutability(repository, image_tag)
             for image in repository.images if repository is not None else ():
                 if image_tag in image.image_tags and image.image_manifest != image_manifest:
                     image.remove_tag(image_tag)

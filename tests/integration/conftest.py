@@ -57,6 +57,27 @@ def lab_env(built_lab: Run, lab_url: str, lab_state: Path) -> dict[str, str]:
 verify = build.verify
 
 
+def lab_base(name: str, tmp_path: Path, replace: dict[str, str]) -> Path:
+    """profiles/<name>.toml as a file a user would pass to ``--base`` in the lab: its text with
+    ``replace`` made, the lab-assets path absolute, and the lab's timeouts, database and hosts
+    (the sections ``in_the_lab`` takes)."""
+    text = (ROOT / "profiles" / f"{name}.toml").read_text()
+    for old, new in replace.items():
+        assert old in text, old
+        text = text.replace(old, new)
+    lab = (ROOT / "profiles" / "lab.toml").read_text()
+    database = lab[lab.index("[database]\n") : lab.index("\n\n", lab.index("[database]"))]
+    added = lab[lab.index("[timeouts]") : lab.index("[lambda]")]
+    if "[database]\n" in text:  # one table: the lab's lines go into the profile's
+        text = text.replace("[database]\n", database + "\n")
+        added = added.replace(database, "")
+    base = tmp_path / "base.toml"
+    base.write_text(
+        text.replace('"lab-assets/', f'"{ROOT / "profiles" / "lab-assets"}/') + "\n" + added
+    )
+    return base
+
+
 def proxied(
     lab_state: Path, tmp_path: Path, command: str, hosts: str = "notifier-db notifier-access"
 ) -> Path:

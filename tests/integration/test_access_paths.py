@@ -22,7 +22,7 @@ from runbook.lab.faults import FAULTS, World
 from runbook.profile import Profile, load_profile
 from runbook.run import Run
 
-from .conftest import ROOT, in_the_lab, proxied, verify
+from .conftest import ROOT, in_the_lab, lab_base, proxied, verify
 from .test_discover import _discover as discover
 from .test_discover import _healthy as healthy
 
@@ -169,17 +169,8 @@ def test_discover_finds_the_way_in(
     """From the variant's profile told Cloud9: discover sees the endpoint admitted on SSH, or
     the database instance's instance profile, and the profile it writes verifies."""
     build.build(_profile(name), rebuilt_afterwards)
-    text = (ROOT / "profiles" / f"{name}.toml").read_text()
     way = "instance-connect-endpoint" if name == EICE else "ssm"
-    lab = (ROOT / "profiles" / "lab.toml").read_text()
-    hosts = lab[lab.index("[timeouts]") : lab.index("[lambda]")]  # as in_the_lab reaches them
-    base = tmp_path / "base.toml"
-    base.write_text(
-        text.replace(f'access_host = "{way}"', 'access_host = "cloud9"').replace(
-            '"lab-assets/', f'"{ROOT / "profiles" / "lab-assets"}/'
-        )
-        + hosts
-    )
+    base = lab_base(name, tmp_path, {f'access_host = "{way}"': 'access_host = "cloud9"'})
     assert load_profile(base).variants.access_host == "cloud9"
     proc = discover(lab_env, tmp_path, "--start-database", base=str(base))
     assert proc.returncode == 0, (proc.stdout + proc.stderr)[-4000:]

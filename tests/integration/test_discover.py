@@ -21,7 +21,7 @@ from runbook.lab.host_faults import ACCESS, DB_HOST
 from runbook.profile import Profile, load_profile
 from runbook.run import Run
 
-from .conftest import ROOT, in_the_lab
+from .conftest import ROOT, in_the_lab, lab_base
 from .independent import build as build_independently
 
 pytestmark = pytest.mark.lab
@@ -308,6 +308,41 @@ def test_discover_on_the_current_notifier_lab_keeps_its_values(
         found = load_profile(tmp_path / "found.toml")
         assert found.function.runtime == "python3.13"
         assert found.function.required_actions == current.function.required_actions
+        assert _healthy(tmp_path) == {}
+    finally:
+        build.build(lab_profile, lab_url)
+
+
+@pytest.mark.parametrize("version", ["v1", "v2"])
+def test_discover_finds_the_aurora_cluster_by_the_group_it_shares_with_the_function(
+    version: str,
+    built_lab: Run,
+    lab_profile: Profile,
+    lab_url: str,
+    lab_env: dict[str, str],
+    tmp_path: Path,
+) -> None:
+    """The rule starts the function itself: the database is the cluster carrying one of the
+    function's groups, its version how it scales; from a base that says EC2 and another
+    cluster name, the written profile verifies."""
+    name = f"example-aurora-serverless-{version}"
+    try:
+        build.build(
+            in_the_lab(load_profile(ROOT / "profiles" / f"{name}.toml"), lab_profile), lab_url
+        )
+        base = lab_base(
+            name,
+            tmp_path,
+            {
+                f'database = "aurora-serverless-{version}"': 'database = "ec2"',
+                'cluster = "wikidotnotifierbdcluster"': 'cluster = "another"',
+            },
+        )
+        proc = _discover(lab_env, tmp_path, base=str(base))
+        assert proc.returncode == 0, (proc.stdout + proc.stderr)[-4000:]
+        found = load_profile(tmp_path / "found.toml")
+        assert found.variants.database == f"aurora-serverless-{version}"
+        assert found.database.cluster == "wikidotnotifierbdcluster"
         assert _healthy(tmp_path) == {}
     finally:
         build.build(lab_profile, lab_url)

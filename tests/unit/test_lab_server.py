@@ -17,6 +17,7 @@ from typing import Any
 
 import boto3
 import pytest
+from botocore.exceptions import ClientError
 
 from runbook.lab import control
 
@@ -278,6 +279,21 @@ def test_a_push_moves_the_tag_and_keeps_the_image_that_held_it(aws: Client) -> N
     assert images == {first: [], second: ["latest"]}  # as ECR: the old image, untagged
     kept = ecr.describe_images(repositoryName="moved", imageIds=[{"imageDigest": first}])
     assert kept["imageDetails"][0]["imageDigest"] == first
+
+
+def test_an_immutable_tag_refuses_the_push_and_keeps_its_image(aws: Client) -> None:
+    ecr = aws("ecr")
+    ecr.create_repository(repositoryName="fixed", imageTagMutability="IMMUTABLE")
+    first = _push_image(ecr, "fixed", "first")
+    with pytest.raises(ClientError) as refused:
+        _push_image(ecr, "fixed", "second")
+    # ECR answers ImageTagAlreadyExistsException; moto its ImageAlreadyExistsException
+    assert refused.value.response["Error"]["Code"].endswith("AlreadyExistsException")
+    images = {
+        d["imageDigest"]: d.get("imageTags", [])
+        for d in ecr.describe_images(repositoryName="fixed")["imageDetails"]
+    }
+    assert images == {first: ["latest"]}
 
 
 def test_event_invoke_config_is_replaced_by_put_and_merged_by_update(aws: Client) -> None:
