@@ -21,6 +21,7 @@ import botocore.loaders
 import botocore.session
 from botocore.config import Config
 
+from runbook.aws.collected import iam_action
 from runbook.errors import DeletionRefused, ReadOnlyViolation
 
 READ_PREFIXES = ("Describe", "Get", "List", "BatchGet", "Filter", "Lookup", "Search")
@@ -66,6 +67,17 @@ def is_read(service: str, operation: str) -> bool:
     if name in READ_DENY:
         return False
     return name in READ_ALLOW or operation.startswith(READ_PREFIXES)
+
+
+@functools.cache
+def verify_reads() -> frozenset[str]:
+    """The IAM actions a verify session may call: exactly the reads the collections declare
+    (what the checker's generated policy is made of), and asking who the caller is. A read
+    by name (``Get...``) that no collection declares is refused like a write."""
+    import runbook.aws.inventory  # noqa: F401  (every collection declares its reads on import)
+    from runbook.aws.collected import DECLARED_READS
+
+    return frozenset(DECLARED_READS | READ_ALLOW) - READ_DENY
 
 
 def is_destructive(service: str, operation: str) -> bool:
@@ -141,6 +153,8 @@ class AwsSession:
         """Why the guard stops ``service:operation`` (before any permit), or None."""
         if not self.writable and not is_read(service, operation):
             return ReadOnlyViolation, "verify is read-only"
+        if not self.writable and iam_action(service, operation) not in verify_reads():
+            return ReadOnlyViolation, "verify makes only the reads its collections declare"
         if self.writable and not self.may_delete and is_destructive(service, operation):
             return DeletionRefused, "perform never deletes"
         return None
@@ -160,9 +174,11 @@ class AwsSession:
         if refusal is not None and name not in self.permits:
             error, why = refusal
             hint = (
-                "run with --mode perform to change the deployment"
-                if error is ReadOnlyViolation
-                else "remove it by hand if it must go"
+                "remove it by hand if it must go"
+                if error is not ReadOnlyViolation
+                else "declare it in its collection's reads"
+                if is_read(service, model.name)
+                else "run with --mode perform to change the deployment"
             )
             raise error(f"{why}: refused {name} ({hint})")
         self.log.calls[name] += 1

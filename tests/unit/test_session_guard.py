@@ -205,3 +205,52 @@ def test_perform_code_names_no_deletion() -> None:
         if "may_delete" in p.read_text()
     }
     assert users == {"runbook/aws/session.py", "runbook/lab/faults.py", "runbook/lab/build.py"}
+
+
+def _verify_refuses(service: str, operation: str) -> bool:
+    return open_session("eu-west-2")._refusal(service, operation) is not None
+
+
+def test_the_verify_guard_allows_every_declared_read_and_no_other_read() -> None:
+    """An allow-list, not a name prefix: every read a collection declares (the checker's
+    policy) passes, and every other read-named operation of those services is refused."""
+    import botocore.session
+
+    from runbook.aws.collected import DECLARED_READS, IAM_PREFIX, iam_action
+    from runbook.aws.session import verify_reads
+
+    sdk = {prefix: name for name, prefix in IAM_PREFIX.items()}
+    core = botocore.session.get_session()
+    for action in DECLARED_READS:
+        prefix, operation = action.split(":")
+        assert not _verify_refuses(sdk.get(prefix, prefix), operation), action
+    services = {sdk.get(a.split(":")[0], a.split(":")[0]) for a in DECLARED_READS}
+    other_reads = [
+        (service, op)
+        for service in services
+        for op in core.get_service_model(service).operation_names
+        if is_read(service, op) and iam_action(service, op) not in verify_reads()
+    ]
+    assert len(other_reads) > 500  # the services' other reads: all refused
+    refused = [f"{s}:{o}" for s, o in other_reads if _verify_refuses(s, o)]
+    assert len(refused) == len(other_reads)
+
+
+@pytest.mark.parametrize(
+    ("service", "call", "params"),
+    [
+        ("stepfunctions", "get_activity_task", {"activityArn": "arn:aws:states:eu-west-2:1:a"}),
+        ("ec2", "get_password_data", {"InstanceId": "i-0123"}),
+        ("redshift", "get_cluster_credentials", {"DbUser": "u", "ClusterIdentifier": "c"}),
+        ("s3", "list_buckets", {}),
+    ],
+)
+def test_read_named_calls_no_collection_declares_never_leave(
+    dead_endpoint: None, service: str, call: str, params: dict[str, str]
+) -> None:
+    """GetActivityTask takes a task, GetPasswordData hands out a password, GetClusterCredentials
+    mints credentials: names of reads, not reads. Refused before sending (nothing listens)."""
+    session = open_session("eu-west-2")
+    with pytest.raises(ReadOnlyViolation, match="only the reads its collections declare"):
+        getattr(session.client(service), call)(**params)
+    assert sum(session.log.calls.values()) == 0

@@ -71,12 +71,13 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 @pytest.fixture
 def session(lab: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[AwsSession]:
-    """The project's read-only session against the lab; throttling always off afterwards."""
+    """The project's session against the lab (writable: these are any reads, not only the
+    ones verify declares; nothing here writes); throttling always off afterwards."""
     monkeypatch.setenv("AWS_ENDPOINT_URL", lab)
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "lab")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "lab")
     try:
-        yield open_session(REGION, max_attempts=ATTEMPTS)
+        yield open_session(REGION, writable=True, max_attempts=ATTEMPTS)
     finally:
         control.throttle(lab, 0)
 
@@ -114,7 +115,7 @@ def test_operation_throttled_in_its_protocol_past_the_retry_budget(
     assert session.log.attempts[name] == ATTEMPTS
     assert control.throttling(lab)["throttled"] == ATTEMPTS
     # A fresh session: the throttled client's adaptive rate limiter would only slow this down.
-    assert call(open_session(REGION, max_attempts=ATTEMPTS), other) is None
+    assert call(open_session(REGION, writable=True, max_attempts=ATTEMPTS), other) is None
     assert control.throttling(lab)["throttled"] == ATTEMPTS
 
 
