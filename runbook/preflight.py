@@ -18,6 +18,7 @@ from botocore.exceptions import (
     ProfileNotFound,
 )
 from botocore.exceptions import ConnectionError as EndpointError
+from botocore.parsers import ResponseParserError
 
 from runbook.aws.collected import CREDENTIALS_REFUSED, error_code
 from runbook.aws.session import AwsSession
@@ -61,6 +62,12 @@ def aws_identity(session: AwsSession) -> str:
         raise UsageError(
             f"incomplete AWS credentials (missing {exc.kwargs.get('cred_var')}): {SET_CREDENTIALS}"
         ) from None
+    except (ResponseParserError, KeyError, TypeError) as exc:  # not STS's answer
+        raise CouldNotCheck(
+            "sts:GetCallerIdentity: the endpoint's answer is not AWS's ("
+            + _first_line(exc)
+            + "): check that AWS_ENDPOINT_URL points at AWS or the lab"
+        ) from None
     except (EndpointError, HTTPClientError) as exc:
         raise CouldNotCheck(
             f"{exc}: check AWS_ENDPOINT_URL and the network (the profile's [timeouts] bound "
@@ -77,3 +84,11 @@ def aws_identity(session: AwsSession) -> str:
             f"AWS credentials could not be loaded ({type(exc).__name__}): fix the "
             "configuration AWS_PROFILE names (or `aws sso login`)"
         ) from None
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    cause = text[0] if text else type(exc).__name__
+    return (
+        f"{type(exc).__name__}: {cause[:160]}" if not isinstance(exc, KeyError) else f"no {cause}"
+    )

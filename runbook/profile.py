@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import ipaddress
 import os
+import re
 import tomllib
 from pathlib import Path
 from typing import Annotated, Literal
@@ -69,7 +70,8 @@ def partition_of(region: str) -> str:
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # inf and nan are no numbers a profile means: a time-out of inf waits for ever.
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 def _cidr(value: str) -> str:
@@ -80,6 +82,65 @@ def _cidr(value: str) -> str:
 
 
 Cidr = Annotated[str, AfterValidator(_cidr)]
+
+
+def _named(what: str, pattern: str, rule: str) -> AfterValidator:
+    """A name AWS restricts, checked here: it goes into ARNs and the checker's policy, where
+    a ``*`` or ``?`` would widen what the policy grants."""
+    regex = re.compile(pattern)
+
+    def check(value: str) -> str:
+        if not regex.fullmatch(value):
+            raise ValueError(f"{value!r} is not a valid {what} ({rule})")
+        return value
+
+    return AfterValidator(check)
+
+
+# AWS's own character rules for each kind of name.
+IamName = Annotated[
+    str, _named("IAM name", r"[\w+=,.@-]{1,64}", "letters, digits and +=,.@_- only, 1-64")
+]
+IamPolicyName = Annotated[
+    str, _named("IAM name", r"[\w+=,.@-]{1,128}", "letters, digits and +=,.@_- only, 1-128")
+]
+SecretName = Annotated[
+    str,
+    _named("secret name", r"[A-Za-z0-9/_+=.@-]{1,512}", "letters, digits and /_+=.@- only"),
+]
+FunctionName = Annotated[
+    str, _named("Lambda function name", r"[A-Za-z0-9_-]{1,64}", "letters, digits, - and _, 1-64")
+]
+ProbePrefix = Annotated[
+    str, _named("Lambda name prefix", r"[A-Za-z0-9_-]{1,55}", "letters, digits, - and _, 1-55")
+]
+StateMachineName = Annotated[
+    str,
+    _named(
+        "state machine name",
+        r"[^\s<>{}\[\]?*\"#%\\^|~`$&,;:/]{1,80}",
+        "1-80 characters, no blanks, wildcards, brackets or punctuation",
+    ),
+]
+RuleName = Annotated[
+    str, _named("EventBridge rule name", r"[.\-_A-Za-z0-9]{1,64}", "letters, digits and ._-")
+]
+RepositoryName = Annotated[
+    str,
+    _named(
+        "ECR repository name",
+        r"(?:[a-z0-9]+(?:[._-][a-z0-9]+)*/)*[a-z0-9]+(?:[._-][a-z0-9]+)*",
+        "lower case letters, digits and ._-/",
+    ),
+]
+TopicName = Annotated[
+    str,
+    _named(
+        "SNS topic name or ARN",
+        r"(arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:)?[A-Za-z0-9_-]{1,256}(\.fifo)?",
+        "letters, digits, - and _, or the topic's ARN",
+    ),
+]
 
 
 class Deployment(_Strict):
@@ -108,11 +169,11 @@ class Variants(_Strict):
 
 
 class Iam(_Strict):
-    group: str = "WikidotNotifierAdministration"
-    user: str = "WikidotNotifierAdmin"
+    group: IamPolicyName = "WikidotNotifierAdministration"
+    user: IamName = "WikidotNotifierAdmin"
     group_policies: tuple[str, ...] = GUIDE_GROUP_POLICIES
     # The guide's ECR policy for the image variant is customer-managed and unnamed.
-    ecr_policy: str = "WikidotNotifierECRAccess"
+    ecr_policy: IamPolicyName = "WikidotNotifierECRAccess"
 
 
 class Subnet(_Strict):
@@ -178,12 +239,12 @@ class AccessHost(_Strict):
     target_instance: str | None = None
     endpoint_name: str = "WikidotNotifierAccessEndpoint"
     endpoint_security_group: str = "WikidotNotifierAccessEndpointSecurityGroup"
-    session_manager_role: str = "WikidotNotifierSessionManagerRole"
+    session_manager_role: IamName = "WikidotNotifierSessionManagerRole"
 
 
 class Secret(_Strict):
-    name: str = "WikidotNotifier/auth"
-    policy: str = "WikidotNotifierLambdaAccessToAuthSecret"
+    name: SecretName = "WikidotNotifier/auth"
+    policy: IamPolicyName = "WikidotNotifierLambdaAccessToAuthSecret"
 
 
 class RequiredAction(_Strict):
@@ -195,27 +256,27 @@ class RequiredAction(_Strict):
 
 
 class LambdaFunction(_Strict):
-    function: str = "WikidotNotifier"
+    function: FunctionName = "WikidotNotifier"
     runtime: str = "python3.8"
     handler: str = "lambda_function.lambda_handler"
     memory_mb: int = Field(default=200, ge=128)
-    role: str = "WikidotNotifier-role"
+    role: IamName = "WikidotNotifier-role"
     reserved_concurrency: int = 1
     required_actions: tuple[RequiredAction, ...] = ()
 
 
 class StepFunctions(_Strict):
-    state_machine: str = "WikidotNotifierDatabaseStartStop"
-    role: str = "WikidotNotifierStepFunctionsRole"
+    state_machine: StateMachineName = "WikidotNotifierDatabaseStartStop"
+    role: IamName = "WikidotNotifierStepFunctionsRole"
     max_tries: int = Field(default=10, gt=0)
 
 
 class Trigger(_Strict):
-    rule: str = "WikidotNotifierExecutor"
+    rule: RuleName = "WikidotNotifierExecutor"
     schedule: str = "cron(0 * * * ? *)"
     config_path: str = "config/config.toml"
     auth_path: str = "config/auth.lambda.toml"
-    role: str = "WikidotNotifierEventBridgeRole"
+    role: IamName = "WikidotNotifierEventBridgeRole"
 
 
 class Egress(_Strict):
@@ -224,7 +285,7 @@ class Egress(_Strict):
 
 
 class Redeployment(_Strict):
-    ecr_repository: str = "notifier"
+    ecr_repository: RepositoryName = "notifier"
     image_tag: str = "latest"
     zip_path: str | None = None
 
@@ -323,7 +384,7 @@ class History(_Strict):
 class Notify(_Strict):
     """Where a change of health is announced (nothing when nothing changed)."""
 
-    sns_topic: str | None = None  # a topic name (in the profile's region) or ARN
+    sns_topic: TopicName | None = None  # a topic name (in the profile's region) or ARN
     webhook_env: str = "RUNBOOK_WEBHOOK_URL"  # the variable holding a Slack-style webhook URL
 
 
@@ -333,7 +394,7 @@ class Probe(_Strict):
     enabled: bool = False
     timeout_s: float = Field(default=120, gt=0, le=900)  # the whole probe, creation to deletion
     url: str = "https://checkip.amazonaws.com"  # answers the caller's public IP as text
-    name_prefix: str = "notifier-runbook-egress-probe"
+    name_prefix: ProbePrefix = "notifier-runbook-egress-probe"
 
 
 class ProfileWaivers(_Strict):
@@ -428,10 +489,22 @@ class Profile(_Strict):
         return "DISABLED" if self.deployment.phase == "setup" else "ENABLED"
 
 
+MAX_PROFILE_BYTES = 1024 * 1024
+
+
 def load_profile(path: str | Path) -> Profile:
     """Read and validate a profile; any problem becomes a one-line UsageError."""
     path = Path(path)
     try:
+        # Not a regular file (a FIFO would block the read for ever), or far larger than any
+        # profile: refused before reading.
+        if path.exists() and not path.is_file():
+            raise UsageError(f"{path}: not a regular file; pass --profile with a TOML file")
+        if path.exists() and path.stat().st_size > MAX_PROFILE_BYTES:
+            raise UsageError(
+                f"{path}: {path.stat().st_size} bytes, not a profile (at most "
+                f"{MAX_PROFILE_BYTES // 1024} KiB)"
+            )
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise UsageError(
@@ -443,11 +516,12 @@ def load_profile(path: str | Path) -> Profile:
         raise UsageError(f"{path}: not UTF-8 text (byte {exc.start}): save it as UTF-8") from None
     try:
         data = tomllib.loads(text)
+        _relative_to(path.parent.resolve(), data)
+        profile = Profile.model_validate({**data, "source": str(path)})
     except tomllib.TOMLDecodeError as exc:
         raise UsageError(f"{path}: not valid TOML ({exc})") from None
-    _relative_to(path.parent.resolve(), data)
-    try:
-        profile = Profile.model_validate({**data, "source": str(path)})
+    except RecursionError:  # tomllib and validation recurse once per level
+        raise UsageError(f"{path}: nested too deeply to be a profile") from None
     except ValidationError as exc:
         raise UsageError(f"{path}: {_first_error(exc)}") from None
     _local_files_readable(path, profile)

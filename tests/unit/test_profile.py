@@ -51,6 +51,17 @@ BAD = {
         'needs a subnet with role = "public"',
     ),
     "negative budget": ("[costs]\nbudget_usd_month = -1", "key 'costs.budget_usd_month'"),
+    # Names that reach ARNs and the checker's policy: a wildcard would widen what it grants.
+    "secret wildcard": ('[secret]\nname = "*"', "key 'secret.name': '*' is not a valid secret"),
+    "probe prefix wildcard": ('[probe]\nname_prefix = "*"', "key 'probe.name_prefix'"),
+    "role wildcard": ('[lambda]\nrole = "Wiki*"', "key 'lambda.role': 'Wiki*' is not a valid IAM"),
+    "topic wildcard": ('[notify]\nsns_topic = "alerts*"', "key 'notify.sns_topic'"),
+    "function blank": ('[lambda]\nfunction = "a b"', "key 'lambda.function'"),
+    "repository upper": ('[redeployment]\necr_repository = "Notifier"', "valid ECR repository"),
+    "machine wildcard": ('[step_functions]\nstate_machine = "*"', "valid state machine name"),
+    "infinite timeout": ("[timeouts]\nread_s = inf", "key 'timeouts.read_s'"),
+    "nan budget": ("[costs]\nbudget_usd_month = nan", "key 'costs.budget_usd_month'"),
+    "nested too deeply": ("x = " + "[" * 5000 + "]" * 5000, "nested too deeply"),
 }
 
 
@@ -70,8 +81,31 @@ def test_malformed_profile_gives_one_clear_line(case: str, tmp_path: Path) -> No
 def test_missing_and_unreadable_profile(tmp_path: Path) -> None:
     with pytest.raises(UsageError, match="profile not found"):
         load_profile(tmp_path / "nope.toml")
-    with pytest.raises(UsageError, match="cannot read the profile"):
+    with pytest.raises(UsageError, match="not a regular file"):
         load_profile(tmp_path)  # a directory
+
+
+def test_a_fifo_or_a_huge_file_is_refused_without_reading_it(tmp_path: Path) -> None:
+    """A FIFO would block the read for ever: refused before opening it."""
+    import os
+
+    fifo = tmp_path / "profile.toml"
+    os.mkfifo(fifo)
+    with pytest.raises(UsageError, match="not a regular file"):
+        load_profile(fifo)
+    huge = tmp_path / "huge.toml"
+    huge.write_text("# " + "x" * (2 * 1024 * 1024))
+    with pytest.raises(UsageError, match="not a profile"):
+        load_profile(huge)
+
+
+def test_a_topic_arn_and_the_shipped_names_are_valid(tmp_path: Path) -> None:
+    path = tmp_path / "ok.toml"
+    path.write_text(
+        '[notify]\nsns_topic = "arn:aws:sns:eu-west-2:123456789012:notifier-health"\n'
+        '[secret]\nname = "WikidotNotifier/auth"\n[redeployment]\necr_repository = "a/b_c"\n'
+    )
+    assert load_profile(path).notify.sns_topic.endswith(":notifier-health")
 
 
 def test_zip_path_is_relative_to_the_profile_not_the_working_directory(tmp_path: Path) -> None:
