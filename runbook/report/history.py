@@ -111,6 +111,8 @@ def _invalid(data: Any) -> str | None:
         and all(_is_time(lookback.get(k)) for k in ("start", "end"))
     ):
         return "'lookback' is not {hours, asked, start, end}"
+    if lookback is not None and not _a_window(lookback.get("start"), lookback.get("end")):
+        return "'lookback' has one bound without the other, or ends before it starts"
     missed = data.get("unannounced", [])
     if not (isinstance(missed, list) and all(isinstance(c, str) for c in missed)):
         return "'unannounced' is not a list of channels"
@@ -127,6 +129,13 @@ def _invalid(data: Any) -> str | None:
         ):
             return f"check {check_id!r} is not {{section, status: pass|fail|error, incidents}}"
     return None
+
+
+def _a_window(start: str | None, end: str | None) -> bool:
+    """Both bounds (the run read a window) or neither; never ending before it starts."""
+    if start is None or end is None:
+        return start is None and end is None
+    return datetime.fromisoformat(start) <= datetime.fromisoformat(end)
 
 
 def _is_time(value: Any) -> bool:
@@ -319,6 +328,12 @@ def load(path: Path, now: datetime) -> Loaded:
         why = "not UTF-8 text"
     except OSError as exc:
         why = f"unreadable: {exc.strerror or exc}"
+    return _set_aside(path, why, now)
+
+
+def _set_aside(path: Path, why: str, now: datetime) -> Loaded:
+    """Move an unusable history to ``<name>.corrupt-<UTC time>``: the next run starts afresh
+    instead of failing on it every night."""
     aside = path.with_name(f"{path.name}.corrupt-{now.astimezone(UTC):%Y%m%dT%H%M%SZ}")
     try:
         if os.path.lexists(aside):
@@ -388,20 +403,19 @@ def apply(
     ``report["history"]``, each section's ``changes`` and each check's ``history``. Nothing is
     written: ``record`` does that, after the notifications."""
     path = reports_dir / FILE_NAME
-    loaded = load(path, now or datetime.now(UTC))
+    now = now or datetime.now(UTC)
+    loaded = load(path, now)
     current = record_of(report)
-    found = compare(loaded.records, current, settings.runs, settings.flapping_changes)
     summaries = {c["id"]: c["summary"] for s in report["sections"] for c in s["checks"]}
+    try:
+        found, unannounced = _compared(loaded.records, current, settings, summaries)
+    except (TypeError, KeyError, ValueError, AttributeError) as exc:
+        # A record of the right shape that still cannot be compared: the history is set
+        # aside like a corrupt one, never the reason a healthy run fails.
+        why = f"a record cannot be compared ({type(exc).__name__}: {exc})"
+        loaded = _set_aside(path, why[:200], now) if loaded.writable else loaded
+        found, unannounced = _compared([], current, settings, summaries)
     changes = [{**c, "summary": summaries[c["id"]]} for c in found["changes"]]
-    unannounced = {}
-    for channel in CHANNELS:
-        owed = _owed(loaded.records, current, channel)
-        if owed is not None:
-            told = compare(owed, current, settings.runs, settings.flapping_changes)
-            unannounced[channel] = {
-                "since": told["previous_run"],
-                "changes": [{**c, "summary": summaries[c["id"]]} for c in told["changes"]],
-            }
     if found["previous_run"]:
         note = f"since the last run ({found['previous_run']})"
     elif not loaded.writable:
@@ -434,6 +448,26 @@ def apply(
             if check["history"]["flapping"]:
                 report["history"]["flapping"].append(check["id"])
     return Pending(path, loaded, current)
+
+
+def _compared(
+    records: list[dict[str, Any]],
+    current: dict[str, Any],
+    settings: History,
+    summaries: dict[str, str],
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """What changed since the history, and per channel what it has not been told."""
+    found = compare(records, current, settings.runs, settings.flapping_changes)
+    unannounced = {}
+    for channel in CHANNELS:
+        owed = _owed(records, current, channel)
+        if owed is not None:
+            told = compare(owed, current, settings.runs, settings.flapping_changes)
+            unannounced[channel] = {
+                "since": told["previous_run"],
+                "changes": [{**c, "summary": summaries[c["id"]]} for c in told["changes"]],
+            }
+    return found, unannounced
 
 
 def record(pending: Pending, report: dict[str, Any]) -> None:

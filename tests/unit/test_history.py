@@ -420,6 +420,32 @@ CORRUPT = {
         json.dumps({**rec(T[0]), "lookback": {"hours": 24, "start": "yesterday"}}) + "\n",
         "line 1: 'lookback' is not {hours, asked, start, end}",
     ),
+    # Once accepted, then a TypeError in every later run (the hours no run looked back over).
+    "look-back without its end": (
+        json.dumps(
+            {
+                **rec(T[0]),
+                "lookback": {"hours": 24, "start": "2026-11-01T03:00:00+00:00", "end": None},
+                "checks": {"rule": {"section": "operations", "status": "pass"}},
+            }
+        )
+        + "\n",
+        "line 1: 'lookback' has one bound without the other, or ends before it starts",
+    ),
+    "look-back ending before it starts": (
+        json.dumps(
+            {
+                **rec(T[0]),
+                "lookback": {
+                    "hours": 24,
+                    "start": "2026-11-02T03:00:00+00:00",
+                    "end": "2026-11-01T03:00:00+00:00",
+                },
+            }
+        )
+        + "\n",
+        "line 1: 'lookback' has one bound without the other, or ends before it starts",
+    ),
     "bad incident": (
         json.dumps(
             {**rec(T[0]), "checks": {"a": {"section": "s", "status": "fail", "incidents": [[1]]}}}
@@ -460,6 +486,31 @@ def test_corrupt_history_is_moved_aside_and_a_fresh_one_started(case: str, tmp_p
     assert [c["kind"] for c in h["changes"]] == ["new_failure"]  # as on a first run
     assert writers.history_lines(report)[0] == f"WARNING: {h['problem']}"
     assert f"> **warning**: {h['problem']}" in writers.markdown(report)
+
+
+def test_a_record_valid_in_shape_that_cannot_be_compared_is_set_aside(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The class, not only the case: whatever a valid record still breaks in the comparison,
+    the run keeps its verdict, the history is moved aside once, and a fresh one starts."""
+    path = tmp_path / "history.jsonl"
+    path.write_text(json.dumps(rec(T[0])) + "\n")
+
+    compare = history.compare
+
+    def broken(records: list, *args: Any) -> dict[str, Any]:
+        if records:  # only with a record to compare with
+            raise TypeError("fromisoformat: argument must be str")
+        return compare(records, *args)
+
+    monkeypatch.setattr(history, "compare", broken)
+    report = report_of({VPC: "fail"}, started=T[1])
+    recorded(report, tmp_path, SETTINGS, NOW)
+    h = report["history"]
+    assert h["problem"].startswith(f"history {path} was unusable (a record cannot be compared")
+    assert (tmp_path / "history.jsonl.corrupt-20261130T030005Z").exists()
+    assert lines(path) == [written(report)] and h["recorded"] is True
+    assert [c["kind"] for c in h["changes"]] == ["new_failure"]  # as on a first run
 
 
 def test_a_directory_in_its_place_is_moved_aside(tmp_path: Path) -> None:
