@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from runbook.profile import History
+from runbook.report.files import write_atomic
 
 SCHEMA = 1
 FILE_NAME = "history.jsonl"
@@ -378,12 +379,7 @@ def save(path: Path, loaded: Loaded, current: dict[str, Any], keep: int = KEEP_R
             out.write(line if loaded.ends_with_newline else "\n" + line)
         return
     kept = loaded.records[max(0, len(loaded.records) - keep + 1) :]
-    temporary = path.with_name(f"{path.name}.tmp")
-    temporary.write_text(
-        "".join(json.dumps(r, separators=(",", ":")) + "\n" for r in kept) + line,
-        encoding="utf-8",
-    )
-    os.replace(temporary, path)
+    write_atomic(path, "".join(json.dumps(r, separators=(",", ":")) + "\n" for r in kept) + line)
 
 
 @dataclass

@@ -28,6 +28,7 @@ from runbook.profile import Profile, load_profile
 from runbook.redact import install_log_redaction, scrub_data
 from runbook.registry import SEVERITIES
 from runbook.report import history, model, notify, writers
+from runbook.report.files import write_atomic
 from runbook.run import Run
 from runbook.sections import SECTIONS
 from runbook.waivers import load_waivers
@@ -62,6 +63,7 @@ class RunbookPlugin:
         self.run: Run | None = None
         self.report: dict[str, Any] | None = None
         self.scenarios = False  # any runbook scenario left after selection
+        self.unwritten: dict[str, str] = {}  # report files that could not be written, and why
 
     def start(self) -> Run:
         """Check the invocation, load the profile, and (unless only collecting) ask AWS who
@@ -139,8 +141,8 @@ class RunbookPlugin:
         # A dry run is neither recorded, compared nor announced.
         pending = None if opt.dry_run else history.apply(report, out, self.run.profile.history)
         report["notifications"] = []
-        _write_summary(out, report)
-        writers.write_json(out / "inventory.json", scrub_data(self.run.inventory.snapshot()))
+        self._save(out, report)
+        self._written(out / "inventory.json", scrub_data(self.run.inventory.snapshot()))
         self.report = report
         session.exitstatus = int(status)
         if pending is None:
@@ -150,7 +152,24 @@ class RunbookPlugin:
         report["notifications"] = notify.send(report, self.run)
         history.record(pending, report)
         report.update(aws_calls=self.run.aws_calls(), mutating_calls=self.run.mutating_calls())
-        _write_summary(out, report)
+        self._save(out, report)
+
+    def _save(self, out: Path, report: dict[str, Any]) -> None:
+        self._written(out / "summary.json", report)
+        self._written(out / "summary.md", writers.markdown(report))
+
+    def _written(self, path: Path, content: Any) -> None:
+        """A report file, whole or not at all (JSON unless text). One that cannot be written
+        (a full disk, a read-only file) is said in one line at the end; the verdict and the
+        exit status stay the deployment's."""
+        try:
+            if isinstance(content, str):
+                write_atomic(path, content)
+            else:
+                writers.write_json(path, content)
+            self.unwritten.pop(str(path), None)
+        except OSError as exc:
+            self.unwritten[str(path)] = exc.strerror or str(exc)
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         if self.report is None:
@@ -174,11 +193,12 @@ class RunbookPlugin:
             f"{self.config.option.reports_dir}/summary.json, summary.md"
         )
         tr.write_line(writers.verdict(self.report))
-
-
-def _write_summary(out: Path, report: dict[str, Any]) -> None:
-    writers.write_json(out / "summary.json", report)
-    (out / "summary.md").write_text(writers.markdown(report), encoding="utf-8")
+        for path, why in self.unwritten.items():
+            tr.write_line(
+                f"WARNING: could not write {path} ({why}): the verdict above stands; "
+                "free space or fix the reports folder",
+                red=True,
+            )
 
 
 def _interrupt(signum: int, frame: Any) -> None:

@@ -10,6 +10,7 @@ from typing import Any
 from runbook.errors import ExitStatus
 from runbook.findings import Status
 from runbook.registry import SEVERITIES
+from runbook.report.files import write_atomic
 
 MARK = {
     "pass": "PASS",
@@ -102,8 +103,7 @@ def waiver_lines(report: dict[str, Any]) -> list[str]:
 
 
 def write_json(path: Path, data: Any) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(data, indent=2, default=str) + "\n", encoding="utf-8")
+    write_atomic(path, json.dumps(data, indent=2, default=str) + "\n")
 
 
 def table(report: dict[str, Any]) -> list[str]:
