@@ -20,6 +20,7 @@ from typing import Any
 
 import pytest
 from _pytest.mark.expression import Expression
+from filelock import FileLock, Timeout
 
 from runbook.errors import CouldNotCheck, ExitStatus, UsageError
 from runbook.options import RUN_OPTIONS, default_profile
@@ -138,13 +139,32 @@ class RunbookPlugin:
             status = ExitStatus.COULD_NOT_CHECK  # a scenario failed outside any check
         report["run"]["exit_status"] = int(status)
         out = Path(self.config.option.reports_dir)
+        session.exitstatus = int(status)
+        self.report = report
+        try:
+            # Two runs sharing the folder take turns: each compares with the other's record,
+            # so no history line is lost and no change is announced twice.
+            with reports_lock(out):
+                self._report(out, report)
+        except Timeout:
+            report["notifications"] = []
+            report["history"] = None
+            self.unwritten[str(out)] = (
+                f"another run held the reports folder for {LOCK_WAIT_S:g} s: this run's "
+                "report is not written, compared nor recorded"
+            )
+        except OSError as exc:  # the lock file itself cannot be made (a full disk)
+            report["notifications"] = []
+            self.unwritten[str(out / LOCK_NAME)] = exc.strerror or str(exc)
+
+    def _report(self, out: Path, report: dict[str, Any]) -> None:
+        assert self.run is not None
         # A dry run is neither recorded, compared nor announced.
-        pending = None if opt.dry_run else history.apply(report, out, self.run.profile.history)
+        dry = self.config.option.dry_run
+        pending = None if dry else history.apply(report, out, self.run.profile.history)
         report["notifications"] = []
         self._save(out, report)
         self._written(out / "inventory.json", scrub_data(self.run.inventory.snapshot()))
-        self.report = report
-        session.exitstatus = int(status)
         if pending is None:
             return
         # After the report is safe (a notification is bounded, not instant); the history is
@@ -253,6 +273,16 @@ def with_options(
     if probe_egress or dry_run:
         probe = probe.model_copy(update={"enabled": probe_egress and not dry_run})
     return profile.model_copy(update={"operations": operations, "probe": probe})
+
+
+LOCK_NAME = ".notifier-runbook.lock"
+LOCK_WAIT_S = 300.0  # longer than a run's reporting (notifications are bounded by read_s)
+
+
+def reports_lock(out: Path) -> FileLock:
+    """The reports folder's lock (an OS lock: freed when its holder dies, however it dies)."""
+    out.mkdir(parents=True, exist_ok=True)
+    return FileLock(out / LOCK_NAME, timeout=LOCK_WAIT_S)
 
 
 def check_reports_dir(path: Path) -> None:

@@ -6,14 +6,21 @@ from __future__ import annotations
 
 import json
 import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from checks import lookup as L
+from runbook.aws.inventory import Inventory
+from runbook.aws.session import open_session
+from runbook.lab import build
+from runbook.profile import Profile
 from runbook.run import Run
+from tests.webhook import serve
 
-from .conftest import runbook_pytest
+from .conftest import ROOT, runbook_pytest
 
 pytestmark = pytest.mark.lab
 
@@ -48,3 +55,33 @@ def test_a_full_reports_folder_keeps_the_verdict_and_says_what_was_not_written(
         if path.exists():  # whole, or not there at all
             json.loads(path.read_text())
     assert not [p.name for p in out.glob(".*.tmp")]
+
+
+def test_two_runs_sharing_a_reports_folder_record_both_and_announce_a_change_once(
+    built_lab: Run, lab_profile: Profile, lab_env: dict[str, str], tmp_path: Path
+) -> None:
+    """A retried CI job next to the cron one: both see the database left running (a new
+    failure). They take turns on the folder: two history lines, one announcement."""
+    reports = tmp_path / "reports"
+    instance = L.db_instance(Inventory(open_session(lab_profile.region)), lab_profile)
+    ec2 = build.lab_hand(lab_profile).client("ec2")
+    ec2.start_instances(InstanceIds=[instance["InstanceId"]])
+    try:
+        with serve() as hook:
+            env = {**lab_env, "RUNBOOK_WEBHOOK_URL": hook.url}
+            command = [
+                *(sys.executable, "-m", "pytest", "--profile", "profiles/lab.toml"),
+                *("-m", "smoke", f"--reports-dir={reports}"),
+            ]
+            runs = [
+                subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, text=True)
+                for _ in range(2)
+            ]
+            outputs = [r.communicate(timeout=300)[0] for r in runs]
+            assert [r.returncode for r in runs] == [1, 1], outputs
+            assert len(hook.received) == 1, [h["json"] for h in hook.received]
+        lines = (reports / "history.jsonl").read_text().splitlines()
+        assert len(lines) == 2
+        assert sum("1 new failure" in o for o in outputs) == 1, outputs
+    finally:
+        ec2.stop_instances(InstanceIds=[instance["InstanceId"]])
