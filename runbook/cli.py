@@ -123,7 +123,7 @@ def cmd_discover(ns: argparse.Namespace, extra: list[str]) -> int:
     from runbook.aws.inventory import Inventory
     from runbook.aws.session import open_session
     from runbook.discover import discover
-    from runbook.preflight import aws_identity
+    from runbook.preflight import aws_identity, preflight_deadline
     from runbook.profile import load_profile
     from runbook.profile_writer import profile_text
 
@@ -138,7 +138,7 @@ def cmd_discover(ns: argparse.Namespace, extra: list[str]) -> int:
     session = open_session(
         region, connect_timeout=t.connect_s, read_timeout=t.read_s, max_attempts=t.max_attempts
     )
-    who = aws_identity(session)
+    who = aws_identity(session, preflight_deadline(session, t.run_s))
     inv = Inventory(session)
     if region != base.region:
         data = base.model_dump(by_alias=True, exclude_unset=True)

@@ -8,6 +8,9 @@ appears in the call log like any other call.
 
 from __future__ import annotations
 
+import threading
+from typing import Any
+
 from botocore.exceptions import (
     BotoCoreError,
     ClientError,
@@ -27,7 +30,42 @@ from runbook.errors import CouldNotCheck, UsageError
 SET_CREDENTIALS = "set AWS_PROFILE, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"
 
 
-def aws_identity(session: AwsSession) -> str:
+def preflight_deadline(session: AwsSession, run_s: float) -> float:
+    """How long the preflight may take in all: every attempt's connect and read, not more
+    than the whole run may."""
+    per_attempt = session.connect_timeout + session.read_timeout
+    return min(run_s, per_attempt * session.max_attempts)
+
+
+def aws_identity(session: AwsSession, deadline_s: float | None = None) -> str:
+    """The ARN the run acts as, within ``deadline_s`` of wall-clock time (botocore's read
+    time-out is per socket read, so an endpoint answering one byte at a time, or a
+    ``credential_process`` that hangs, would hold the run for ever). On the deadline the
+    question is abandoned (the daemon thread dies with the process) and the run stops."""
+    deadline_s = preflight_deadline(session, 1e9) if deadline_s is None else deadline_s
+    answer: dict[str, Any] = {}
+
+    def ask() -> None:
+        try:
+            answer["arn"] = _identity(session)
+        except BaseException as exc:  # handed to the caller's thread
+            answer["error"] = exc
+
+    worker = threading.Thread(target=ask, name="preflight", daemon=True)
+    worker.start()
+    worker.join(deadline_s)
+    if worker.is_alive():
+        raise CouldNotCheck(
+            f"sts:GetCallerIdentity: no complete answer within {deadline_s:g} s (an endpoint "
+            "that trickles, or a credential_process that hangs): check AWS_ENDPOINT_URL, the "
+            "network and the credentials; [timeouts] bound the wait"
+        )
+    if "error" in answer:
+        raise answer["error"]
+    return str(answer["arn"])
+
+
+def _identity(session: AwsSession) -> str:
     """The ARN the run acts as.
 
     Raises UsageError (exit 4) when the credentials are missing, unknown or rejected, and

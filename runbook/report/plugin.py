@@ -24,7 +24,7 @@ from filelock import FileLock, Timeout
 
 from runbook.errors import CouldNotCheck, ExitStatus, UsageError
 from runbook.options import RUN_OPTIONS, default_profile
-from runbook.preflight import aws_identity
+from runbook.preflight import aws_identity, preflight_deadline
 from runbook.profile import Profile, load_profile
 from runbook.redact import install_log_redaction, scrub_data
 from runbook.registry import SEVERITIES
@@ -89,7 +89,8 @@ class RunbookPlugin:
         if waivers:
             run.waivers = load_waivers(waivers, run.started.date(), ignore=opt.ignore_waivers)
         if not opt.collectonly:
-            arn = aws_identity(run.session).split(":")  # arn:aws:sts::<account>:...
+            deadline = preflight_deadline(run.session, profile.timeouts.run_s)
+            arn = aws_identity(run.session, deadline).split(":")  # arn:aws:sts::<account>:...
             run.account = arn[4] if len(arn) > 4 else None
         self.run = run
         if opt.start_database or profile.probe.enabled:
