@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -23,9 +24,26 @@ ROOT = Path(__file__).resolve().parent.parent
 LAB_PROFILE = ROOT / "profiles" / "lab.toml"
 
 
+FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
 def _pytest(args: list[str], env: dict[str, str] | None = None) -> int:
+    """pytest as a child in its own process group, each INT, TERM or HUP this process gets
+    forwarded to it once, and waited for: the child stops a database it started and writes
+    its report (Ctrl-C reaches the terminal's foreground group, this process alone)."""
     cmd = [sys.executable, "-m", "pytest", *args]
-    return subprocess.call(cmd, cwd=ROOT, env={**os.environ, **(env or {})})
+    child = subprocess.Popen(cmd, cwd=ROOT, env={**os.environ, **(env or {})}, process_group=0)
+
+    def forward(signum: int, frame: object) -> None:
+        child.send_signal(signum)
+
+    before = {signum: signal.signal(signum, forward) for signum in FORWARDED}
+    try:
+        code = child.wait()
+    finally:
+        for signum, handler in before.items():
+            signal.signal(signum, handler)
+    return code if code >= 0 else 128 - code
 
 
 def cmd_run(ns: argparse.Namespace, extra: list[str]) -> int:

@@ -93,9 +93,10 @@ class RunbookPlugin:
             arn = aws_identity(run.session, deadline).split(":")  # arn:aws:sts::<account>:...
             run.account = arn[4] if len(arn) > 4 else None
         self.run = run
-        if opt.start_database or profile.probe.enabled:
-            # a TERM (cron, CI time-out) must still stop the database and delete the probe
-            signal.signal(signal.SIGTERM, _interrupt)
+        # TERM (cron, a CI time-out) and HUP (the terminal closed) end the run as Ctrl-C does:
+        # a database it started is stopped, a probe deleted, what was checked reported.
+        for signum in (signal.SIGTERM, signal.SIGHUP):
+            signal.signal(signum, _interrupt)
         return self.run
 
     def _progress(self, line: str) -> None:
@@ -130,39 +131,48 @@ class RunbookPlugin:
                     "stop it by hand",
                     red=True,
                 )
-        skip = (pytest.ExitCode.USAGE_ERROR, pytest.ExitCode.INTERRUPTED)
         opt = self.config.option
-        if self.run is None or not self.scenarios or opt.collectonly or exitstatus in skip:
+        if self.run is None or not self.scenarios or opt.collectonly:
             return
+        if exitstatus == pytest.ExitCode.USAGE_ERROR:
+            return
+        # Interrupted (Ctrl-C, TERM, HUP): what was checked is still reported, marked so;
+        # nothing is compared, recorded or announced (half a run is no news).
+        interrupted = exitstatus == pytest.ExitCode.INTERRUPTED
         report = model.build(self.run, exit_status=0)
         status = writers.exit_status(report)
-        if status == ExitStatus.HEALTHY and exitstatus == pytest.ExitCode.TESTS_FAILED:
-            status = ExitStatus.COULD_NOT_CHECK  # a scenario failed outside any check
+        if status == ExitStatus.HEALTHY and exitstatus in (
+            pytest.ExitCode.TESTS_FAILED,
+            pytest.ExitCode.INTERRUPTED,
+        ):
+            status = ExitStatus.COULD_NOT_CHECK  # not every check was made
         report["run"]["exit_status"] = int(status)
+        report["run"]["interrupted"] = interrupted
         out = Path(self.config.option.reports_dir)
         session.exitstatus = int(status)
         self.report = report
+        wait = INTERRUPTED_WAIT_S if interrupted else LOCK_WAIT_S
         try:
             # Two runs sharing the folder take turns: each compares with the other's record,
             # so no history line is lost and no change is announced twice.
-            with reports_lock(out):
-                self._report(out, report)
+            with reports_lock(out, wait):
+                self._report(out, report, interrupted)
         except Timeout:
             report["notifications"] = []
             report["history"] = None
             self.unwritten[str(out)] = (
-                f"another run held the reports folder for {LOCK_WAIT_S:g} s: this run's "
+                f"another run held the reports folder for {wait:g} s: this run's "
                 "report is not written, compared nor recorded"
             )
         except OSError as exc:  # the lock file itself cannot be made (a full disk)
             report["notifications"] = []
             self.unwritten[str(out / LOCK_NAME)] = exc.strerror or str(exc)
 
-    def _report(self, out: Path, report: dict[str, Any]) -> None:
+    def _report(self, out: Path, report: dict[str, Any], interrupted: bool) -> None:
         assert self.run is not None
         # A dry run is neither recorded, compared nor announced.
-        dry = self.config.option.dry_run
-        pending = None if dry else history.apply(report, out, self.run.profile.history)
+        quiet = self.config.option.dry_run or interrupted
+        pending = None if quiet else history.apply(report, out, self.run.profile.history)
         report["notifications"] = []
         self._save(out, report)
         self._written(out / "inventory.json", scrub_data(self.run.inventory.snapshot()))
@@ -280,10 +290,13 @@ LOCK_NAME = ".notifier-runbook.lock"
 LOCK_WAIT_S = 300.0  # longer than a run's reporting (notifications are bounded by read_s)
 
 
-def reports_lock(out: Path) -> FileLock:
+INTERRUPTED_WAIT_S = 5.0  # an interrupted run does not wait long to leave its report
+
+
+def reports_lock(out: Path, wait: float = LOCK_WAIT_S) -> FileLock:
     """The reports folder's lock (an OS lock: freed when its holder dies, however it dies)."""
     out.mkdir(parents=True, exist_ok=True)
-    return FileLock(out / LOCK_NAME, timeout=LOCK_WAIT_S)
+    return FileLock(out / LOCK_NAME, timeout=wait)
 
 
 def check_reports_dir(path: Path) -> None:

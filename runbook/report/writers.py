@@ -51,6 +51,8 @@ def verdict(report: dict[str, Any]) -> str:
     did not count."""
     status = ExitStatus(report["run"]["exit_status"])
     line = f"verdict: {status.name.lower().replace('_', '-')} (exit status {int(status)})"
+    if report["run"].get("interrupted"):
+        line += "; interrupted before every check was made"
     left_out = [s["id"] for s in report["sections"] if s["status"] == "not_selected"]
     if left_out:
         chosen = [s["id"] for s in report["sections"] if s["status"] != "not_selected"]

@@ -3,6 +3,7 @@ right check, access problems as could-not-check, and the stopped database handle
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -122,19 +123,33 @@ def test_the_start_permit_covers_only_the_database_instance(
         run.close()
 
 
-@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
-def test_interrupted_run_stops_the_database_it_started(
-    signum: signal.Signals, lab_env: dict[str, str], lab_profile: Profile, tmp_path: Path
+SIGNALS = [signal.SIGINT, signal.SIGTERM, signal.SIGHUP]
+PYTEST = [sys.executable, "-m", "pytest", "--profile", "profiles/lab.toml"]
+CLI = [
+    str(Path(sys.executable).with_name("notifier-runbook")),
+    *("verify", "--profile", str(ROOT / "profiles" / "lab.toml")),
+]
+
+
+@pytest.mark.parametrize("how", ["pytest", "cli"])
+@pytest.mark.parametrize("signum", SIGNALS, ids=lambda s: s.name)
+def test_interrupted_run_stops_the_database_it_started_and_reports_what_it_checked(
+    how: str,
+    signum: signal.Signals,
+    lab_env: dict[str, str],
+    lab_profile: Profile,
+    tmp_path: Path,
 ) -> None:
+    """The signal goes to the process the user started: pytest itself, or the CLI, which
+    runs pytest as its child (and once let the child be killed before it stopped the
+    database, or left it running orphaned)."""
+    first = PYTEST if how == "pytest" else CLI
     proc = subprocess.Popen(
         [
-            sys.executable,
-            "-m",
-            "pytest",
-            "--profile",
-            "profiles/lab.toml",
+            *first,
             "--start-database",
             f"--reports-dir={tmp_path}",
+            *(["--"] if how == "cli" else []),
             "-p",
             "tests.integration.slow_hosts",
         ],
@@ -152,12 +167,15 @@ def test_interrupted_run_stops_the_database_it_started(
             assert proc.poll() is None and time.monotonic() < deadline
             time.sleep(0.1)
         proc.send_signal(signum)
-        proc.wait(timeout=60)
+        code = proc.wait(timeout=60)
     finally:
         if proc.poll() is None:
             os.kill(proc.pid, signal.SIGKILL)
     assert db_state(lab_profile) in ("stopping", "stopped")
-    assert not (tmp_path / "summary.json").exists()  # interrupted, not finished
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["run"]["interrupted"] is True
+    assert code == summary["run"]["exit_status"] == 2  # could not check: not every check made
+    assert not (tmp_path / "history.jsonl").exists()  # half a run is neither news nor history
 
 
 def _through_proxy(profile: Profile) -> Profile:
