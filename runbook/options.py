@@ -66,6 +66,12 @@ RUN_OPTIONS = (
         {"action": "store_true"},
     ),
     RunOption(
+        "--break-lease",
+        "with --mode perform: take over the perform lease another perform holds (it is gone)",
+        {"action": "store_true"},
+        perform_only=True,
+    ),
+    RunOption(
         "--dry-run",
         "with --mode perform: show the plan, change nothing",
         {"action": "store_true"},

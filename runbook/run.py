@@ -44,6 +44,7 @@ class Run:
     fail_on: str = "low"  # the lowest severity whose fails fail the run (--fail-on)
     _t0: float = field(default_factory=time.monotonic)
     _performer: Any = None
+    _lease: Any = None
 
     def __post_init__(self) -> None:
         t = self.profile.timeouts
@@ -60,9 +61,25 @@ class Run:
             )
 
     def close(self) -> None:
-        """Stop a database this run started and close its SSH connections."""
-        if self.inventory.hosts is not None:
-            self.inventory.hosts.close()
+        """Stop a database this run started, close its SSH connections, and give back the
+        perform lease it holds."""
+        try:
+            if self.inventory.hosts is not None:
+                self.inventory.hosts.close()
+        finally:
+            if self._lease is not None:
+                self._lease.release()
+                self._lease = None
+
+    def take_lease(self, identity: str, *, break_lease: bool = False) -> str | None:
+        """Perform's lease in the account, before its first write (runbook/actions/lease.py):
+        CouldNotCheck names who holds it; with ``break_lease`` the line says whose it was."""
+        from runbook.actions.lease import lease_for
+
+        lease = lease_for(self.performer.session, self.profile, identity)
+        broken = lease.take(break_lease=break_lease)
+        self._lease = lease
+        return broken
 
     def check(self, check: Check) -> Finding:
         """Evaluate one check; in perform mode fix what fails and evaluate it again.

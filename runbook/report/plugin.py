@@ -65,6 +65,7 @@ class RunbookPlugin:
         self.report: dict[str, Any] | None = None
         self.scenarios = False  # any runbook scenario left after selection
         self.unwritten: dict[str, str] = {}  # report files that could not be written, and why
+        self.lease_broken: str | None = None  # whose perform lease --break-lease took over
 
     def start(self) -> Run:
         """Check the invocation, load the profile, and (unless only collecting) ask AWS who
@@ -74,6 +75,8 @@ class RunbookPlugin:
             raise UsageError(f"--mode {opt.mode!r}: expected one of {', '.join(MODES)}")
         if opt.dry_run and opt.mode != "perform":
             raise UsageError("--dry-run needs --mode perform")
+        if opt.break_lease and (opt.mode != "perform" or opt.dry_run):
+            raise UsageError("--break-lease needs --mode perform (a dry run takes no lease)")
         check_markers(opt.markexpr, [*SECTION_RANK, *EXTRA_MARKERS])
         check_reports_dir(Path(opt.reports_dir))
         profile = with_options(
@@ -92,6 +95,9 @@ class RunbookPlugin:
             deadline = preflight_deadline(run.session, profile.timeouts.run_s)
             arn = aws_identity(run.session, deadline).split(":")  # arn:aws:sts::<account>:...
             run.account = arn[4] if len(arn) > 4 else None
+            if opt.mode == "perform" and not opt.dry_run:
+                self.run = run  # closed at the end: the lease given back
+                self.lease_broken = run.take_lease(":".join(arn), break_lease=opt.break_lease)
         self.run = run
         # TERM (cron, a CI time-out) and HUP (the terminal closed) end the run as Ctrl-C does:
         # a database it started is stopped, a probe deleted, what was checked reported.
@@ -207,6 +213,8 @@ class RunbookPlugin:
             return
         tr = terminalreporter
         tr.section("notifier deployment health")
+        if self.lease_broken:
+            tr.write_line(f"WARNING: {self.lease_broken}")
         for line in writers.table(self.report):
             tr.write_line(line)
         for line in writers.problems(self.report):
