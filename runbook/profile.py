@@ -10,7 +10,6 @@ import functools
 import ipaddress
 import os
 import re
-import tomllib
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -27,6 +26,7 @@ from pydantic import (
 )
 
 from runbook.errors import UsageError
+from runbook.tomlfile import read_toml
 
 GUIDE_GROUP_POLICIES = (
     "AmazonRDSFullAccess",
@@ -489,38 +489,14 @@ class Profile(_Strict):
         return "DISABLED" if self.deployment.phase == "setup" else "ENABLED"
 
 
-MAX_PROFILE_BYTES = 1024 * 1024
-
-
 def load_profile(path: str | Path) -> Profile:
     """Read and validate a profile; any problem becomes a one-line UsageError."""
     path = Path(path)
+    data = read_toml(path, "profile", "--profile")
     try:
-        # Not a regular file (a FIFO would block the read for ever), or far larger than any
-        # profile: refused before reading.
-        if path.exists() and not path.is_file():
-            raise UsageError(f"{path}: not a regular file; pass --profile with a TOML file")
-        if path.exists() and path.stat().st_size > MAX_PROFILE_BYTES:
-            raise UsageError(
-                f"{path}: {path.stat().st_size} bytes, not a profile (at most "
-                f"{MAX_PROFILE_BYTES // 1024} KiB)"
-            )
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise UsageError(
-            f"{path}: profile not found (pass --profile with an existing file)"
-        ) from None
-    except OSError as exc:
-        raise UsageError(f"{path}: cannot read the profile ({exc.strerror})") from None
-    except UnicodeDecodeError as exc:
-        raise UsageError(f"{path}: not UTF-8 text (byte {exc.start}): save it as UTF-8") from None
-    try:
-        data = tomllib.loads(text)
         _relative_to(path.parent.resolve(), data)
         profile = Profile.model_validate({**data, "source": str(path)})
-    except tomllib.TOMLDecodeError as exc:
-        raise UsageError(f"{path}: not valid TOML ({exc})") from None
-    except RecursionError:  # tomllib and validation recurse once per level
+    except RecursionError:  # validation recurses once per level
         raise UsageError(f"{path}: nested too deeply to be a profile") from None
     except ValidationError as exc:
         raise UsageError(f"{path}: {_first_error(exc)}") from None

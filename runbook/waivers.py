@@ -19,7 +19,6 @@ line, as a malformed profile is.
 
 from __future__ import annotations
 
-import tomllib
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -28,6 +27,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from runbook.errors import UsageError
+from runbook.tomlfile import read_toml
 
 
 class Waiver(BaseModel):
@@ -90,14 +90,7 @@ NONE = Waivers(source=None)
 def load_waivers(path: str | Path, today: date, *, ignore: bool = False) -> Waivers:
     """Read and validate a waivers file; a problem is one UsageError line naming the file."""
     path = Path(path)
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise UsageError(f"{path}: waivers file not found (pass --waivers with a file)") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UsageError(f"{path}: cannot read the waivers file ({exc})") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise UsageError(f"{path}: not valid TOML ({exc})") from None
+    data = read_toml(path, "waivers file", "--waivers")
     unknown = sorted(set(data) - {"waiver"})
     if unknown:
         raise UsageError(

@@ -124,3 +124,11 @@ def test_a_profile_not_in_utf8_is_refused_in_one_line(tmp_path: Path) -> None:
     bad.write_bytes('name = "café"\n'.encode("latin-1"))
     with pytest.raises(UsageError, match=r"latin1.toml: not UTF-8 text .*save it as UTF-8"):
         load_profile(bad)
+
+
+def test_a_profile_saved_with_a_byte_order_mark_and_crlf_lines_is_read(tmp_path: Path) -> None:
+    """Notepad's "UTF-8 with BOM" and Windows line ends: the same profile, not a TOML error."""
+    path = tmp_path / "windows.toml"
+    path.write_bytes(b"\xef\xbb\xbfname = 'from-windows'\r\n[timeouts]\r\nread_s = 7\r\n")
+    profile = load_profile(path)
+    assert profile.name == "from-windows" and profile.timeouts.read_s == 7

@@ -3,6 +3,7 @@ check fails again and says so; a malformed file is refused in one line."""
 
 from __future__ import annotations
 
+import os
 from datetime import date
 from pathlib import Path
 
@@ -132,6 +133,9 @@ def test_ignore_waivers_shows_the_run_without_them(tmp_path: Path) -> None:
         (waiver(owner='"bob"'), "waiver 1: owner: Extra inputs are not permitted"),
         ("[waivers]\n", "unknown key 'waivers'"),
         ("check = [", "not valid TOML"),
+        ("x = " + "[" * 5000 + "]" * 5000, "nested too deeply to be a waivers file"),
+        ("waiver = [1, 2]\n", "waiver 1: waiver: Input should be a valid dictionary"),
+        ("# " + "x" * (2 * 1024 * 1024), "not a waivers file (at most 1024 KiB)"),
     ],
 )
 def test_a_malformed_waivers_file_is_refused_in_one_line(
@@ -141,3 +145,11 @@ def test_a_malformed_waivers_file_is_refused_in_one_line(
         load_waivers(_file(tmp_path, body), TODAY)
     assert says in str(refused.value) and "\n" not in str(refused.value)
     assert str(refused.value).startswith(str(tmp_path / "waivers.toml"))
+
+
+def test_a_waivers_path_that_is_a_fifo_is_refused_without_reading_it(tmp_path: Path) -> None:
+    """Reading a FIFO would wait for a writer for ever (profiles and waivers alike)."""
+    fifo = tmp_path / "waivers.toml"
+    os.mkfifo(fifo)
+    with pytest.raises(UsageError, match="not a regular file; pass --waivers with a TOML file"):
+        load_waivers(fifo, TODAY)
