@@ -335,11 +335,18 @@ def main(argv: list[str] | None = None) -> int:
                 f"notifier-runbook {ns.command}: '--' passes pytest's options to verify, "
                 "perform and discover's verify only"
             )
-        return ns.fn(ns, extra)
+        code = ns.fn(ns, extra)
+        sys.stdout.flush()  # a write that fails fails here, not in the interpreter's exit
+        return code
     except BrokenPipeError:  # `notifier-runbook checks | head`: the reader had enough
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
+        _stdout_to_devnull()
         return 0
+    except OSError as exc:  # output to a full disk (`> /dev/full`), a file that cannot be made
+        where = exc.filename or "standard output"
+        if exc.filename is None:
+            _stdout_to_devnull()  # what is left in its buffer would fail again at exit
+        print(f"could not write {where}: {exc.strerror or exc}", file=sys.stderr)
+        return int(ExitStatus.COULD_NOT_CHECK)
     except UsageError as exc:
         print(f"usage error: {exc}", file=sys.stderr)
         return int(ExitStatus.USAGE_ERROR)
@@ -351,6 +358,11 @@ def main(argv: list[str] | None = None) -> int:
         return int(ExitStatus.COULD_NOT_CHECK)
     except KeyboardInterrupt:
         return int(ExitStatus.COULD_NOT_CHECK)
+
+
+def _stdout_to_devnull() -> None:
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
 
 
 if __name__ == "__main__":

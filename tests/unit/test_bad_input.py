@@ -166,6 +166,36 @@ CASES = {
         env={**CREDENTIALS, "AWS_ENDPOINT_URL": "{endpoint}"},
         endpoint="silent_port",
     ),
+    # garbage in the AWS environment the run inherits: one line, bounded, never a traceback
+    "AWS_MAX_ATTEMPTS not a number": Case(
+        (PROFILE,),
+        UNREACHABLE,
+        ("{endpoint}", "AWS_ENDPOINT_URL"),
+        env={**CREDENTIALS, "AWS_ENDPOINT_URL": "{endpoint}", "AWS_MAX_ATTEMPTS": "abc"},
+        endpoint="closed_port",
+    ),
+    "AWS_RETRY_MODE unknown": Case(
+        (PROFILE,),
+        UNREACHABLE,
+        ("{endpoint}", "AWS_ENDPOINT_URL"),
+        env={**CREDENTIALS, "AWS_ENDPOINT_URL": "{endpoint}", "AWS_RETRY_MODE": "bogus"},
+        endpoint="closed_port",
+    ),
+    "AWS_STS_REGIONAL_ENDPOINTS unknown": Case(
+        (PROFILE,),
+        USAGE,
+        ("InvalidSTSRegionalEndpointsConfigError",),
+        env={**CREDENTIALS, "AWS_STS_REGIONAL_ENDPOINTS": "bogus"},
+    ),
+    "AWS config file is a FIFO": Case(
+        (PROFILE,),
+        USAGE,
+        ("no AWS credentials",),
+        env={"AWS_CONFIG_FILE": "{tmp}/fifo", "AWS_SHARED_CREDENTIALS_FILE": "{tmp}/fifo"},
+    ),
+    "waivers file is a FIFO": Case(
+        (PROFILE, "--waivers={tmp}/fifo"), USAGE, ("fifo", "not a regular file", "--waivers")
+    ),
     "bad --fail-on": Case(
         (PROFILE, "--fail-on", "severe"), USAGE, ("--fail-on 'severe'", "critical, high")
     ),
@@ -243,6 +273,8 @@ def snapshot(folder: Path) -> dict[str, object]:
             out[name] = ("link", os.readlink(path))
         elif path.is_dir():
             out[name] = "dir"
+        elif not path.is_file():  # the FIFO: never opened
+            out[name] = ("special", path.stat().st_mode)
         else:
             out[name] = (path.read_bytes(), path.stat().st_mtime_ns)
     return out
@@ -265,6 +297,7 @@ def test_bad_input_is_refused_in_one_line_changing_nothing(
     (tmp_path / "profile.toml").write_text(fill(case.profile, values))
     (tmp_path / "dangling").symlink_to(tmp_path / "nowhere")
     (tmp_path / "a-file").write_text("a regular file\n")
+    os.mkfifo(tmp_path / "fifo")  # reading it would wait for a writer for ever
     (tmp_path / "home").mkdir()
     (tmp_path / "aws-config").write_text("[profile other]\nregion = eu-west-2\n")
     (tmp_path / "aws-credentials").write_text("")

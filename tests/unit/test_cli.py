@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from runbook.options import RUN_OPTIONS
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -54,6 +56,20 @@ def test_a_pipe_closed_early_ends_quietly() -> None:
     proc.stdout.close()  # what `| head -1` does
     assert proc.wait(timeout=60) == 0
     assert proc.stderr.read() == b""
+
+
+@pytest.mark.parametrize(
+    "command", [("checks",), ("keys",), ("policy", "--profile", "profiles/lab.toml")]
+)
+def test_output_to_a_full_disk_is_one_line_and_a_non_zero_exit(command: tuple[str, ...]) -> None:
+    """`> /dev/full` (every write fails with ENOSPC): one line on stderr, exit 2, no traceback,
+    including for output small enough to wait in the buffer until the exit."""
+    with open("/dev/full", "w") as full:
+        got = subprocess.run(
+            [str(CLI), *command], cwd=ROOT, stdout=full, stderr=subprocess.PIPE, text=True
+        )
+    assert got.returncode == 2
+    assert got.stderr == "could not write standard output: No space left on device\n"
 
 
 def test_policy_finds_its_default_profile_from_anywhere(tmp_path: Path) -> None:
