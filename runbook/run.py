@@ -6,6 +6,7 @@ same path; perform adds one branch (plan, apply, verify again) and nothing else.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import time
 from collections import Counter
@@ -14,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
+from runbook.aws.collected import CollectionError
 from runbook.aws.inventory import Inventory
 from runbook.aws.session import AwsSession, open_session
 from runbook.engine import evaluate, finding, not_applicable
@@ -69,7 +71,6 @@ class Run:
         finally:
             if self._lease is not None:
                 self._lease.release()
-                self._lease = None
 
     def take_lease(self, identity: str, *, break_lease: bool = False) -> str | None:
         """Perform's lease in the account, before its first write (runbook/actions/lease.py):
@@ -80,6 +81,14 @@ class Run:
         broken = lease.take(break_lease=break_lease)
         self._lease = lease
         return broken
+
+    def learn_secret(self) -> None:
+        """Read the secret first, whichever sections run: its values are then known to the
+        redaction before a check meets them elsewhere (a rule target's input, an environment
+        variable) and could carry them into a report. The full run reads it anyway (cached);
+        a secret that cannot be read is the secrets section's finding, not this one's."""
+        with contextlib.suppress(CollectionError):
+            self.inventory.secret_shape(self.profile.secret.name)
 
     def check(self, check: Check) -> Finding:
         """Evaluate one check; in perform mode fix what fails and evaluate it again.
@@ -155,10 +164,19 @@ class Run:
         return self._performer
 
     def aws_calls(self) -> dict[str, int]:
+        """Every call made: the checks', perform's and the lease's."""
         calls: Counter[str] = Counter(self.session.log.calls)
         if self._performer is not None:
             calls.update(self._performer.session.log.calls)
+        if self._lease is not None:
+            calls.update(self._lease.session.log.calls)
         return dict(sorted(calls.items()))
+
+    def lease_calls(self) -> dict[str, int]:
+        """The perform lease's own writes (bookkeeping: they change no part of the deployment)."""
+        if self._lease is None:
+            return {}
+        return dict(sorted(self._lease.session.log.mutating().items()))
 
     def retries(self) -> dict[str, int]:
         out: Counter[str] = Counter(self.session.log.retries)

@@ -23,7 +23,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from runbook.aws.collected import classify, error_code
-from runbook.aws.session import AwsSession
+from runbook.aws.session import AwsSession, open_session
 from runbook.errors import CouldNotCheck
 from runbook.profile import Profile
 
@@ -96,7 +96,9 @@ class Lease:
                 continue  # the next beat tries again; the expiry leaves room for a few
 
     def release(self) -> None:
-        """Stop the heartbeat and delete the lease, if it is still ours."""
+        """Stop the heartbeat and delete the lease, if it is still ours (once)."""
+        if self._stop.is_set():
+            return
         self._stop.set()
         if self._beat is not None:
             self._beat.join(timeout=10)
@@ -118,9 +120,18 @@ def owner_of(identity: str) -> str:
     return f"{identity} ({user}@{socket.gethostname()}, pid {os.getpid()})"
 
 
-def lease_for(session: AwsSession, p: Profile, identity: str) -> Lease:
-    """A lease of this deployment for this perform; the session may delete the lease only."""
+def lease_for(performer: AwsSession, p: Profile, identity: str) -> Lease:
+    """A lease of this deployment for this perform, in a session of its own (with the
+    performer's bounds) that may delete the lease only: its calls are bookkeeping, counted
+    apart from the writes that change the deployment."""
     name = parameter_name(p)
+    session = open_session(
+        performer.region,
+        writable=True,
+        connect_timeout=performer.connect_timeout,
+        read_timeout=performer.read_timeout,
+        max_attempts=performer.max_attempts,
+    )
     session.permit("ssm:DeleteParameter", lambda params: params == {"Name": name})
     return Lease(session, name, owner_of(identity))
 

@@ -114,6 +114,7 @@ def build(run: Run, *, exit_status: int) -> dict[str, Any]:
         "aws_calls": run.aws_calls(),
         "aws_retries": run.retries(),
         "mutating_calls": run.mutating_calls(),
+        "lease_calls": run.lease_calls(),
         "waivers": waivers(run, findings),
         "plan": [
             {"section": f.section, "id": f.check_id, **step.to_dict()}

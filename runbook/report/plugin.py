@@ -10,15 +10,18 @@ profile but makes no AWS call. The report is written only when runbook scenarios
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
+import shutil
 import signal
-from collections.abc import Sequence
+from collections.abc import Generator, Sequence
 from pathlib import Path
 from typing import Any
 
 import pytest
+from _pytest.junitxml import xml_key
 from _pytest.mark.expression import Expression
 from filelock import FileLock, Timeout
 
@@ -29,6 +32,7 @@ from runbook.profile import Profile, load_profile
 from runbook.redact import install_log_redaction, scrub_data
 from runbook.registry import SEVERITIES
 from runbook.report import history, model, notify, writers
+from runbook.report.allure_guard import guard_allure
 from runbook.report.files import write_atomic
 from runbook.run import Run
 from runbook.sections import SECTIONS
@@ -66,6 +70,8 @@ class RunbookPlugin:
         self.scenarios = False  # any runbook scenario left after selection
         self.unwritten: dict[str, str] = {}  # report files that could not be written, and why
         self.lease_broken: str | None = None  # whose perform lease --break-lease took over
+        self.clean_allure = False  # the last run's allure results go once checks are selected
+        self.nothing_selected: str | None = None  # the line that says the selection was empty
 
     def start(self) -> Run:
         """Check the invocation, load the profile, and (unless only collecting) ask AWS who
@@ -95,6 +101,7 @@ class RunbookPlugin:
             deadline = preflight_deadline(run.session, profile.timeouts.run_s)
             arn = aws_identity(run.session, deadline).split(":")  # arn:aws:sts::<account>:...
             run.account = arn[4] if len(arn) > 4 else None
+            run.learn_secret()
             if opt.mode == "perform" and not opt.dry_run:
                 self.run = run  # closed at the end: the lease given back
                 self.lease_broken = run.take_lease(":".join(arn), break_lease=opt.break_lease)
@@ -126,7 +133,27 @@ class RunbookPlugin:
     def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
         self.scenarios = any(_is_scenario(i) for i in items)
         items.sort(key=_guide_rank)  # stable: scenarios keep their order within a feature
+        if self.run is None or self.config.option.collectonly:
+            return
+        out = self.config.option.reports_dir
+        if not items:
+            # A selection that matches nothing is a mistake, not a run: the last run's reports
+            # stay as they were (JUnit's writer is taken away before it writes an empty file).
+            xml = self.config.stash.get(xml_key, None)
+            if xml is not None:
+                del self.config.stash[xml_key]
+                self.config.pluginmanager.unregister(xml)
+            self.nothing_selected = (
+                f"usage error: no check selected{_selection(self.config.option)}: nothing was "
+                f"run and the reports in {out} are as they were; `pytest --markers` lists "
+                "the sections"
+            )
+            return
+        if self.clean_allure:  # now that this run has checks to report
+            shutil.rmtree(Path(self.config.option.allure_report_dir), ignore_errors=True)
+            Path(self.config.option.allure_report_dir).mkdir(parents=True, exist_ok=True)
 
+    @pytest.hookimpl(tryfirst=True)  # the deployment's report before JUnit's and allure's
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
         if self.run is not None:
             try:
@@ -138,6 +165,9 @@ class RunbookPlugin:
                     red=True,
                 )
         opt = self.config.option
+        if self.nothing_selected:
+            session.exitstatus = int(ExitStatus.USAGE_ERROR)  # not pytest's 5: a mistake
+            return
         if self.run is None or not self.scenarios or opt.collectonly:
             return
         if exitstatus == pytest.ExitCode.USAGE_ERROR:
@@ -188,7 +218,11 @@ class RunbookPlugin:
         # written last, with the channels the changes did not reach.
         report["notifications"] = notify.send(report, self.run)
         history.record(pending, report)
-        report.update(aws_calls=self.run.aws_calls(), mutating_calls=self.run.mutating_calls())
+        report.update(
+            aws_calls=self.run.aws_calls(),
+            mutating_calls=self.run.mutating_calls(),
+            lease_calls=self.run.lease_calls(),
+        )
         self._save(out, report)
 
     def _save(self, out: Path, report: dict[str, Any]) -> None:
@@ -209,6 +243,8 @@ class RunbookPlugin:
             self.unwritten[str(path)] = exc.strerror or str(exc)
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        if self.nothing_selected:
+            terminalreporter.write_line(self.nothing_selected, red=True)
         if self.report is None:
             return
         tr = terminalreporter
@@ -226,10 +262,12 @@ class RunbookPlugin:
         for line in writers.history_lines(self.report):
             tr.write_line(line)
         calls = sum(self.report["aws_calls"].values())
+        lease = sum(self.report["lease_calls"].values())
         tr.write_line(
             f"AWS calls: {calls} ({len(self.report['aws_calls'])} operations); "
-            f"mutating: {sum(self.report['mutating_calls'].values())}; report: "
-            f"{self.config.option.reports_dir}/summary.json, summary.md"
+            f"mutating: {sum(self.report['mutating_calls'].values())}"
+            + (f" (and {lease} for the perform lease)" if lease else "")
+            + f"; report: {self.config.option.reports_dir}/summary.json, summary.md"
         )
         tr.write_line(writers.verdict(self.report))
         for path, why in self.unwritten.items():
@@ -353,7 +391,35 @@ def pytest_configure(config: pytest.Config) -> None:
         config.option.xmlpath = str(out / "junit.xml")
     if getattr(config.option, "allure_report_dir", "missing") is None:
         config.option.allure_report_dir = str(out / "allure-results")
-        config.option.clean_alluredir = True
+        runbook.clean_allure = True  # not at once (allure's own clean): a run may select nothing
+    if getattr(config.option, "allure_report_dir", None):
+        guard_allure(Path(config.option.allure_report_dir), runbook.unwritten.__setitem__)
+
+
+@pytest.hookimpl(wrapper=True, trylast=True)
+def pytest_sessionfinish(session: pytest.Session) -> Generator[None]:
+    """JUnit's file written at the end (pytest's own writer) on a full disk: removed rather than
+    left cut short, and said in one line like the other reports, not an INTERNALERROR."""
+    try:
+        return (yield)
+    except OSError as exc:
+        junit = getattr(session.config.option, "xmlpath", None)
+        path = str(exc.filename or junit or "a report file")
+        if junit and path == junit:
+            with contextlib.suppress(OSError):
+                Path(junit).unlink()
+        runbook = plugin(session.config)
+        if runbook is None:
+            raise
+        runbook.unwritten[path] = exc.strerror or str(exc)
+        return None
+
+
+def _selection(opt: Any) -> str:
+    said = [
+        f"{flag} {value!r}" for flag, value in (("-m", opt.markexpr), ("-k", opt.keyword)) if value
+    ]
+    return f" by {' '.join(said)}" if said else ""
 
 
 def plugin(config: pytest.Config) -> RunbookPlugin:

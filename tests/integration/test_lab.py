@@ -118,6 +118,7 @@ def test_one_section_by_marker(lab_env: dict[str, str], tmp_path: Path) -> None:
     assert "for the sections selected (vpc); 15 not selected" in proc.stdout
     assert set(summary["aws_calls"]) <= {
         "sts:GetCallerIdentity",  # the preflight: who the run is, before any check
+        "secretsmanager:GetSecretValue",  # its values known to the redaction, whatever runs
         "ec2:DescribeVpcs",
         "ec2:DescribeSubnets",
         "ec2:DescribeRouteTables",
@@ -167,6 +168,7 @@ def test_pytest_perform_dry_run_then_perform(
     )
     assert code == 0, out[-2000:]
     assert done["mutating_calls"] == {"events:PutRule": 1}
+    assert done["lease_calls"] == {"ssm:DeleteParameter": 1, "ssm:PutParameter": 1}
     fixed = next(
         c
         for s in done["sections"]

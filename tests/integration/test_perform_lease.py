@@ -72,7 +72,9 @@ def test_a_held_lease_stops_a_perform_before_any_write_and_break_lease_takes_it(
         output = taken.communicate(timeout=300)[0]
         assert "WARNING: broke the perform lease" in output and "pid 4242" in output, output
         summary = json.loads((tmp_path / "b" / "summary.json").read_text())
-        assert summary["mutating_calls"].get("ssm:PutParameter") == 2  # taken over, once
+        # refused once, then taken over; given back at the end; counted apart from the fix
+        assert summary["lease_calls"] == {"ssm:DeleteParameter": 1, "ssm:PutParameter": 2}
+        assert summary["mutating_calls"] == {"events:PutRule": 1}
         assert verify(lab_profile).findings["rule_fires_hourly_and_is_enabled"].status == "pass"
         names = [p["Name"] for p in ssm.describe_parameters()["Parameters"]]
         assert name not in names  # given back at the end

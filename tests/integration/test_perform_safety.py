@@ -18,7 +18,6 @@ from pathlib import Path
 
 import pytest
 
-from runbook.aws.session import open_session
 from runbook.findings import Status
 from runbook.lab import build
 from runbook.lab.faults import FAULTS
@@ -47,7 +46,7 @@ def verdicts(profile: Profile) -> dict[str, Status]:
 
 def census(p: Profile) -> Counter[str]:
     """How many of each kind of thing the lab holds: what a create made twice would change."""
-    s = open_session(p.region)
+    s = build.lab_hand(p)  # the test's own eyes: every read, not only the checks' declared ones
     ec2, iam = s.client("ec2"), s.client("iam")
     found = {
         "vpc": ec2.describe_vpcs()["Vpcs"],
@@ -167,8 +166,9 @@ def test_interrupted_perform_converges_on_rerun(
     assert not (tmp_path / "killed" / "summary.json").exists()  # killed, not finished
     assert failing(verdicts(lab_profile)) == set().union(*left.values())
 
+    # the killed perform's lease outlives it: the person says it is gone
     rerun = subprocess.run(
-        perform_command(tmp_path / "rerun"),
+        [*perform_command(tmp_path / "rerun"), "--break-lease"],
         cwd=ROOT,
         env=lab_env,
         capture_output=True,
@@ -176,6 +176,7 @@ def test_interrupted_perform_converges_on_rerun(
         timeout=600,
     )
     assert rerun.returncode == 0, rerun.stdout[-3000:]  # every check passes by the end
+    assert "WARNING: broke the perform lease" in rerun.stdout
     summary = json.loads((tmp_path / "rerun" / "summary.json").read_text())
     assert summary["mutating_calls"] == rerun_writes
     assert verdicts(lab_profile) == healthy

@@ -57,6 +57,25 @@ def test_a_full_reports_folder_keeps_the_verdict_and_says_what_was_not_written(
     assert not [p.name for p in out.glob(".*.tmp")]
 
 
+def test_a_selection_that_matches_nothing_is_a_usage_error_and_leaves_the_reports(
+    built_lab: Run, lab_env: dict[str, str], tmp_path: Path
+) -> None:
+    """Valid markers that select no check (-m "vpc and iam"): not pytest's exit 5 after
+    wiping allure-results and emptying junit.xml, but one line, exit 4, the reports kept."""
+    out = tmp_path / "reports"
+    code, output, _ = runbook_pytest(["-m", "trigger"], lab_env, out)
+    assert code == 0, output[-3000:]
+    before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    assert any("allure-results" in str(p) for p in before) and out / "junit.xml" in before
+
+    code, output, _ = runbook_pytest(["-m", "vpc and iam"], lab_env, out)
+    assert code == 4, output[-3000:]
+    line = next(x for x in output.splitlines() if x.startswith("usage error"))
+    assert "no check selected by -m 'vpc and iam'" in line and str(out) in line
+    assert "Traceback" not in output and "Exit:" not in output
+    assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
+
+
 def test_two_runs_sharing_a_reports_folder_record_both_and_announce_a_change_once(
     built_lab: Run, lab_profile: Profile, lab_env: dict[str, str], tmp_path: Path
 ) -> None:

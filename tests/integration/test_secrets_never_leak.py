@@ -5,6 +5,7 @@ none appears in the terminal output, the reports (allure attachments included) o
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -132,3 +133,29 @@ def test_no_canary_in_any_output_report_or_log(
         if value in text
     }
     assert leaks == set()
+
+
+def test_a_secret_value_elsewhere_never_reaches_a_report_when_its_section_is_not_run(
+    built_lab: Run, lab_profile: Profile, lab_env: dict[str, str], tmp_path: Path
+) -> None:
+    """The database password pasted into the rule target's input, and a run of the trigger
+    section only: the target is collected and reported, its copy of the password is not."""
+    canary = LAB_SECRET_VALUES["mysql_password"]
+    events = open_session(lab_profile.region, writable=True).client("events")
+    rule = lab_profile.trigger.rule
+    target = events.list_targets_by_rule(Rule=rule)["Targets"][0]
+    pasted = {**target, "Input": json.dumps({"note": f"db password is {canary}"})}
+    events.put_targets(Rule=rule, Targets=[pasted])
+    # nothing given at run time: the run can learn the value only from the secret itself
+    env = {k: v for k, v in lab_env.items() if not k.startswith("RUNBOOK_SECRET_")}
+    lab = f"--profile={ROOT / 'profiles' / 'lab.toml'}"
+    try:
+        output = _run(_runbook(tmp_path, "trigger", lab, "-m", "trigger"), env, tmp_path / "t.txt")
+    finally:
+        events.put_targets(Rule=rule, Targets=[target])
+    assert "verdict:" in output, output[-3000:]
+    inventory = (tmp_path / "trigger" / "inventory.json").read_text()
+    assert "db password is <redacted>" in inventory  # the input was collected, then scrubbed
+    files = [p for p in tmp_path.rglob("*") if p.is_file()]
+    assert [str(p) for p in files if canary in p.read_text(errors="replace")] == []
+    assert canary not in output

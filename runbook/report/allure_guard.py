@@ -1,0 +1,64 @@
+"""allure's result files on a full disk: one line at the end, not an INTERNALERROR mid-run.
+
+allure writes each result as it goes (a temporary file, then a rename); a write that fails
+raises through pytest's hooks and stops the run. This wrapper, registered in allure's own
+plugin manager, takes the failure, removes the half-written temporary file and lets the run
+go on: the results already written stay whole, the warning says the set is incomplete.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Generator
+from pathlib import Path
+from typing import Any
+
+import allure_commons
+
+NAME = "notifier-runbook-allure-guard"
+
+
+class AllureGuard:
+    def __init__(self, results: Path, unwritten: Callable[[str, str], None]) -> None:
+        self.results = results
+        self.unwritten = unwritten
+
+    def _guarded(self) -> Generator[None, Any, Any]:
+        try:
+            return (yield)
+        except OSError as exc:
+            for partial in self.results.glob("*.tmp"):
+                with contextlib.suppress(OSError):
+                    partial.unlink()
+            self.unwritten(
+                str(self.results), f"{exc.strerror or exc}; the results there are incomplete"
+            )
+            return None
+
+    @allure_commons.hookimpl(wrapper=True)
+    def report_result(self, result: Any) -> Generator[None, Any, Any]:
+        return (yield from self._guarded())
+
+    @allure_commons.hookimpl(wrapper=True)
+    def report_container(self, container: Any) -> Generator[None, Any, Any]:
+        return (yield from self._guarded())
+
+    @allure_commons.hookimpl(wrapper=True)
+    def report_attached_file(self, source: Any, file_name: Any) -> Generator[None, Any, Any]:
+        return (yield from self._guarded())
+
+    @allure_commons.hookimpl(wrapper=True)
+    def report_attached_data(self, body: Any, file_name: Any) -> Generator[None, Any, Any]:
+        return (yield from self._guarded())
+
+    @allure_commons.hookimpl(wrapper=True)
+    def report_globals(self, globals_item: Any) -> Generator[None, Any, Any]:
+        return (yield from self._guarded())
+
+
+def guard_allure(results: Path, unwritten: Callable[[str, str], None]) -> None:
+    """Guard this process's allure writes into ``results`` (once: allure's manager is global)."""
+    manager = allure_commons.plugin_manager
+    if manager.has_plugin(NAME):
+        manager.unregister(name=NAME)
+    manager.register(AllureGuard(results, unwritten), NAME)
