@@ -12,6 +12,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import NoReturn
 
@@ -108,6 +109,7 @@ def cmd_demo(ns: argparse.Namespace, extra: list[str]) -> int:
     from runbook.lab.build import lab_environment
 
     lab_dir = Path(ns.lab_dir)
+    page, began = ROOT / "reports" / "report.html", time.time()
     try:
         print("== lab: starting moto and building the deployment with perform ==", flush=True)
         url, still = lab_up(lab_dir, LAB_PROFILE)
@@ -121,7 +123,9 @@ def cmd_demo(ns: argparse.Namespace, extra: list[str]) -> int:
     finally:
         hosts.stop(lab_dir)
         control.stop(lab_dir)
-        print("== lab stopped ==")
+        written = page.exists() and page.stat().st_mtime >= began  # by this demo's run
+        opened = f"; open the report: {page}" if written else ""
+        print(f"== lab stopped{opened} ==")
 
 
 def cmd_checks(ns: argparse.Namespace, extra: list[str]) -> int:

@@ -466,6 +466,12 @@ def _compared(
     return found, unannounced
 
 
+def timeline(pending: Pending) -> list[dict[str, Any]]:
+    """This deployment's runs in the history, oldest first, this one last (for the trends)."""
+    mine = [r for r in pending.loaded.records if _same_deployment(r, pending.record)]
+    return [*mine, pending.record]
+
+
 def record(pending: Pending, report: dict[str, Any]) -> None:
     """Write the run to the history, with the channels its changes did not reach
     (``report["notifications"]``); the report says whether it was written."""

@@ -31,7 +31,7 @@ from runbook.preflight import aws_identity, preflight_deadline
 from runbook.profile import Profile, load_profile
 from runbook.redact import install_log_redaction, scrub_data
 from runbook.registry import SEVERITIES
-from runbook.report import history, model, notify, writers
+from runbook.report import history, html, model, notify, writers
 from runbook.report.allure_guard import guard_allure
 from runbook.report.files import write_atomic
 from runbook.run import Run
@@ -72,6 +72,7 @@ class RunbookPlugin:
         self.lease_broken: str | None = None  # whose perform lease --break-lease took over
         self.clean_allure = False  # the last run's allure results go once checks are selected
         self.nothing_selected: str | None = None  # the line that says the selection was empty
+        self.timeline: list[dict[str, Any]] = []  # this deployment's runs, for report.html
 
     def start(self) -> Run:
         """Check the invocation, load the profile, and (unless only collecting) ask AWS who
@@ -209,6 +210,7 @@ class RunbookPlugin:
         # A dry run is neither recorded, compared nor announced.
         quiet = self.config.option.dry_run or interrupted
         pending = None if quiet else history.apply(report, out, self.run.profile.history)
+        self.timeline = [] if pending is None else history.timeline(pending)
         report["notifications"] = []
         self._save(out, report)
         self._written(out / "inventory.json", scrub_data(self.run.inventory.snapshot()))
@@ -228,6 +230,7 @@ class RunbookPlugin:
     def _save(self, out: Path, report: dict[str, Any]) -> None:
         self._written(out / "summary.json", report)
         self._written(out / "summary.md", writers.markdown(report))
+        self._written(out / "report.html", html.render(report, self.timeline))
 
     def _written(self, path: Path, content: Any) -> None:
         """A report file, whole or not at all (JSON unless text). One that cannot be written
@@ -267,7 +270,7 @@ class RunbookPlugin:
             f"AWS calls: {calls} ({len(self.report['aws_calls'])} operations); "
             f"mutating: {sum(self.report['mutating_calls'].values())}"
             + (f" (and {lease} for the perform lease)" if lease else "")
-            + f"; report: {self.config.option.reports_dir}/summary.json, summary.md"
+            + f"; report: {self.config.option.reports_dir}/report.html, summary.json, summary.md"
         )
         tr.write_line(writers.verdict(self.report))
         for path, why in self.unwritten.items():

@@ -141,7 +141,7 @@ def record(ch: dict[str, Any], section: str, profile: dict[str, Any]) -> list[st
     out = []
     if ch.get("resource"):
         out.append(f"resource: {ch['resource']} ({profile['region']})")
-    out.append(f"differs: {_differs(ch.get('differs'))}")
+    out.append(f"differs: {differs_line(ch.get('differs'))}")
     out.append(f"guide: {ch['guide']}")
     if ch.get("console"):
         out.append(f"console: {ch['console']}")
@@ -156,7 +156,7 @@ def record(ch: dict[str, Any], section: str, profile: dict[str, Any]) -> list[st
     return out
 
 
-def _differs(diff: Any) -> str:
+def differs_line(diff: Any) -> str:
     """``missing [...]; extra [...]`` or ``key: expected X, actual Y; ...``, in one line."""
     if not isinstance(diff, dict):
         return _short(diff)
@@ -164,7 +164,7 @@ def _differs(diff: Any) -> str:
         return "; ".join(f"{k} {_short(v)}" for k, v in diff.items() if v) or "nothing listed"
     if set(diff) == {"expected", "actual"}:
         return f"expected {_short(diff['expected'])}, actual {_short(diff['actual'])}"
-    return "; ".join(f"{k}: {_differs(v)}" for k, v in diff.items()) or "nothing listed"
+    return "; ".join(f"{k}: {differs_line(v)}" for k, v in diff.items()) or "nothing listed"
 
 
 def problems(report: dict[str, Any]) -> list[str]:
@@ -182,7 +182,7 @@ def problems(report: dict[str, Any]) -> list[str]:
                 continue
             severity = f" ({ch['severity']})" if ch["status"] == "fail" else ""
             line = f"{MARK[ch['status']]}{severity} {s['id']}/{ch['id']}: {ch['summary']}"
-            since = _failing_since(report, ch)
+            since = failing_since(report, ch)
             if ch["id"] in news:
                 incidents = new_incidents(news[ch["id"]])
                 line += f" [new{': ' + incidents if incidents else ''}]"
@@ -222,7 +222,7 @@ def plan_lines(report: dict[str, Any]) -> list[str]:
     return out
 
 
-def _failing_since(report: dict[str, Any], check: dict[str, Any]) -> str | None:
+def failing_since(report: dict[str, Any], check: dict[str, Any]) -> str | None:
     """When a check failing now began to fail, if before this run (from the history)."""
     since = (check.get("history") or {}).get("since")
     return since if since and since != report["run"]["started"] else None
@@ -381,7 +381,7 @@ def markdown(report: dict[str, Any]) -> str:
             )
             if ch["status"] == "fail":
                 out += [f"  - {x.strip()}" for x in record(ch, s["id"], report["profile"])]
-            since = _failing_since(report, ch)
+            since = failing_since(report, ch)
             if since:
                 out.append(f"  - failing since {since}")
             if history is not None and ch["history"]["flapping"]:

@@ -78,6 +78,9 @@ def test_pytest_verify_run_writes_the_report(lab_env: dict[str, str], tmp_path: 
     assert (out / "junit.xml").exists()
     assert list((out / "allure-results").glob("*-result.json"))
     assert json.loads((out / "inventory.json").read_text())
+    page = (out / "report.html").read_text()
+    assert "verdict: healthy (exit status 0)" in page and len(page.encode()) < 1024 * 1024
+    assert f"report: {out}/report.html" in output
 
 
 def test_one_section_by_marker(lab_env: dict[str, str], tmp_path: Path) -> None:
