@@ -28,6 +28,14 @@ HOUR_STATES = (
     ("failed", ("fail", "not succeeded")),
     ("late", ("late",)),
 )
+# The checks whose results the "at a glance" part shows.
+NEXT_FIRES = "rule_fires_hourly_and_is_enabled"
+COST = "monthly_cost_estimate_within_budget"
+EIP_CHECK = "lambda_enis_have_one_elastic_ip_per_subnet"
+NAT_CHECKS = (
+    ("lambda_subnets_route_to_available_nat_gateway", "default_routes"),
+    ("lambda_subnets_route_to_nat_instance", "routes"),
+)
 STATUS_WORD = {
     "pass": "pass",
     "fail": "fail",
@@ -44,6 +52,7 @@ def render(report: dict[str, Any], records: list[dict[str, Any]] | None = None) 
     trends = section_trends(report, records or [])
     body = [
         _header(report),
+        _glance(report),
         _filters(report),
         _failures(report),
         '<section id="sections"><h2>Sections, in the guide\'s order</h2>',
@@ -88,6 +97,65 @@ def _header(report: dict[str, Any]) -> str:
         + "".join(f"<dt>{escape(k)}</dt><dd>{escape(str(v))}</dd>" for k, v in facts)
         + "</dl></header>"
     )
+
+
+def _glance(report: dict[str, Any]) -> str:
+    """What the checks computed that a person wants at a glance: when the schedule fires next,
+    what the deployment costs a month, and the way the Lambda's traffic leaves the VPC."""
+    judged = {
+        c["id"]: c
+        for s in report["sections"]
+        for c in s["checks"]
+        if c["status"] not in ("skip", "not_selected")
+    }
+    parts = []
+    fires = (judged.get(NEXT_FIRES) or {}).get("details", {}).get("next_fire_times")
+    if fires:
+        parts.append(
+            "<div><h3>Next runs</h3><ul>"
+            + "".join(f"<li>{escape(t)}</li>" for t in fires[:3])
+            + "</ul></div>"
+        )
+    cost = judged.get(COST)
+    breakdown = ((cost or {}).get("evidence") or {}).get("breakdown_usd")
+    if cost and isinstance(breakdown, dict):
+        rows = "".join(
+            f"<tr><td>{escape(k)}</td><td>${v:,.2f}</td></tr>" for k, v in breakdown.items()
+        )
+        parts.append(
+            f'<div><h3>Monthly cost (estimate)</h3><table>{rows}<tr class="total"><td>total '
+            f"(budget {escape(str(cost.get('expected')))})</td><td>${cost.get('actual') or 0:,.2f}"
+            "</td></tr></table></div>"
+        )
+    path = _egress_path(judged)
+    if path:
+        parts.append(f'<div><h3>The Lambda\'s way out</h3><ul class="path">{path}</ul></div>')
+    return f'<section id="glance">{"".join(parts)}</section>' if parts else ""
+
+
+def _egress_path(judged: dict[str, dict[str, Any]]) -> str:
+    """Each Lambda subnet → its ENI → the Elastic IP, or → the NAT its default route names."""
+    arrow = ' <span class="arrow">→</span> '
+    eips = (judged.get(EIP_CHECK) or {}).get("actual")
+    if isinstance(eips, dict) and eips:
+        return "".join(
+            f'<li><span class="node">{escape(str(row.get("subnet")))}</span>{arrow}'
+            f'<span class="node">{escape(eni)}</span>{arrow}'
+            f'<span class="node {"" if row.get("elastic_ip") else "missing"}">'
+            f"{escape(str(row.get('elastic_ip') or 'no Elastic IP'))}</span></li>"
+            for eni, row in eips.items()
+            if isinstance(row, dict)
+        )
+    for check_id, key in NAT_CHECKS:
+        routes = ((judged.get(check_id) or {}).get("actual") or {}).get(key)
+        if isinstance(routes, dict) and routes:
+            return "".join(
+                f'<li><span class="node">{escape(subnet)}</span>{arrow}'
+                f'<span class="node {"" if target else "missing"}">'
+                f"{escape(str(target or 'no default route'))}</span>{arrow}internet</li>"
+                for subnet, target in routes.items()
+            )
+    return ""
 
 
 def _filters(report: dict[str, Any]) -> str:
@@ -322,6 +390,10 @@ details.section>summary{cursor:pointer;padding:.2rem 0}
 .cell.not_run{fill:#ccc}.hour.ok{fill:#4caf50}.hour.missed{fill:#d93025}
 .hour.failed{fill:#a50e0e}.hour.late{fill:#f0b400}.hour.other{fill:#ff8a65}
 nav{margin:.8rem 0}nav label{margin-right:1rem}
+#glance{display:flex;flex-wrap:wrap;gap:2rem}#glance h3{margin:.6rem 0 .2rem}
+#glance ul{margin:0;padding-left:1rem}#glance td{padding:0 .8rem 0 0}.total{font-weight:600}
+.path{list-style:none;padding:0}.node{border:1px solid #999;border-radius:3px;padding:0 .3rem;
+font:12px ui-monospace,monospace}.node.missing{border-color:#d93025;color:#d93025}
 [data-hidden]{display:none}
 """
 

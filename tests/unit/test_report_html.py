@@ -184,3 +184,29 @@ def test_failing_since_comes_from_the_history(tmp_path: Path) -> None:
     report = recorded(report_of({VPC: "fail"}, started="2026-11-23T03:00:00+00:00"), tmp_path)
     page = html.render(report)
     assert page.count(f"failing since {first}") == 2  # among the failures, and in its section
+
+
+def test_at_a_glance_the_next_runs_the_cost_and_the_way_out() -> None:
+    fire, cost, eips = html.NEXT_FIRES, html.COST, html.EIP_CHECK
+    report = report_of({fire: "pass", cost: "pass", eips: "fail"})
+    times = [f"2026-11-23 0{n}:00 UTC" for n in range(4, 8)]
+    check_of(report, fire)["details"] = {"next_fire_times": times}
+    check_of(report, cost).update(
+        evidence={"breakdown_usd": {"ec2-instance": 6.13, "elastic-ips": 7.3}},
+        expected="<= $30.00",
+        actual=13.43,
+    )
+    check_of(report, eips)["actual"] = {
+        "eni-1": {"subnet": "Lambda1", "in_internet_group": True, "elastic_ip": "203.0.113.7"},
+        "eni-2": {"subnet": "Lambda2", "in_internet_group": True, "elastic_ip": None},
+    }
+    glance = re.search(r'<section id="glance">.*?</section>', html.render(report), re.S)
+    assert glance is not None
+    text = re.sub(r"<[^>]+>", " ", glance.group(0))
+    assert all(t in text for t in times[:3]) and times[3] not in text  # the next three
+    assert "ec2-instance" in text and "$6.13" in text and "$13.43" in text and "$30.00" in text
+    assert re.search(r"Lambda1\s+→\s+eni-1\s+→\s+203\.0\.113\.7", text)
+    assert re.search(r"Lambda2\s+→\s+eni-2\s+→\s+no Elastic IP", text)
+    # a part whose check did not run is left out, not shown empty
+    quiet = report_of({fire: "pass"})
+    assert "Monthly cost" not in html.render(quiet) and "way out" not in html.render(quiet)
