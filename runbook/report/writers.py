@@ -343,14 +343,30 @@ def _short(value: Any, limit: int = 160) -> str:
 def markdown(report: dict[str, Any]) -> str:
     run, prof = report["run"], report["profile"]
     variants = ", ".join(f"{k} = {v}" for k, v in prof["variants"].items())
+    # Short enough for a CI job summary: the verdict, what fails and what changed first, the
+    # table, then each section's detail folded (<details>, which GitHub renders).
     out = [
         f"# Notifier deployment health: {prof['name']} ({prof['region']})",
+        "",
+        f"**{verdict(report)}**",
         "",
         f"- mode: **{run['mode']}**{' (dry run)' if run['dry_run'] else ''}; started "
         f"{run['started']}; {run['duration_s']} s; exit status {run['exit_status']}",
         f"- profile: `{prof['source']}`; phase {prof['phase']}; {variants}",
         "- totals: " + ", ".join(f"{v} {k}" for k, v in report["totals"].items()),
         *(f"- {line}" for line in not_judged_line(report)),
+    ]
+    bad = problems(report)
+    if bad:
+        count = sum(not line.startswith(" ") for line in bad)
+        out += ["", f"## Failures ({count})", ""]
+        out += [f"  - {x.strip()}" if x.startswith(" ") else f"- {x}" for x in bad]
+    history = report.get("history")
+    if history is not None:
+        out += _markdown_changes(report, history)
+    out += [
+        "",
+        "## Sections",
         "",
         "| section | status | " + " | ".join(COUNTED) + " |",
         "| --- | --- |" + " ---: |" * len(COUNTED),
@@ -361,16 +377,14 @@ def markdown(report: dict[str, Any]) -> str:
         if s["status"] == "not_selected":
             counts = [""] * len(COUNTED)
         out.append(f"| {s['title']} | {MARK[s['status']]} | {' | '.join(counts)} |")
-    history = report.get("history")
-    if history is not None:
-        out += _markdown_changes(report, history)
     waived = waiver_lines(report)
     if waived:
         out += ["", "## Waivers", ""] + [f"- {line}" for line in waived]
+    out += ["", "## Details"]
     for s in report["sections"]:
-        out += ["", f"## {s['title']} — {MARK[s['status']]}"]
         if s["status"] == "not_selected":
             continue
+        out += ["", f"<details><summary>{s['title']} — {MARK[s['status']]}</summary>"]
         out += ["", f"Guide: {s['guide']}", ""]
         if any(s.get("changes", {}).values()):
             out += [f"Since the last run: {change_counts(s['changes'])}.", ""]
@@ -395,8 +409,11 @@ def markdown(report: dict[str, Any]) -> str:
                 out += [f"  - {STATE_WORDS[st['state']]}: {st['says']}" for st in ch["steps"]]
             if ch["details"].get("next_fire_times"):
                 out.append(f"  - next fire times: {', '.join(ch['details']['next_fire_times'])}")
-    out += ["", "## AWS calls", "", "| call | count |", "| --- | ---: |"]
-    out += [f"| {k} | {v} |" for k, v in report["aws_calls"].items()]
+        out += ["", "</details>"]
+    calls = report["aws_calls"]
+    out += ["", f"<details><summary>AWS calls: {sum(calls.values())}</summary>", ""]
+    out += ["| call | count |", "| --- | ---: |", *(f"| {k} | {v} |" for k, v in calls.items())]
+    out += ["", "</details>"]
     return "\n".join(out) + "\n"
 
 

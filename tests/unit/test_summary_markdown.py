@@ -1,0 +1,40 @@
+"""summary.md as a CI job summary shows it: the verdict, what fails and what changed first,
+then the section table, then each section's detail folded away."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from runbook.report import writers
+
+from .run_reports import RULE, VPC, recorded, report_of
+from .test_report_html import failing_report
+
+
+def test_failures_and_changes_come_before_the_table_and_the_details_are_folded(
+    tmp_path: Path,
+) -> None:
+    recorded(report_of({VPC: "pass", RULE: "pass"}, started="2026-11-22T03:00:00+00:00"), tmp_path)
+    report = recorded(failing_report(), tmp_path)
+    md = writers.markdown(report)
+    heads = [line for line in md.splitlines() if line.startswith("## ")]
+    assert heads == [
+        "## Failures (2)",
+        "## Changes since the last run",
+        "## Sections",
+        "## Details",
+    ]
+    assert md.splitlines()[2] == f"**{writers.verdict(report)}**"
+    failures = md[md.index("## Failures") : md.index("## Changes")]
+    assert f"- FAIL (high) vpc/{VPC}:" in failures
+    assert "  - perform would: create VPC WikidotNotifierVPC 10.0.0.0/16" in failures
+    # every section that ran is folded, and the folds are closed properly
+    details = md[md.index("## Details") :]
+    assert details.count("<details>") == details.count("</details>") == 4  # 3 sections + calls
+    vpc = "<details><summary>Creating a VPC / Adding another subnet — FAIL</summary>\n\n"
+    assert vpc in md  # a blank line after the summary: GitHub renders the Markdown inside
+
+
+def test_a_healthy_run_has_no_failures_part() -> None:
+    md = writers.markdown(report_of({VPC: "pass"}))
+    assert "## Failures" not in md and "**verdict: healthy (exit status 0)" in md
