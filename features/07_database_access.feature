@@ -13,9 +13,11 @@ Feature: Accessing the database
   Scenario: An EC2 Instance Connect Endpoint leads to the access host
     Then an EC2 Instance Connect Endpoint in the VPC reaches the access host over SSH
 
-  Scenario: Session Manager leads to the access host
+  Scenario: Session Manager knows the access host
     Then the access host's SSM agent is online in Session Manager
-    And the access host's instance profile lets its SSM agent open Session Manager channels
+
+  Scenario: The access host may open Session Manager channels
+    Then the access host's instance profile lets its SSM agent open Session Manager channels
 
   Scenario: The access host may reach MySQL
     Then the database security group admits TCP 3306 from the access host's security group

@@ -13,7 +13,7 @@ from pytest_bdd import given, parsers, then
 
 from runbook.findings import Status
 from runbook.registry import by_sentence
-from runbook.report.plugin import evidence_json, plugin
+from runbook.report.plugin import evidence_json, name_the_case, plugin
 from runbook.report.writers import record
 from runbook.run import Run
 
@@ -31,8 +31,9 @@ def deployment(runbook_run: Run) -> Run:
 
 
 @then(parsers.re(r"(?P<sentence>.+)"))
-def check_holds(sentence: str, deployment: Run) -> None:
+def check_holds(sentence: str, deployment: Run, request: pytest.FixtureRequest) -> None:
     check = by_sentence(sentence)
+    name_the_case(request.node, check.section, check.id)
     found = deployment.check(check)
     allure.attach(
         evidence_json(found.to_dict()),

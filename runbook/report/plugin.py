@@ -14,7 +14,6 @@ import contextlib
 import json
 import os
 import re
-import shutil
 import signal
 from collections.abc import Generator, Sequence
 from pathlib import Path
@@ -32,7 +31,7 @@ from runbook.profile import Profile, load_profile
 from runbook.redact import install_log_redaction, scrub_data
 from runbook.registry import SEVERITIES
 from runbook.report import history, html, model, notify, writers
-from runbook.report.allure_guard import guard_allure
+from runbook.report.allure_results import fresh_results, guard_allure
 from runbook.report.files import write_atomic
 from runbook.run import Run
 from runbook.sections import SECTIONS
@@ -151,8 +150,10 @@ class RunbookPlugin:
             )
             return
         if self.clean_allure:  # now that this run has checks to report
-            shutil.rmtree(Path(self.config.option.allure_report_dir), ignore_errors=True)
-            Path(self.config.option.allure_report_dir).mkdir(parents=True, exist_ok=True)
+            try:
+                fresh_results(Path(self.config.option.allure_report_dir))
+            except OSError as exc:
+                self.unwritten[self.config.option.allure_report_dir] = exc.strerror or str(exc)
 
     @pytest.hookimpl(tryfirst=True)  # the deployment's report before JUnit's and allure's
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
@@ -423,6 +424,16 @@ def _selection(opt: Any) -> str:
         f"{flag} {value!r}" for flag, value in (("-m", opt.markexpr), ("-k", opt.keyword)) if value
     ]
     return f" by {' '.join(said)}" if said else ""
+
+
+def name_the_case(item: pytest.Item, section: str, check_id: str) -> None:
+    """JUnit's test case of a scenario is its check's: class ``notifier.<section>``, name the
+    check id (not ``features.test_guide`` for every case)."""
+    xml = item.config.stash.get(xml_key, None)
+    if xml is not None:
+        case = xml.node_reporter(item.nodeid)
+        case.add_attribute("classname", f"notifier.{section}")
+        case.add_attribute("name", check_id)
 
 
 def plugin(config: pytest.Config) -> RunbookPlugin:

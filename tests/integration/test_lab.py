@@ -6,6 +6,7 @@ import json
 import re
 import subprocess
 import sys
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
@@ -58,6 +59,9 @@ def test_second_perform_makes_no_mutating_call(built_lab: Run, lab_profile: Prof
 
 def test_pytest_verify_run_writes_the_report(lab_env: dict[str, str], tmp_path: Path) -> None:
     out = tmp_path / "reports"
+    # the trend of the last allure report generated beside the results (`allure generate`)
+    (out / "allure-report" / "history").mkdir(parents=True)
+    (out / "allure-report" / "history" / "history-trend.json").write_text('[{"x": 1}]')
     code, output, summary = runbook_pytest([], lab_env, out)
     assert code == 0, output[-5000:]
     assert "notifier deployment health" in output
@@ -78,6 +82,16 @@ def test_pytest_verify_run_writes_the_report(lab_env: dict[str, str], tmp_path: 
     assert (out / "junit.xml").exists()
     assert list((out / "allure-results").glob("*-result.json"))
     assert json.loads((out / "inventory.json").read_text())
+    # JUnit: one class per section, the check id as the test case's name
+    cases = list(ET.parse(out / "junit.xml").getroot().iter("testcase"))
+    ids = {c["id"]: s["id"] for s in summary["sections"] for c in s["checks"]}
+    assert {c.get("name"): c.get("classname") for c in cases} == {
+        check: f"notifier.{section}" for check, section in ids.items()
+    }
+    # allure: the trend carried over, a category for what could not be checked
+    allure = out / "allure-results"
+    assert (allure / "history" / "history-trend.json").read_text() == '[{"x": 1}]'
+    assert "COULD NOT CHECK" in (allure / "categories.json").read_text()
     page = (out / "report.html").read_text()
     assert "verdict: healthy (exit status 0)" in page and len(page.encode()) < 1024 * 1024
     assert f"report: {out}/report.html" in output

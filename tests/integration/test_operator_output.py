@@ -105,8 +105,9 @@ def _reports(out: Path) -> tuple[dict, str, ET.Element, list[dict]]:
     )
 
 
-def _junit_case(junit: ET.Element, name_part: str) -> ET.Element:
-    return next(c for c in junit.iter("testcase") if name_part in c.get("name", ""))
+def _junit_case(junit: ET.Element, check_id: str) -> ET.Element:
+    """The check's own test case: named by its id, in its section's class."""
+    return next(c for c in junit.iter("testcase") if c.get("name") == check_id)
 
 
 def test_a_waiver_in_force_and_one_past_its_date_in_every_report(
@@ -125,7 +126,9 @@ def test_a_waiver_in_force_and_one_past_its_date_in_every_report(
         check = next(c for s in summary["sections"] for c in s["checks"] if c["id"] == WAIVED[1])
         assert check["status"] == "waived" and check["waiver"]["approved_by"] == "alice@example.com"
         assert f"- WAIVED {WAIVED[2]}/{WAIVED[1]}: fails, waived until 2999-01-01" in markdown
-        skipped = _junit_case(junit, "admits_mysql_from_its_members").find("skipped")
+        case = _junit_case(junit, WAIVED[1])
+        assert case.get("classname") == f"notifier.{WAIVED[2]}"
+        skipped = case.find("skipped")
         assert skipped is not None and skipped.get("message", "").startswith("waived: fails")
         assert any(r["status"] == "skipped" and "waived" in json.dumps(r) for r in allure)
 
@@ -141,7 +144,7 @@ def test_a_waiver_in_force_and_one_past_its_date_in_every_report(
         assert check["status"] == "fail" and check["waiver"]["expired"] is True
         assert "(its waiver expired on 2020-01-01)" in check["summary"]
         assert "its waiver expired on 2020-01-01" in markdown
-        failure = _junit_case(junit, "admits_mysql_from_its_members").find("failure")
+        failure = _junit_case(junit, WAIVED[1]).find("failure")
         assert failure is not None and "expired on 2020-01-01" in failure.get("message", "")
         assert any(
             r["status"] == "failed" and "expired on 2020-01-01" in json.dumps(r) for r in allure

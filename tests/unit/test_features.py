@@ -38,6 +38,14 @@ def test_every_check_is_one_scenario_of_its_sections_feature() -> None:
     assert max(used.values()) == 1
 
 
+def test_each_scenario_judges_one_check() -> None:
+    """One scenario, one check: the JUnit test case and the allure result are the check's."""
+    for path in sorted(FEATURES.glob("*.feature")):
+        for scenario in path.read_text().split("Scenario:")[1:]:
+            checks = re.findall(r"^\s+(?:Then|And) ", scenario, re.M)
+            assert len(checks) == 1, f"{path.name}: {scenario.splitlines()[0].strip()}"
+
+
 def test_check_ids_are_unique_snake_case() -> None:
     ids = [c.id for c in checks_in_guide_order()]
     assert len(ids) == len(set(ids))

@@ -1,4 +1,11 @@
-"""allure's result files on a full disk: one line at the end, not an INTERNALERROR mid-run.
+"""allure's results folder: made ready for each run, and its writes on a full disk.
+
+Ready: the last run's results go once this run has checks to report, but the trend history
+stays (allure's trend needs the previous report's ``history/`` in the results; it is kept,
+or taken from ``allure-report/history`` beside it, where ``allure generate`` wrote it), and
+``categories.json`` tells a failed check from one that could not be checked.
+
+A full disk: one line at the end, not an INTERNALERROR mid-run.
 
 allure writes each result as it goes (a temporary file, then a rename); a write that fails
 raises through pytest's hooks and stops the run. This wrapper, registered in allure's own
@@ -9,6 +16,8 @@ go on: the results already written stay whole, the warning says the set is incom
 from __future__ import annotations
 
 import contextlib
+import json
+import shutil
 from collections.abc import Callable, Generator
 from pathlib import Path
 from typing import Any
@@ -62,3 +71,29 @@ def guard_allure(results: Path, unwritten: Callable[[str, str], None]) -> None:
     if manager.has_plugin(NAME):
         manager.unregister(name=NAME)
     manager.register(AllureGuard(results, unwritten), NAME)
+
+
+CATEGORIES = [
+    {
+        "name": "could not check (access, network, time-out)",
+        "messageRegex": "COULD NOT CHECK.*",
+        "matchedStatuses": ["failed", "broken"],
+    },
+    {"name": "deployment differs from the guide", "matchedStatuses": ["failed"]},
+]
+
+
+def fresh_results(results: Path) -> None:
+    """Empty ``results`` for this run, keeping (or bringing in) the trend history."""
+    history = results / "history"
+    generated = results.parent / "allure-report" / "history"
+    kept = results.parent / ".allure-history"
+    shutil.rmtree(kept, ignore_errors=True)
+    source = generated if generated.is_dir() else history
+    if source.is_dir():
+        shutil.copytree(source, kept)
+    shutil.rmtree(results, ignore_errors=True)
+    results.mkdir(parents=True, exist_ok=True)
+    if kept.is_dir():
+        kept.rename(history)
+    (results / "categories.json").write_text(json.dumps(CATEGORIES, indent=2) + "\n")
