@@ -118,6 +118,13 @@ def _identity(session: AwsSession) -> str:
             "AWS_CONFIG_FILE / AWS_SHARED_CREDENTIALS_FILE to well-formed files"
         ) from None
     except BotoCoreError as exc:  # SSO, credential_process...
+        if type(exc).__name__.startswith("Invalid") and "Config" in type(exc).__name__:
+            # a setting's value (AWS_STS_REGIONAL_ENDPOINTS, AWS_RETRY_MODE, ...): botocore's
+            # own words name the setting and its valid values
+            raise UsageError(
+                f"an AWS setting is invalid ({_first_line(exc)}): fix it in the environment "
+                "or the AWS config file"
+            ) from None
         raise UsageError(
             f"AWS credentials could not be loaded ({type(exc).__name__}): fix the "
             "configuration AWS_PROFILE names (or `aws sso login`)"

@@ -184,7 +184,7 @@ CASES = {
     "AWS_STS_REGIONAL_ENDPOINTS unknown": Case(
         (PROFILE,),
         USAGE,
-        ("InvalidSTSRegionalEndpointsConfigError",),
+        ("InvalidSTSRegionalEndpointsConfigError", "option bogus is invalid", "regional"),
         env={**CREDENTIALS, "AWS_STS_REGIONAL_ENDPOINTS": "bogus"},
     ),
     "AWS config file is a FIFO": Case(
