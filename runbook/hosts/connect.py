@@ -148,9 +148,14 @@ class Connections:
         sock: Any = None
 
         def unreachable(cause: BaseException | str) -> CollectionError:
-            """The ProxyCommand's own last words, when it died, say more than the socket."""
+            """The ProxyCommand's own last words, when it died, say more than the socket; one
+            that cannot be run at all is no host still booting (nothing to wait for)."""
+            if d.proxy_command and sock is None and isinstance(cause, OSError):
+                return _cannot_run(where, f"{cause.strerror}: {cause.filename or d.proxy_command}")
             if isinstance(sock, _Proxy):
                 said = _proxy_exit(sock)
+                if said and said.startswith(CANNOT_RUN):
+                    return _cannot_run(where, said)
                 return _unreachable(where, said or cause)
             return _unreachable(where, cause)
 
@@ -274,6 +279,18 @@ def _proxy_exit(proxy: _Proxy) -> str | None:
         err = b""
     lines = [line.strip() for line in err.decode("utf-8", "replace").splitlines() if line.strip()]
     return f"the ProxyCommand exited {code}" + (f": {scrub(lines[-1])[:300]}" if lines else "")
+
+
+# A shell's exit statuses for a command it could not run (not executable, not found).
+CANNOT_RUN = ("the ProxyCommand exited 126", "the ProxyCommand exited 127")
+
+
+def _cannot_run(where: str, cause: str) -> CollectionError:
+    return CollectionError(
+        "not-configured",
+        f"SSH to {where}: the ProxyCommand cannot be run ({cause}); install the command (the "
+        "AWS CLI and its Session Manager plugin) or fix ProxyCommand in the SSH config",
+    )
 
 
 def _unreachable(where: str, exc: BaseException | str) -> CollectionError:

@@ -73,3 +73,24 @@ def test_a_proxy_that_says_nothing_and_hangs_is_stopped_and_named_by_its_silence
         time.sleep(0.1)
     else:
         raise AssertionError(f"the ProxyCommand {pid} still runs")
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        "aws-not-installed ssm start-session --target %h",  # not on the PATH: Popen fails
+        "sh -c 'aws-not-installed ssm start-session --target %h'",  # the shell says 127
+    ],
+)
+def test_a_proxy_command_that_cannot_be_run_is_not_a_host_still_booting(
+    command: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Not installed is not "unreachable": a run that started the instance would otherwise
+    wait its whole start wait for a host that can never answer this way."""
+    monkeypatch.setenv(SSH_CONFIG_ENV, str(_config(tmp_path, command)))
+    with pytest.raises(CollectionError) as caught:
+        Connections(Hosts(timeout_s=2)).client("i-0abc")
+    message = str(caught.value)
+    assert caught.value.kind == "not-configured", message
+    assert "the ProxyCommand cannot be run" in message and "aws-not-installed" in message
+    assert "fix ProxyCommand in the SSH config" in message and "\n" not in message
