@@ -8,6 +8,7 @@ story on one machine: lab up, build it with perform, verify it, report, lab down
 from __future__ import annotations
 
 import argparse
+import errno
 import os
 import signal
 import subprocess
@@ -345,7 +346,11 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:  # `notifier-runbook checks | head`: the reader had enough
         _stdout_to_devnull()
         return 0
-    except OSError as exc:  # output to a full disk (`> /dev/full`), a file that cannot be made
+    except OSError as exc:
+        if exc.errno not in WRITE_ERRNOS:
+            print(f"error: {exc.strerror or exc}: {exc.filename or ''}", file=sys.stderr)
+            return int(ExitStatus.COULD_NOT_CHECK)
+        # output to a full disk (`> /dev/full`), a file that cannot be made
         where = exc.filename or "standard output"
         if exc.filename is None:
             _stdout_to_devnull()  # what is left in its buffer would fail again at exit
@@ -362,6 +367,19 @@ def main(argv: list[str] | None = None) -> int:
         return int(ExitStatus.COULD_NOT_CHECK)
     except KeyboardInterrupt:
         return int(ExitStatus.COULD_NOT_CHECK)
+
+
+# What a write that cannot be made fails with: no space, no quota, too large, an I/O error,
+# a read-only file system, no permission.
+WRITE_ERRNOS = {
+    errno.ENOSPC,
+    errno.EDQUOT,
+    errno.EFBIG,
+    errno.EIO,
+    errno.EROFS,
+    errno.EACCES,
+    errno.EPERM,
+}
 
 
 def _stdout_to_devnull() -> None:

@@ -30,9 +30,11 @@ def read_toml(path: Path, what: str, option: str) -> dict[str, Any]:
             f"{path}: {what} not found (pass {option} with an existing file)"
         ) from None
     except OSError as exc:
-        raise UsageError(f"{path}: cannot read the {what} ({exc.strerror})") from None
+        raise UsageError(f"{path}: cannot read the {what} ({exc.strerror or exc})") from None
     except UnicodeDecodeError as exc:
         raise UsageError(f"{path}: not UTF-8 text (byte {exc.start}): save it as UTF-8") from None
+    except ValueError:  # a NUL in the path: no file can be named so
+        raise UsageError(f"{str(path)!r}: not a file name (it holds a NUL byte)") from None
     try:
         # A byte-order mark (Notepad's "UTF-8 with BOM") is not TOML, but not a mistake either.
         return tomllib.loads(text.removeprefix("\ufeff"))

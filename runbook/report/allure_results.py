@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import json
 import shutil
+import tempfile
 from collections.abc import Callable, Generator
 from pathlib import Path
 from typing import Any
@@ -36,9 +37,9 @@ class AllureGuard:
         try:
             return (yield)
         except OSError as exc:
-            for partial in self.results.glob("*.tmp"):
+            if exc.filename and str(exc.filename).endswith(".tmp"):  # its own, half-written
                 with contextlib.suppress(OSError):
-                    partial.unlink()
+                    Path(exc.filename).unlink()
             self.unwritten(
                 str(self.results), f"{exc.strerror or exc}; the results there are incomplete"
             )
@@ -87,13 +88,16 @@ def fresh_results(results: Path) -> None:
     """Empty ``results`` for this run, keeping (or bringing in) the trend history."""
     history = results / "history"
     generated = results.parent / "allure-report" / "history"
-    kept = results.parent / ".allure-history"
-    shutil.rmtree(kept, ignore_errors=True)
     source = generated if generated.is_dir() else history
-    if source.is_dir():
-        shutil.copytree(source, kept)
-    shutil.rmtree(results, ignore_errors=True)
-    results.mkdir(parents=True, exist_ok=True)
-    if kept.is_dir():
-        kept.rename(history)
-    (results / "categories.json").write_text(json.dumps(CATEGORIES, indent=2) + "\n")
+    results.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".allure-history-", dir=results.parent))
+    try:
+        if source.is_dir():
+            shutil.copytree(source, staging / "history")
+        shutil.rmtree(results, ignore_errors=True)
+        results.mkdir(parents=True, exist_ok=True)
+        if (staging / "history").is_dir():
+            (staging / "history").rename(history)
+        (results / "categories.json").write_text(json.dumps(CATEGORIES, indent=2) + "\n")
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)

@@ -15,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 from html import escape
 from typing import Any
 
+from runbook.errors import ExitStatus
 from runbook.registry import SEVERITIES
 from runbook.report import writers
 
@@ -74,7 +75,8 @@ def render(report: dict[str, Any], records: list[dict[str, Any]] | None = None) 
 
 def _header(report: dict[str, Any]) -> str:
     run, profile = report["run"], report["profile"]
-    status = writers.exit_status(report).name.lower().replace("_", "-")
+    # the exit status the run ended with (an interrupted run's is could-not-check), as the text
+    status = ExitStatus(run["exit_status"]).name.lower().replace("_", "-")
     variants = ", ".join(f"{k} {v}" for k, v in profile["variants"].items())
     calls = report.get("aws_calls", {})
     facts = [
@@ -84,11 +86,13 @@ def _header(report: dict[str, Any]) -> str:
         ("variants", variants),
         ("mode", run["mode"] + (" (dry run)" if run.get("dry_run") else "")),
         ("started", run["started"]),
-        ("took", f"{run['duration_s']:g} s"),
+        ("took", f"{run.get('duration_s') or 0:g} s"),
         ("AWS calls", f"{sum(calls.values())} ({len(calls)} operations)"),
     ]
     totals = " · ".join(
-        f"{n} {STATUS_WORD[s]}" for s, n in report["totals"].items() if n and s in STATUS_WORD
+        f"{n} {STATUS_WORD[s]}"
+        for s, n in _mapping(report.get("totals")).items()
+        if n and s in STATUS_WORD
     )
     return (
         f'<header><h1>notifier deployment health</h1><p class="verdict {status}" '
@@ -109,22 +113,22 @@ def _glance(report: dict[str, Any]) -> str:
         if c["status"] not in ("skip", "not_selected")
     }
     parts = []
-    fires = (judged.get(NEXT_FIRES) or {}).get("details", {}).get("next_fire_times")
-    if fires:
+    fires = _mapping(_mapping(judged.get(NEXT_FIRES)).get("details")).get("next_fire_times")
+    if isinstance(fires, list) and fires:
         parts.append(
             "<div><h3>Next runs</h3><ul>"
-            + "".join(f"<li>{escape(t)}</li>" for t in fires[:3])
+            + "".join(f"<li>{_t(t)}</li>" for t in fires[:3])
             + "</ul></div>"
         )
     cost = judged.get(COST)
-    breakdown = ((cost or {}).get("evidence") or {}).get("breakdown_usd")
+    breakdown = _mapping(_mapping(cost).get("evidence")).get("breakdown_usd")
     if cost and isinstance(breakdown, dict):
         rows = "".join(
-            f"<tr><td>{escape(k)}</td><td>${v:,.2f}</td></tr>" for k, v in breakdown.items()
+            f"<tr><td>{_t(k)}</td><td>{_money(v)}</td></tr>" for k, v in breakdown.items()
         )
         parts.append(
             f'<div><h3>Monthly cost (estimate)</h3><table>{rows}<tr class="total"><td>total '
-            f"(budget {escape(str(cost.get('expected')))})</td><td>${cost.get('actual') or 0:,.2f}"
+            f"(budget {_t(cost.get('expected'))})</td><td>{_money(cost.get('actual'))}"
             "</td></tr></table></div>"
         )
     path = _egress_path(judged)
@@ -136,7 +140,7 @@ def _glance(report: dict[str, Any]) -> str:
 def _egress_path(judged: dict[str, dict[str, Any]]) -> str:
     """Each Lambda subnet → its ENI → the Elastic IP, or → the NAT its default route names."""
     arrow = ' <span class="arrow">→</span> '
-    eips = (judged.get(EIP_CHECK) or {}).get("actual")
+    eips = _mapping(judged.get(EIP_CHECK)).get("actual")
     if isinstance(eips, dict) and eips:
         return "".join(
             f'<li><span class="node">{escape(str(row.get("subnet")))}</span>{arrow}'
@@ -147,7 +151,7 @@ def _egress_path(judged: dict[str, dict[str, Any]]) -> str:
             if isinstance(row, dict)
         )
     for check_id, key in NAT_CHECKS:
-        routes = ((judged.get(check_id) or {}).get("actual") or {}).get(key)
+        routes = _mapping(_mapping(judged.get(check_id)).get("actual")).get(key)
         if isinstance(routes, dict) and routes:
             return "".join(
                 f'<li><span class="node">{escape(subnet)}</span>{arrow}'
@@ -193,28 +197,28 @@ def _failures(report: dict[str, Any]) -> str:
 def _failure(report: dict[str, Any], section: dict[str, Any], check: dict[str, Any]) -> str:
     since = writers.failing_since(report, check)
     parts = [
-        f'<article class="failure {check["status"]}" {_data(section, check)}>'
-        f'<h3><span class="badge {check["status"]}">{escape(STATUS_WORD[check["status"]])}'
-        f'</span> <span class="sev">{escape(check["severity"])}</span> '
-        f"{escape(section['title'])}: <code>{escape(check['id'])}</code></h3>"
-        f"<p>{escape(check['summary'])}</p>"
+        f'<article class="failure {_t(check.get("status"))}" {_data(section, check)}>'
+        f'<h3><span class="badge {_t(check.get("status"))}">{_word(check.get("status"))}'
+        f'</span> <span class="sev">{_t(check.get("severity"))}</span> '
+        f"{escape(section['title'])}: <code>{_t(check.get('id'))}</code></h3>"
+        f"<p>{_t(check.get('summary'))}</p>"
     ]
     if since:
         parts.append(f'<p class="since">failing since {escape(since)}</p>')
     if check.get("differs"):
-        parts.append(f"<p>what differs: {escape(writers.differs_line(check['differs']))}</p>")
-    steps = check.get("steps") or []
+        parts.append(f"<p>what differs: {_t(writers.differs_line(check['differs']))}</p>")
+    steps = [st for st in check.get("steps") or [] if isinstance(st, dict)]
     if steps:
         parts.append('<ol class="fix">')
         for step in steps:
-            calls = "".join(f"<code>{escape(c)}</code>" for c in step.get("calls", []))
+            calls = "".join(f"<code>{_t(c)}</code>" for c in step.get("calls") or [])
             parts.append(
-                f'<li><span class="fix-says">{escape(step["says"])}</span> '
-                f'<span class="state">[{escape(step["state"])}]</span>{calls}</li>'
+                f'<li><span class="fix-says">{_t(step.get("says"))}</span> '
+                f'<span class="state">[{_t(step.get("state"))}]</span>{calls}</li>'
             )
         parts.append("</ol>")
     if check.get("console"):
-        parts.append(f'<p class="where">console: {escape(check["console"])}</p>')
+        parts.append(f'<p class="where">console: {_t(check["console"])}</p>')
     parts.append("</article>")
     return "".join(parts)
 
@@ -227,19 +231,19 @@ def _section(report: dict[str, Any], section: dict[str, Any], trend: list[dict[s
     )
     reason = ""
     if idle and section["checks"]:
-        why = section["checks"][0]["summary"] if status == "skip" else "left out by -m"
+        why = section["checks"][0].get("summary") if status == "skip" else "not in this run"
         reason = f" — {why}"
     head = (
-        f'<summary><span class="badge {status}">{escape(STATUS_WORD.get(status, status))}</span>'
+        f'<summary><span class="badge {_t(status)}">{_word(status)}</span>'
         f' <strong>{escape(section["title"])}</strong> <span class="counts">{escape(counts)}'
-        f"{escape(reason)}</span>{_strip(trend)}</summary>"
+        f"{_t(reason)}</span>{_strip(trend)}</summary>"
     )
     rows = "".join(_check(report, section, c) for c in section["checks"])
     if section["id"] == "operations" and status not in ("skip", "not_selected"):
         rows = _hours_strip(operation_hours(report)) + rows
     opened = " open" if status in ("fail", "error") else ""
     return (
-        f'<details class="section {status}" id="section-{escape(section["id"])}" '
+        f'<details class="section {_t(status)}" id="section-{escape(section["id"])}" '
         f'data-section="{escape(section["id"])}"{opened}>{head}'
         f'<p class="guide">guide: {escape(section["guide"])}</p><ul class="checks">{rows}</ul>'
         "</details>"
@@ -255,7 +259,7 @@ def _check(report: dict[str, Any], section: dict[str, Any], check: dict[str, Any
     text = json.dumps(evidence, indent=2, default=str, ensure_ascii=False)
     if len(text) > EVIDENCE_LIMIT:
         text = text[:EVIDENCE_LIMIT] + "\n… (cut here: the whole of it is in summary.json)"
-    advisories = "".join(f'<p class="advisory">{escape(a)}</p>' for a in check["advisories"])
+    advisories = "".join(f'<p class="advisory">{_t(a)}</p>' for a in check.get("advisories") or [])
     changes = (check.get("history") or {}).get("changes", 0)
     if (check.get("history") or {}).get("flapping"):
         advisories += f'<p class="flapping">flapping: {changes} changes in the last runs</p>'
@@ -263,18 +267,35 @@ def _check(report: dict[str, Any], section: dict[str, Any], check: dict[str, Any
     if since:
         advisories += f'<p class="since">failing since {escape(since)}</p>'
     return (
-        f'<li class="check {check["status"]}" {_data(section, check)}>'
-        f'<span class="badge {check["status"]}">{escape(STATUS_WORD[check["status"]])}</span> '
-        f'<span class="sev">{escape(check["severity"])}</span> <code>{escape(check["id"])}</code>'
-        f'<p class="says">{escape(check["says"])}</p><p>{escape(check["summary"])}</p>'
+        f'<li class="check {_t(check.get("status"))}" {_data(section, check)}>'
+        f'<span class="badge {_t(check.get("status"))}">{_word(check.get("status"))}</span> '
+        f'<span class="sev">{_t(check.get("severity"))}</span> <code>{_t(check.get("id"))}</code>'
+        f'<p class="says">{_t(check.get("says"))}</p><p>{_t(check.get("summary"))}</p>'
         f"{advisories}<details><summary>evidence</summary><pre>{escape(text)}</pre></details></li>"
     )
 
 
+def _t(value: Any) -> str:
+    """Any value as escaped text (None as nothing): AWS's data may be of any shape."""
+    return "" if value is None else escape(str(value))
+
+
+def _word(status: Any) -> str:
+    return _t(STATUS_WORD.get(str(status), status))
+
+
+def _mapping(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _money(value: Any) -> str:
+    return f"${value:,.2f}" if isinstance(value, int | float) else _t(value)
+
+
 def _data(section: dict[str, Any], check: dict[str, Any]) -> str:
     return (
-        f'data-section="{escape(section["id"])}" data-status="{escape(check["status"])}" '
-        f'data-severity="{escape(check["severity"])}"'
+        f'data-section="{escape(section["id"])}" data-status="{_t(check.get("status"))}" '
+        f'data-severity="{_t(check.get("severity"))}"'
     )
 
 

@@ -130,13 +130,16 @@ class RunbookPlugin:
             write()
 
     @pytest.hookimpl(trylast=True)
-    def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
+    def pytest_collection_modifyitems(
+        self, session: pytest.Session, items: list[pytest.Item]
+    ) -> None:
         self.scenarios = any(_is_scenario(i) for i in items)
         items.sort(key=_guide_rank)  # stable: scenarios keep their order within a feature
         if self.run is None or self.config.option.collectonly:
             return
-        out = self.config.option.reports_dir
-        if not items:
+        opt = self.config.option
+        out = opt.reports_dir
+        if not items and not session.testsfailed and (opt.markexpr or opt.keyword):
             # A selection that matches nothing is a mistake, not a run: the last run's reports
             # stay as they were (JUnit's writer is taken away before it writes an empty file).
             xml = self.config.stash.get(xml_key, None)
@@ -144,16 +147,16 @@ class RunbookPlugin:
                 del self.config.stash[xml_key]
                 self.config.pluginmanager.unregister(xml)
             self.nothing_selected = (
-                f"usage error: no check selected{_selection(self.config.option)}: nothing was "
+                f"usage error: no check selected{_selection(opt)}: nothing was "
                 f"run and the reports in {out} are as they were; `pytest --markers` lists "
                 "the sections"
             )
             return
-        if self.clean_allure:  # now that this run has checks to report
+        if self.clean_allure and items:  # now that this run has checks to report
             try:
-                fresh_results(Path(self.config.option.allure_report_dir))
+                fresh_results(Path(opt.allure_report_dir))
             except OSError as exc:
-                self.unwritten[self.config.option.allure_report_dir] = exc.strerror or str(exc)
+                self.unwritten[opt.allure_report_dir] = exc.strerror or str(exc)
 
     @pytest.hookimpl(tryfirst=True)  # the deployment's report before JUnit's and allure's
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
@@ -231,7 +234,12 @@ class RunbookPlugin:
     def _save(self, out: Path, report: dict[str, Any]) -> None:
         self._written(out / "summary.json", report)
         self._written(out / "summary.md", writers.markdown(report))
-        self._written(out / "report.html", html.render(report, self.timeline))
+        try:
+            page = html.render(report, self.timeline)
+        except Exception as exc:  # the page is a view: it never costs the other reports
+            self.unwritten[str(out / "report.html")] = f"{type(exc).__name__}: {exc}"[:200]
+            return
+        self._written(out / "report.html", page)
 
     def _written(self, path: Path, content: Any) -> None:
         """A report file, whole or not at all (JSON unless text). One that cannot be written
@@ -403,20 +411,29 @@ def pytest_configure(config: pytest.Config) -> None:
 @pytest.hookimpl(wrapper=True, trylast=True)
 def pytest_sessionfinish(session: pytest.Session) -> Generator[None]:
     """JUnit's file written at the end (pytest's own writer) on a full disk: removed rather than
-    left cut short, and said in one line like the other reports, not an INTERNALERROR."""
+    left cut short, and said in one line like the other reports, not an INTERNALERROR. Only
+    JUnit's own failure is taken: any other hook's error goes on as before."""
     try:
         return (yield)
     except OSError as exc:
         junit = getattr(session.config.option, "xmlpath", None)
-        path = str(exc.filename or junit or "a report file")
-        if junit and path == junit:
-            with contextlib.suppress(OSError):
-                Path(junit).unlink()
         runbook = plugin(session.config)
-        if runbook is None:
+        if not (junit and runbook is not None and _raised_in(exc, "_pytest.junitxml")):
             raise
-        runbook.unwritten[path] = exc.strerror or str(exc)
+        with contextlib.suppress(OSError):
+            Path(junit).unlink()
+        runbook.unwritten[junit] = exc.strerror or str(exc)
         return None
+
+
+def _raised_in(exc: BaseException, module: str) -> bool:
+    """Whether ``exc`` was raised by code of ``module`` (its traceback passes through it)."""
+    tb = exc.__traceback__
+    while tb is not None:
+        if tb.tb_frame.f_globals.get("__name__") == module:
+            return True
+        tb = tb.tb_next
+    return False
 
 
 def _selection(opt: Any) -> str:

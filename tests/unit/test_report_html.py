@@ -210,3 +210,25 @@ def test_at_a_glance_the_next_runs_the_cost_and_the_way_out() -> None:
     # a part whose check did not run is left out, not shown empty
     quiet = report_of({fire: "pass"})
     assert "Monthly cost" not in html.render(quiet) and "way out" not in html.render(quiet)
+
+
+def test_odd_shapes_from_aws_still_render() -> None:
+    """Whatever the evidence looks like, the page renders: it is a view of the report and
+    must never cost it (the plugin also writes the other reports first)."""
+    fire, cost, eips = html.NEXT_FIRES, html.COST, html.EIP_CHECK
+    report = report_of({fire: "fail", cost: "fail", eips: "fail", VPC: "fail"})
+    check_of(report, fire).update(details=None, summary=None, advisories=None)
+    check_of(report, cost).update(evidence=["not", "a", "mapping"], actual="n/a")
+    check_of(report, eips).update(actual="no interfaces", steps=["not a step", None])
+    check_of(report, VPC).update(status="mystery", severity=None, differs=[1, 2])
+    report["run"]["duration_s"] = None
+    page = html.render(report)
+    assert "mystery" in page and "verdict:" in page
+
+
+def test_the_verdicts_colour_is_the_runs_exit_status() -> None:
+    """An interrupted run whose checks all passed ended could-not-check: so says its colour."""
+    report = report_of({VPC: "pass"})
+    report["run"].update(exit_status=2, interrupted=True)
+    page = html.render(report)
+    assert '<p class="verdict could-not-check" id="verdict">verdict: could-not-check' in page

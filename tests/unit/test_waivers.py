@@ -153,3 +153,9 @@ def test_a_waivers_path_that_is_a_fifo_is_refused_without_reading_it(tmp_path: P
     os.mkfifo(fifo)
     with pytest.raises(UsageError, match="not a regular file; pass --waivers with a TOML file"):
         load_waivers(fifo, TODAY)
+
+
+def test_a_waivers_path_with_a_nul_byte_is_one_line() -> None:
+    """A NUL cannot be in a file name: a profile's `waivers.file` holding one is refused."""
+    with pytest.raises(UsageError, match="not a file name"):
+        load_waivers("waivers\x00.toml", TODAY)
