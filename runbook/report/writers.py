@@ -358,9 +358,13 @@ def markdown(report: dict[str, Any]) -> str:
     ]
     bad = problems(report)
     if bad:
-        count = sum(not line.startswith(" ") for line in bad)
-        out += ["", f"## Failures ({count})", ""]
-        out += [f"  - {x.strip()}" if x.startswith(" ") else f"- {x}" for x in bad]
+        fails = sum(line.startswith(MARK["fail"]) for line in bad)
+        errors = sum(line.startswith(MARK["error"]) for line in bad)
+        out += ["", f"## Failures ({fails} failed, {errors} could not be checked)", ""]
+        # AWS's text inside raw HTML (<details> below, GitHub's renderer here) stays text
+        out += [
+            _html_text(f"  - {x.strip()}" if x.startswith(" ") else f"- {x}") for x in bad
+        ]
     history = report.get("history")
     if history is not None:
         out += _markdown_changes(report, history)
@@ -384,31 +388,32 @@ def markdown(report: dict[str, Any]) -> str:
     for s in report["sections"]:
         if s["status"] == "not_selected":
             continue
-        out += ["", f"<details><summary>{s['title']} — {MARK[s['status']]}</summary>"]
-        out += ["", f"Guide: {s['guide']}", ""]
+        out += ["", f"<details><summary>{s['title']} — {MARK[s['status']]}</summary>", ""]
+        text = [f"Guide: {s['guide']}", ""]
         if any(s.get("changes", {}).values()):
-            out += [f"Since the last run: {change_counts(s['changes'])}.", ""]
+            text += [f"Since the last run: {change_counts(s['changes'])}.", ""]
         for ch in s["checks"]:
             severity = f" ({ch['severity']})" if ch["status"] == "fail" else ""
-            out.append(
+            text.append(
                 f"- **{MARK[ch['status']]}**{severity} {ch['says']} (`{ch['id']}`): {ch['summary']}"
             )
             if ch["status"] == "fail":
-                out += [f"  - {x.strip()}" for x in record(ch, s["id"], report["profile"])]
+                text += [f"  - {x.strip()}" for x in record(ch, s["id"], report["profile"])]
             since = failing_since(report, ch)
             if since:
-                out.append(f"  - failing since {since}")
+                text.append(f"  - failing since {since}")
             if history is not None and ch["history"]["flapping"]:
-                out.append(
+                text.append(
                     f"  - flapping: changed state {ch['history']['changes']} times in the "
                     f"last {history['window']['runs']} runs"
                 )
             for adv in ch["advisories"]:
-                out.append(f"  - advisory: {adv}")
+                text.append(f"  - advisory: {adv}")
             if ch["status"] != "fail":  # a fail's steps are in its record above
-                out += [f"  - {STATE_WORDS[st['state']]}: {st['says']}" for st in ch["steps"]]
+                text += [f"  - {STATE_WORDS[st['state']]}: {st['says']}" for st in ch["steps"]]
             if ch["details"].get("next_fire_times"):
-                out.append(f"  - next fire times: {', '.join(ch['details']['next_fire_times'])}")
+                text.append(f"  - next fire times: {', '.join(ch['details']['next_fire_times'])}")
+        out += [_html_text(line) for line in text]  # AWS's text: never a tag
         out += ["", "</details>"]
     calls = report["aws_calls"]
     out += ["", f"<details><summary>AWS calls: {sum(calls.values())}</summary>", ""]
@@ -445,6 +450,11 @@ def _markdown_changes(report: dict[str, Any], history: dict[str, Any]) -> list[s
         out += [f"- flapping: {line}" for line in flapping]
         out += [f"- {line}" for line in notices]
     return out
+
+
+def _html_text(text: str) -> str:
+    """Markdown text where a ``<`` or ``&`` from AWS cannot open a tag (``</details>``)."""
+    return text.replace("&", "&amp;").replace("<", "&lt;")
 
 
 def _cell(text: str) -> str:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from runbook.report import writers
 
-from .run_reports import RULE, VPC, recorded, report_of
+from .run_reports import RULE, VPC, check_of, recorded, report_of
 from .test_report_html import failing_report
 
 
@@ -19,7 +19,7 @@ def test_failures_and_changes_come_before_the_table_and_the_details_are_folded(
     md = writers.markdown(report)
     heads = [line for line in md.splitlines() if line.startswith("## ")]
     assert heads == [
-        "## Failures (2)",
+        "## Failures (1 failed, 1 could not be checked)",
         "## Changes since the last run",
         "## Sections",
         "## Details",
@@ -38,3 +38,12 @@ def test_failures_and_changes_come_before_the_table_and_the_details_are_folded(
 def test_a_healthy_run_has_no_failures_part() -> None:
     md = writers.markdown(report_of({VPC: "pass"}))
     assert "## Failures" not in md and "**verdict: healthy (exit status 0)" in md
+
+
+def test_text_from_aws_cannot_close_the_folds() -> None:
+    report = report_of({VPC: "fail"})
+    check_of(report, VPC)["summary"] = "name </details><script>x</script> & more"
+    md = writers.markdown(report)
+    assert "</details><script>" not in md
+    assert "name &lt;/details>&lt;script>x&lt;/script> &amp; more" in md
+    assert md.count("<details>") == md.count("</details>")
