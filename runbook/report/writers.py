@@ -362,9 +362,7 @@ def markdown(report: dict[str, Any]) -> str:
         errors = sum(line.startswith(MARK["error"]) for line in bad)
         out += ["", f"## Failures ({fails} failed, {errors} could not be checked)", ""]
         # AWS's text inside raw HTML (<details> below, GitHub's renderer here) stays text
-        out += [
-            _html_text(f"  - {x.strip()}" if x.startswith(" ") else f"- {x}") for x in bad
-        ]
+        out += [_html_text(f"  - {x.strip()}" if x.startswith(" ") else f"- {x}") for x in bad]
     history = report.get("history")
     if history is not None:
         out += _markdown_changes(report, history)
