@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import functools
-import io
 import json
 import math
 import os
@@ -21,10 +20,8 @@ import signal
 import sys
 import threading
 import time
-import urllib.parse
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
 from fnmatch import fnmatchcase
 from fractions import Fraction
 from pathlib import Path
@@ -39,6 +36,7 @@ from runbook.lab.control import (
     URL_FILE,
     answers,
 )
+from runbook.lab.requests import AwsRequest, identify
 
 LAMBDA_ENI_PREFIX = "AWS Lambda VPC ENI-"
 # What AWS shows as RequesterId on Lambda's ENIs: the Lambda service role's id and a session.
@@ -328,103 +326,7 @@ def apply_lab_patches() -> None:
 
 # --- Throttling, in front of moto ---------------------------------------------------------------
 
-# SigV4 credential scope: Credential=<key>/<date>/<region>/<service>/aws4_request.
-_SCOPE = re.compile(r"Credential=[^/,\s]+/\d{8}/[^/,\s]+/(?P<service>[^/,\s]+)/aws4_request")
-# The signing name where it differs from the SDK's service name (the names the report uses).
-_SDK_NAME = {"monitoring": "cloudwatch", "states": "stepfunctions"}
 _RATE = "Rate exceeded"
-
-
-@dataclass(frozen=True)
-class AwsRequest:
-    """What the throttle needs to know of a request: whose it is and how to refuse it."""
-
-    service: str
-    operation: str  # "?" when a REST path matches none of the service's operations
-    protocol: str  # botocore's name: query, ec2, json, rest-json, rest-xml
-
-    @property
-    def name(self) -> str:
-        return f"{self.service}:{self.operation}"
-
-
-@dataclass(frozen=True)
-class _Route:
-    method: str
-    path: re.Pattern[str]
-    query: frozenset[str]
-    literal: int  # the template's literal characters: the most specific match wins
-    operation: str
-
-
-def _route(operation: str, method: str, template: str) -> _Route:
-    path, _, query = template.partition("?")
-    pattern, literal = "", 0
-    for text, label in re.findall(r"([^{]*)(?:\{([^}]*)\})?", path):
-        pattern += re.escape(text) + ("" if not label else ".+" if label.endswith("+") else "[^/]+")
-        literal += len(text)
-    keys = frozenset(k for k in urllib.parse.parse_qs(query, keep_blank_values=True))
-    return _Route(method, re.compile(pattern), keys, literal + len(query), operation)
-
-
-@functools.cache
-def _rest_service(service: str) -> tuple[str, tuple[_Route, ...]]:
-    """A REST service's protocol and routes, from botocore's model (the SDK's own map)."""
-    import botocore.session
-    from botocore.exceptions import UnknownServiceError
-
-    try:
-        model = botocore.session.get_session().get_service_model(service)
-    except UnknownServiceError:
-        return "rest-json", ()
-    routes = []
-    for name in model.operation_names:
-        http = model.operation_model(name).http
-        routes.append(_route(name, http.get("method", "POST"), http.get("requestUri", "/")))
-    return model.protocol, tuple(routes)
-
-
-def _rest_operation(routes: tuple[_Route, ...], method: str, path: str, query: str) -> str:
-    keys = set(urllib.parse.parse_qs(query, keep_blank_values=True))
-    found = [
-        r
-        for r in routes
-        if r.method == method and r.query <= keys and r.path.fullmatch(path) is not None
-    ]
-    return max(found, key=lambda r: r.literal).operation if found else "?"
-
-
-def _form_action(environ: dict[str, Any]) -> str | None:
-    """``Action=`` of a query-protocol request; a body read here is put back for moto."""
-    query = urllib.parse.parse_qs(environ.get("QUERY_STRING", ""))
-    if "Action" in query:
-        return query["Action"][0]
-    if not environ.get("CONTENT_TYPE", "").startswith("application/x-www-form-urlencoded"):
-        return None
-    length = int(environ.get("CONTENT_LENGTH") or 0)
-    body = environ["wsgi.input"].read(length) if length else b""
-    environ["wsgi.input"] = io.BytesIO(body)
-    form = urllib.parse.parse_qs(body.decode("utf-8", "replace"))
-    return form["Action"][0] if "Action" in form else None
-
-
-def identify(environ: dict[str, Any]) -> AwsRequest | None:
-    """The service, operation and protocol of a signed AWS request (None: not one)."""
-    scope = _SCOPE.search(environ.get("HTTP_AUTHORIZATION", ""))
-    if scope is None:
-        return None
-    service = _SDK_NAME.get(scope["service"], scope["service"])
-    path = environ.get("PATH_INFO", "")
-    target = environ.get("HTTP_X_AMZ_TARGET")
-    if target:
-        return AwsRequest(service, target.rsplit(".", 1)[-1], "json")
-    action = _form_action(environ)
-    if action:
-        return AwsRequest(service, action, "ec2" if service == "ec2" else "query")
-    protocol, routes = _rest_service(service)
-    method = environ.get("REQUEST_METHOD", "GET")
-    operation = _rest_operation(routes, method, path, environ.get("QUERY_STRING", ""))
-    return AwsRequest(service, operation, protocol)
 
 
 def throttling_error(request: AwsRequest) -> tuple[str, list[tuple[str, str]], bytes]:
@@ -573,11 +475,13 @@ def with_operations(app: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def lab_app() -> Callable[..., Any]:
-    """moto's WSGI application as its server builds it, behind the lab's throttle and
-    endpoints."""
+    """moto's WSGI application as its server builds it, behind the lab's throttle, endpoints
+    and CloudTrail (what the throttle refuses never reaches AWS, nor its trail)."""
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 
-    return Throttle(with_operations(DomainDispatcherApplication(create_backend_app)))
+    from runbook.lab.trail import Trail
+
+    return Throttle(with_operations(Trail(DomainDispatcherApplication(create_backend_app))))
 
 
 def _parse_args(argv: list[str] | None) -> argparse.Namespace:
