@@ -117,18 +117,21 @@ class AwsSession:
     log: CallLog = field(default_factory=CallLog)
     # Writes a read-only session may still make, each with the test its parameters must pass.
     permits: dict[str, Any] = field(default_factory=dict, repr=False)
-    _clients: dict[str, Any] = field(default_factory=dict, repr=False)
+    _clients: dict[tuple[str, str], Any] = field(default_factory=dict, repr=False)
     _boto: boto3.Session | None = field(default=None, repr=False)
 
-    def client(self, service: str) -> Any:
-        if service not in self._clients:
+    def client(self, service: str, region: str | None = None) -> Any:
+        """The service's client in the session's region, or in ``region`` (IAM's events are in
+        its partition's home region)."""
+        key = (service, region or self.region)
+        if key not in self._clients:
             if self._boto is None:
                 core = botocore.session.get_session()
                 core.register_component("data_loader", _shared_loader())
                 self._boto = boto3.Session(botocore_session=core, region_name=self.region)
             client = self._boto.client(
                 service,
-                region_name=self.region,
+                region_name=key[1],
                 config=Config(
                     retries={"mode": "adaptive", "total_max_attempts": self.max_attempts},
                     connect_timeout=self.connect_timeout,
@@ -141,8 +144,8 @@ class AwsSession:
             )
             client.meta.events.register("before-call.*", partial(self._before_call, service))
             client.meta.events.register("before-send.*", partial(self._before_send, service))
-            self._clients[service] = client
-        return self._clients[service]
+            self._clients[key] = client
+        return self._clients[key]
 
     def permit(self, operation: str, allows: Any) -> None:
         """Let one call the guard refuses go ahead, when ``allows(params)`` says so: a verify

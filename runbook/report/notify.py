@@ -10,7 +10,6 @@ report. The webhook's URL is a credential (whoever holds it can post) and is nev
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import urllib.error
@@ -81,12 +80,11 @@ def publish_sns(run: Run, topic: str, title: str, text: str) -> None:
     account = "*" if arn_given else run.account or run.inventory.caller_identity()["Account"]
     arn = sns_topic_arn(topic, run.profile.region, account)
     session = run.session
-    region = arn.split(":")[3]
-    if region != session.region:  # a topic elsewhere is published to in its own region,
-        # through the same guard, permits and call log
-        session = dataclasses.replace(session, region=region, _clients={}, _boto=None)
     session.permit(SNS_PUBLISH, lambda params: params.get("TopicArn") == arn)
-    session.client("sns").publish(TopicArn=arn, Subject=title, Message=text)
+    # A topic elsewhere is published to in its own region, through the same guard and log.
+    session.client("sns", region=arn.split(":")[3]).publish(
+        TopicArn=arn, Subject=title, Message=text
+    )
 
 
 def post_webhook(url: str, text: str, timeout: float) -> None:
