@@ -234,7 +234,8 @@ def cmd_policy(ns: argparse.Namespace, extra: list[str]) -> int:
     from runbook.profile import load_profile
 
     profile = ns.profile or os.environ.get("RUNBOOK_PROFILE") or ROOT / DEFAULT_PROFILE
-    print(policy_json(load_profile(profile), start_database=ns.start_database), end="")
+    policy = policy_json(load_profile(profile), start_database=ns.start_database, blame=ns.blame)
+    print(policy, end="")
     return 0
 
 
@@ -317,6 +318,11 @@ def parser() -> argparse.ArgumentParser:
         dest="start_database",
         action="store_false",
         help="for runs without --start-database (the nightly one): no start/stop statement",
+    )
+    policy.add_argument(
+        "--blame",
+        action="store_true",
+        help="for runs with --blame: CloudTrail's LookupEvents (who changed a failing resource)",
     )
     policy.set_defaults(fn=cmd_policy)
     return top

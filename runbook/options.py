@@ -66,6 +66,13 @@ RUN_OPTIONS = (
         {"action": "store_true"},
     ),
     RunOption(
+        "--blame",
+        "for each failing check, the last CloudTrail events that wrote to its resource: who, "
+        "when, which call (cloudtrail:LookupEvents, 2 a second, at most 10 look-ups; "
+        "`notifier-runbook policy --blame` adds the permission)",
+        {"action": "store_true"},
+    ),
+    RunOption(
         "--break-lease",
         "with --mode perform: take over the perform lease another perform holds (it is gone)",
         {"action": "store_true"},

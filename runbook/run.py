@@ -21,7 +21,7 @@ from runbook.aws.session import AwsSession, open_session
 from runbook.engine import evaluate, finding, not_applicable
 from runbook.findings import Finding, Outcome, Status
 from runbook.hosts.access import HostAccess
-from runbook.profile import Profile
+from runbook.profile import Profile, partition_of
 from runbook.registry import Check
 from runbook.waivers import NONE as NO_WAIVERS
 from runbook.waivers import Waivers
@@ -44,6 +44,7 @@ class Run:
     progress: Callable[[str], None] | None = None  # told each step a perform applies
     waivers: Waivers = NO_WAIVERS
     fail_on: str = "low"  # the lowest severity whose fails fail the run (--fail-on)
+    blamed: dict[str, Any] | None = None  # --blame: what changed the failing resources
     _t0: float = field(default_factory=time.monotonic)
     _performer: Any = None
     _lease: Any = None
@@ -89,6 +90,18 @@ class Run:
         a secret that cannot be read is the secrets section's finding, not this one's."""
         with contextlib.suppress(CollectionError):
             self.inventory.secret_shape(self.profile.secret.name)
+
+    def blame(self, findings: list[Finding]) -> None:
+        """Ask CloudTrail who last wrote to the failing findings' resources (``--blame``),
+        within what is left of ``timeouts.run_s``."""
+        from runbook.aws.trail import blame
+
+        self.blamed = blame(
+            self.session,
+            findings,
+            partition=partition_of(self.profile.region),
+            deadline=self._t0 + self.profile.timeouts.run_s,
+        )
 
     def check(self, check: Check) -> Finding:
         """Evaluate one check; in perform mode fix what fails and evaluate it again.

@@ -13,6 +13,7 @@ from typing import Any
 import runbook.aws.inventory  # noqa: F401  (every collection declares its reads on import)
 from runbook.aws.collected import DECLARED_READS
 from runbook.aws.probe import IAM_WRITES as PROBE_WRITES
+from runbook.aws.trail import LOOKUP
 from runbook.hosts.access import START_STOP
 from runbook.profile import Profile, partition_of
 
@@ -20,9 +21,12 @@ SECRET_VALUE = "secretsmanager:GetSecretValue"
 SNS_PUBLISH = "sns:Publish"  # announcing a change of health (runbook/report/notify.py)
 
 
-def checker_policy(profile: Profile, *, start_database: bool = True) -> dict[str, Any]:
+def checker_policy(
+    profile: Profile, *, start_database: bool = True, blame: bool = False
+) -> dict[str, Any]:
     """The policy a principal needs to run verify on this profile's deployment; without
-    ``start_database``, for runs that never pass ``--start-database`` (the nightly one)."""
+    ``start_database``, for runs that never pass ``--start-database`` (the nightly one); with
+    ``blame``, for runs that ask CloudTrail who changed a failing resource (``--blame``)."""
     partition = partition_of(profile.region)
     statements: list[dict[str, Any]] = [
         {
@@ -62,6 +66,15 @@ def checker_policy(profile: Profile, *, start_database: bool = True) -> dict[str
         )
     if profile.probe.enabled:
         statements.extend(_probe_statements(profile, partition))
+    if blame:
+        statements.append(
+            {
+                "Sid": "LookUpWhoChangedTheFailingResources",
+                "Effect": "Allow",
+                "Action": [LOOKUP],
+                "Resource": "*",  # LookupEvents has no resource-level permissions
+            }
+        )
     return {"Version": "2012-10-17", "Statement": statements}
 
 
@@ -98,5 +111,6 @@ def _probe_statements(profile: Profile, partition: str) -> list[dict[str, Any]]:
     ]
 
 
-def policy_json(profile: Profile, *, start_database: bool = True) -> str:
-    return json.dumps(checker_policy(profile, start_database=start_database), indent=2) + "\n"
+def policy_json(profile: Profile, *, start_database: bool = True, blame: bool = False) -> str:
+    policy = checker_policy(profile, start_database=start_database, blame=blame)
+    return json.dumps(policy, indent=2) + "\n"

@@ -88,6 +88,7 @@ def _header(report: dict[str, Any]) -> str:
         ("started", run["started"]),
         ("took", f"{run.get('duration_s') or 0:g} s"),
         ("AWS calls", f"{sum(calls.values())} ({len(calls)} operations)"),
+        *(("blame", line.removeprefix("blame: ")) for line in writers.blame_lines(report)),
     ]
     totals = " · ".join(
         f"{n} {STATUS_WORD[s]}"
@@ -219,8 +220,30 @@ def _failure(report: dict[str, Any], section: dict[str, Any], check: dict[str, A
         parts.append("</ol>")
     if check.get("console"):
         parts.append(f'<p class="where">console: {_t(check["console"])}</p>')
+    parts.append(_changed_by(check))
     parts.append("</article>")
     return "".join(parts)
+
+
+def _changed_by(check: dict[str, Any]) -> str:
+    """``--blame``: who last wrote to the failing resource, when, with which call."""
+    changed = _mapping(check.get("changed_by"))
+    if not changed:
+        return ""
+    rows = "".join(
+        f"<tr><td>{_t(c.get('when'))}</td><td>{_t(c.get('who'))}</td>"
+        f"<td><code>{_t(c.get('call'))}</code></td><td>{_t(c.get('resource'))}</td></tr>"
+        for c in changed.get("changes") or []
+        if isinstance(c, dict)
+    )
+    table = (
+        '<table class="changed"><caption>last changed (CloudTrail)</caption>'
+        f"<tr><th>when</th><th>who</th><th>call</th><th>resource</th></tr>{rows}</table>"
+        if rows
+        else ""
+    )
+    note = f'<p class="changed-note">{_t(changed["note"])}</p>' if changed.get("note") else ""
+    return table + note
 
 
 def _section(report: dict[str, Any], section: dict[str, Any], trend: list[dict[str, str]]) -> str:
@@ -402,6 +425,9 @@ padding:0 .3rem;font-size:12px;background:#eee}
 .failure{border-left:4px solid #d93025;padding:.3rem .8rem;margin:.6rem 0;background:#fff8f7}
 .failure.error{border-color:#e0a800;background:#fffcf0}
 .fix code{display:block;margin-left:1rem;color:#333}.since{color:#a50e0e}
+.changed{border-collapse:collapse;margin:.3rem 0;font-size:12px}
+.changed caption{text-align:left;color:#666}.changed td,.changed th{padding:0 .8rem 0 0;
+text-align:left}.changed-note{color:#666;font-size:12px}
 details.section{border-top:1px solid #ddd;padding:.3rem 0}
 details.section>summary{cursor:pointer;padding:.2rem 0}
 .checks{list-style:none;padding-left:1rem}.check{margin:.5rem 0}.says{color:#555;margin:0}

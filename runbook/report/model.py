@@ -68,6 +68,21 @@ def lookback(run: Run) -> dict[str, Any]:
     return {"hours": hours, "asked": hours if run.lookback_asked else None, **window}
 
 
+def _check(run: Run, found: Finding) -> dict[str, Any]:
+    """A finding as the report holds it; with ``--blame``, a failing one's ``changed_by``."""
+    out = found.to_dict()
+    if run.blamed is not None and found.check_id in run.blamed["checks"]:
+        out["changed_by"] = run.blamed["checks"][found.check_id]
+    return out
+
+
+def blame_summary(run: Run) -> dict[str, Any] | None:
+    """``--blame``'s look-ups and why they stopped early, if they did; None without it."""
+    if run.blamed is None:
+        return None
+    return {"lookups": run.blamed["lookups"], "note": run.blamed["note"]}
+
+
 def build(run: Run, *, exit_status: int) -> dict[str, Any]:
     findings = all_findings(run)
     sections = []
@@ -81,7 +96,7 @@ def build(run: Run, *, exit_status: int) -> dict[str, Any]:
                 "guide": section.guide,
                 "status": str(section_status([f.status for f in mine])),
                 "counts": {s.value: counts.get(s.value, 0) for s in Status},
-                "checks": [f.to_dict() for f in mine],
+                "checks": [_check(run, f) for f in mine],
             }
         )
     totals = Counter(str(f.status) for f in findings)
@@ -116,6 +131,7 @@ def build(run: Run, *, exit_status: int) -> dict[str, Any]:
         "mutating_calls": run.mutating_calls(),
         "lease_calls": run.lease_calls(),
         "waivers": waivers(run, findings),
+        "blame": blame_summary(run),
         "plan": [
             {"section": f.section, "id": f.check_id, **step.to_dict()}
             for f in findings

@@ -24,6 +24,7 @@ from _pytest.junitxml import xml_key
 from _pytest.mark.expression import Expression
 from filelock import FileLock, Timeout
 
+from runbook.aws.trail import permit_lookups
 from runbook.errors import CouldNotCheck, ExitStatus, UsageError
 from runbook.options import RUN_OPTIONS, default_profile
 from runbook.preflight import aws_identity, preflight_deadline
@@ -89,6 +90,8 @@ class RunbookPlugin:
             load_profile(opt.profile), opt.lookback_hours, opt.probe_egress, opt.dry_run
         )
         run = Run(profile, mode=opt.mode, dry_run=opt.dry_run, start_database=opt.start_database)
+        if opt.blame:
+            permit_lookups(run.session)  # the one read beyond the collections' own
         run.progress = self._progress
         run.lookback_asked = opt.lookback_hours is not None
         if opt.fail_on not in SEVERITIES:
@@ -180,6 +183,8 @@ class RunbookPlugin:
         # Interrupted (Ctrl-C, TERM, HUP): what was checked is still reported, marked so;
         # nothing is compared, recorded or announced (half a run is no news).
         interrupted = exitstatus == pytest.ExitCode.INTERRUPTED
+        if opt.blame and not interrupted:
+            self.run.blame(model.all_findings(self.run))
         report = model.build(self.run, exit_status=0)
         status = writers.exit_status(report)
         if status == ExitStatus.HEALTHY and exitstatus in (
@@ -265,7 +270,7 @@ class RunbookPlugin:
             tr.write_line(f"WARNING: {self.lease_broken}")
         for line in writers.table(self.report):
             tr.write_line(line)
-        for line in writers.problems(self.report):
+        for line in writers.problems(self.report) + writers.blame_lines(self.report):
             tr.write_line(line)
         for line in writers.plan_lines(self.report):
             tr.write_line(line)

@@ -145,6 +145,7 @@ def record(ch: dict[str, Any], section: str, profile: dict[str, Any]) -> list[st
     out.append(f"guide: {ch['guide']}")
     if ch.get("console"):
         out.append(f"console: {ch['console']}")
+    out += changed_lines(ch)
     steps = ch.get("steps") or []
     if any(step["state"] != "manual" for step in steps):
         out.append(
@@ -154,6 +155,31 @@ def record(ch: dict[str, Any], section: str, profile: dict[str, Any]) -> list[st
     for step in steps:
         out.append(f"  {STATE_WORDS[step['state']]}: {step['says']}")
     return out
+
+
+def changed_lines(ch: dict[str, Any]) -> list[str]:
+    """``--blame``: the newest writes CloudTrail holds for a failing check's resource, or why
+    there are none."""
+    changed = ch.get("changed_by")
+    if not isinstance(changed, dict):
+        return []
+    out = [
+        f"changed: {c.get('when')} by {c.get('who')}: {c.get('call')} on {c.get('resource')}"
+        for c in changed.get("changes") or []
+        if isinstance(c, dict)
+    ]
+    if changed.get("note"):
+        out.append(f"changed: {changed['note']}")
+    return out
+
+
+def blame_lines(report: dict[str, Any]) -> list[str]:
+    """How many CloudTrail look-ups ``--blame`` made, and why it stopped early if it did."""
+    blame = report.get("blame")
+    if not isinstance(blame, dict):
+        return []
+    note = f"; {blame['note']}" if blame.get("note") else ""
+    return [f"blame: {blame.get('lookups')} CloudTrail look-up(s){note}"]
 
 
 def differs_line(diff: Any) -> str:
@@ -363,6 +389,7 @@ def markdown(report: dict[str, Any]) -> str:
         out += ["", f"## Failures ({fails} failed, {errors} could not be checked)", ""]
         # AWS's text inside raw HTML (<details> below, GitHub's renderer here) stays text
         out += [_html_text(f"  - {x.strip()}" if x.startswith(" ") else f"- {x}") for x in bad]
+        out += [_html_text(f"- {line}") for line in blame_lines(report)]
     history = report.get("history")
     if history is not None:
         out += _markdown_changes(report, history)

@@ -88,3 +88,25 @@ def test_the_cli_prints_it() -> None:
         check=True,
     ).stdout
     assert printed == POLICY_FILE.read_text()
+
+
+PROFILE = "profiles/notifier.toml"
+
+
+def test_blame_adds_cloudtrail_lookups_only_when_asked() -> None:
+    """``--blame``'s one read beyond the collections' own is in the policy only for runs that
+    use it (LookupEvents has no resource-level permission: Resource "*")."""
+    profile = load_profile(ROOT / PROFILE)
+    plain = checker_policy(profile)
+    with_blame = checker_policy(profile, blame=True)
+    added = [s for s in with_blame["Statement"] if s not in plain["Statement"]]
+    assert [(s["Action"], s["Resource"]) for s in added] == [(["cloudtrail:LookupEvents"], "*")]
+    assert "cloudtrail:LookupEvents" not in DECLARED_READS  # not in every run's allow-list
+    printed = subprocess.run(
+        [sys.executable, "-m", "runbook.cli", "policy", "--blame", "--profile", PROFILE],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert json.loads(printed) == with_blame

@@ -232,3 +232,44 @@ def test_the_verdicts_colour_is_the_runs_exit_status() -> None:
     report["run"].update(exit_status=2, interrupted=True)
     page = html.render(report)
     assert '<p class="verdict could-not-check" id="verdict">verdict: could-not-check' in page
+
+
+def blamed_report() -> dict[str, Any]:
+    """The failing report as ``--blame`` leaves it: who last wrote to the VPC, and a name
+    (from AWS, so any text) that must stay text."""
+    report = failing_report()
+    check_of(report, VPC)["changed_by"] = {
+        "names": ["vpc-0abc"],
+        "changes": [
+            {
+                "resource": "vpc-0abc",
+                "when": "2026-12-03T08:53:09+00:00",
+                "who": "mallory<img>",
+                "identity": "arn:aws:iam::123456789012:user/mallory",
+                "call": "ec2:ModifyVpcAttribute",
+                "source_ip": "192.0.2.1",
+                "event_id": "e1",
+            }
+        ],
+        "note": None,
+    }
+    check_of(report, ROOT_KEYS)["changed_by"] = None  # could not check: never looked up
+    report["blame"] = {"lookups": 1, "note": None}
+    return report
+
+
+def test_blame_shows_who_changed_the_failing_resource_in_the_browser(tmp_path: Path) -> None:
+    path = tmp_path / "report.html"
+    path.write_text(html.render(blamed_report()))
+    dom = browse(path)
+    failure = dom[dom.index('id="failures"') : dom.index('id="sections"')]
+    assert "last changed (CloudTrail)" in failure
+    row = failure[failure.index("2026-12-03T08:53:09+00:00") :]
+    assert row.index("mallory&lt;img&gt;") < row.index("ec2:ModifyVpcAttribute")
+    assert "<img>" not in dom
+    assert "1 CloudTrail look-up(s)" in dom  # in the header: how many were made
+
+
+def test_without_blame_there_is_no_changed_part() -> None:
+    page = html.render(failing_report())
+    assert "last changed" not in page and "CloudTrail" not in page

@@ -8,7 +8,7 @@ from pathlib import Path
 from runbook.report import writers
 
 from .run_reports import RULE, VPC, check_of, recorded, report_of
-from .test_report_html import failing_report
+from .test_report_html import blamed_report, failing_report
 
 
 def test_failures_and_changes_come_before_the_table_and_the_details_are_folded(
@@ -47,3 +47,18 @@ def test_text_from_aws_cannot_close_the_folds() -> None:
     assert "</details><script>" not in md
     assert "name &lt;/details>&lt;script>x&lt;/script> &amp; more" in md
     assert md.count("<details>") == md.count("</details>")
+
+
+def test_blame_lines_are_with_the_failure_and_say_why_when_none() -> None:
+    report = blamed_report()
+    check_of(report, VPC)["changed_by"]["note"] = "not all of its names were looked up"
+    report["blame"]["note"] = "stopped at 10 look-ups (AWS allows 2 a second)"
+    md = writers.markdown(report)
+    failures = md[md.index("## Failures") : md.index("## Sections")]
+    assert (
+        "  - changed: 2026-12-03T08:53:09+00:00 by mallory&lt;img>: ec2:ModifyVpcAttribute "
+        "on vpc-0abc" in failures
+    )
+    assert "  - changed: not all of its names were looked up" in failures
+    assert "- blame: 1 CloudTrail look-up(s); stopped at 10 look-ups" in failures
+    assert "changed:" not in writers.markdown(failing_report())
