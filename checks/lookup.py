@@ -7,19 +7,20 @@ import re
 from typing import TYPE_CHECKING, Any
 
 from runbook.findings import Outcome, failed
+
+# Which instance is which: shared with the host access, which must not import the checks.
+from runbook.instances import TUNNELLED as TUNNELLED
+from runbook.instances import access_host as access_host
+from runbook.instances import cloud9_instance as cloud9_instance
+from runbook.instances import db_instance as db_instance
+from runbook.instances import instance_named as instance_named
+from runbook.instances import tag as tag
 from runbook.profile import Profile
 
 if TYPE_CHECKING:
     from runbook.aws.inventory import Inventory
 
 Resource = dict[str, Any]
-
-
-def tag(resource: Resource, key: str = "Name") -> str | None:
-    for t in resource.get("Tags") or []:
-        if t.get("Key") == key:
-            return t.get("Value")
-    return None
 
 
 def vpc(inv: Inventory, p: Profile) -> Resource | None:
@@ -118,36 +119,6 @@ def attached_igw(inv: Inventory, p: Profile) -> Resource | None:
         ):
             return igw
     return None
-
-
-def instance_named(inv: Inventory, name: str) -> Resource | None:
-    found = [i for i in inv.instances() if tag(i) == name]
-    return found[0] if found else None
-
-
-def db_instance(inv: Inventory, p: Profile) -> Resource | None:
-    return instance_named(inv, p.database.instance_name)
-
-
-def cloud9_instance(inv: Inventory, p: Profile) -> Resource | None:
-    """Cloud9 names its EC2 instance ``aws-cloud9-<environment>-<environment id>``."""
-    prefix = f"aws-cloud9-{p.access_host.cloud9_environment}-"
-    found = [i for i in inv.instances() if (tag(i) or "").startswith(prefix)]
-    return found[0] if found else None
-
-
-TUNNELLED = ("instance-connect-endpoint", "ssm")  # access variants that reach an instance
-
-
-def access_host(inv: Inventory, p: Profile) -> Resource | None:
-    """The instance the operator works from: Cloud9's, the bastion, or the instance an
-    Instance Connect Endpoint or Session Manager reaches (by default the database's)."""
-    if p.variants.access_host == "cloud9":
-        return cloud9_instance(inv, p)
-    if p.variants.access_host in TUNNELLED:
-        target = p.access_host.target_instance
-        return instance_named(inv, target) if target else db_instance(inv, p)
-    return instance_named(inv, p.access_host.bastion_name)
 
 
 # An endpoint being deleted, or deleted, reaches nothing.

@@ -165,7 +165,8 @@ class Run:
             return self.performer.fix(check, found)
         from runbook.actions.executor import fix_steps, plan
 
-        return dataclasses.replace(found, steps=fix_steps(plan(self, check)))
+        steps = fix_steps(plan(self.inventory, self.profile, check))
+        return dataclasses.replace(found, steps=steps)
 
     @property
     def performer(self) -> Any:
@@ -173,8 +174,14 @@ class Run:
         if self._performer is None:
             from runbook.actions.executor import Performer
 
-            self._performer = Performer(self, dry_run=self.dry_run)
+            self._performer = Performer(
+                self.inventory, self.profile, dry_run=self.dry_run, progress=self._progress
+            )
         return self._performer
+
+    def _progress(self, line: str) -> None:
+        if self.progress is not None:
+            self.progress(line)
 
     def aws_calls(self) -> dict[str, int]:
         """Every call made: the checks', perform's and the lease's."""

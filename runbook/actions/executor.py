@@ -24,7 +24,8 @@ from runbook.redact import scrub
 from runbook.registry import Check
 
 if TYPE_CHECKING:
-    from runbook.run import Run
+    from runbook.aws.inventory import Inventory
+    from runbook.profile import Profile
 
 Progress = Callable[[str], None]
 
@@ -36,7 +37,7 @@ def load_fixers() -> None:
         importlib.import_module(f"runbook.actions.{module.name}")
 
 
-def plan(run: Run, check: Check) -> list[Action | Manual]:
+def plan(inv: Inventory, p: Profile, check: Check) -> list[Action | Manual]:
     """What fixes the check's failure, from the inventory as it is (no writes): perform's
     actions and the manual steps; the guide's step when perform knows none."""
     load_fixers()
@@ -44,7 +45,7 @@ def plan(run: Run, check: Check) -> list[Action | Manual]:
     if fixer is None:
         return [Manual(check.guide)]
     try:
-        return fixer(run.inventory, run.profile)
+        return fixer(inv, p)
     except Exception as exc:  # a collection that failed, or a defect: plan nothing
         return [Manual(f"could not plan a fix ({_cause(exc)}): {check.guide}")]
 
@@ -59,13 +60,23 @@ def fix_steps(steps: list[Action | Manual]) -> tuple[FixStep, ...]:
 
 
 class Performer:
-    def __init__(self, run: Run, *, dry_run: bool = False) -> None:
+    """Applies plans through its own writable session; told nothing of the run around it but
+    the inventory it reads, the profile, and where to say each step as it is applied."""
+
+    def __init__(
+        self,
+        inv: Inventory,
+        p: Profile,
+        *,
+        dry_run: bool = False,
+        progress: Progress | None = None,
+    ) -> None:
         load_fixers()
-        t = run.profile.timeouts
-        self.run = run
+        t = p.timeouts
+        self.inv, self.profile, self.progress = inv, p, progress
         self.dry_run = dry_run
         self.session: AwsSession = open_session(
-            run.profile.region,
+            p.region,
             writable=True,
             connect_timeout=t.connect_s,
             read_timeout=t.read_s,
@@ -74,13 +85,13 @@ class Performer:
         self.numbered = 0  # steps applied (or planned) so far in this run, for the progress
 
     def fix(self, check: Check, found: Finding) -> Finding:
-        """Apply the plan's actions in order, each told to ``run.progress`` as it goes; stop at
-        the first that fails. In a dry run nothing is applied."""
-        steps = plan(self.run, check)
+        """Apply the plan's actions in order, each told to ``progress`` as it goes; stop at the
+        first that fails. In a dry run nothing is applied."""
+        steps = plan(self.inv, self.profile, check)
         planned = fix_steps(steps)
         if self.dry_run or not any(isinstance(s, Action) for s in steps):
             return dataclasses.replace(found, steps=planned)
-        inv, p = self.run.inventory, self.run.profile
+        inv, p = self.inv, self.profile
         ctx = Ctx(self.session, inv, p)
         done: list[FixStep] = []
         for step, record in zip(steps, planned, strict=True):
@@ -109,8 +120,8 @@ class Performer:
         return dataclasses.replace(again, steps=tuple(done))
 
     def _tell(self, line: str) -> None:
-        if self.run.progress is not None:
-            self.run.progress(line)
+        if self.progress is not None:
+            self.progress(line)
 
 
 def _cause(exc: Exception) -> str:

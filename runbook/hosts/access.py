@@ -19,7 +19,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError, WaiterError
 
-from checks import lookup as L
+from runbook import instances as L
 from runbook.aws.collected import CollectionError, classify
 from runbook.aws.session import AwsSession
 from runbook.hosts.connect import Connections
