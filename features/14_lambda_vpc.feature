@@ -7,4 +7,5 @@ Feature: Add the Lambda to the VPC
     Given the deployment described by the profile
 
   Scenario: The Lambda runs inside the VPC
+    When the function is connected to the VPC
     Then the function runs in the VPC, in exactly the Lambda subnets and both security groups

@@ -1,16 +1,19 @@
-"""The one vocabulary of the feature files: every ``Then``/``And`` sentence names a check.
+"""The one vocabulary of the feature files: every ``When`` sentence names a step of the guide,
+every ``Then`` sentence a check of it.
 
-Each check declares its sentence (``says``) where it is defined, so the feature files read
-like the guide and a step never needs its own code: it finds the check, runs it through the
-run (verify or perform), attaches the evidence and asserts.
+Each check declares its sentence (``says``) where it is defined, and each guide step its own
+(runbook/guide_steps.py), so the feature files read like the guide and a step never needs its
+own code: ``When`` names the step the scenario is part of; ``Then`` finds the check, runs it
+through the run (verify or perform), attaches the evidence and asserts.
 """
 
 from __future__ import annotations
 
 import allure
 import pytest
-from pytest_bdd import given, parsers, then
+from pytest_bdd import given, parsers, then, when
 
+from runbook import guide_steps
 from runbook.findings import Status
 from runbook.registry import by_sentence
 from runbook.report.plugin import evidence_json, name_the_case, plugin
@@ -28,6 +31,13 @@ def runbook_run(pytestconfig: pytest.Config) -> Run:
 @given("the deployment described by the profile", target_fixture="deployment")
 def deployment(runbook_run: Run) -> Run:
     return runbook_run
+
+
+@when(parsers.re(r"(?P<sentence>.+)"))
+def guide_step(sentence: str) -> None:
+    """The guide's step the scenario checks: what perform does and a person does by hand
+    (allure groups the scenarios by it)."""
+    allure.dynamic.story(guide_steps.by_sentence(sentence).says)
 
 
 @then(parsers.re(r"(?P<sentence>.+)"))

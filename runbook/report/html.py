@@ -293,9 +293,16 @@ def _check(report: dict[str, Any], section: dict[str, Any], check: dict[str, Any
         f'<li class="check {_t(check.get("status"))}" {_data(section, check)}>'
         f'<span class="badge {_t(check.get("status"))}">{_word(check.get("status"))}</span> '
         f'<span class="sev">{_t(check.get("severity"))}</span> <code>{_t(check.get("id"))}</code>'
-        f'<p class="says">{_t(check.get("says"))}</p><p>{_t(check.get("summary"))}</p>'
+        f'<p class="says">{_t(check.get("says"))}</p>{_step(check)}'
+        f"<p>{_t(check.get('summary'))}</p>"
         f"{advisories}<details><summary>evidence</summary><pre>{escape(text)}</pre></details></li>"
     )
+
+
+def _step(check: dict[str, Any]) -> str:
+    """The guide step the check is part of (the feature file's When line)."""
+    step = _mapping(check.get("step"))
+    return f'<p class="step">step: {_t(step["says"])}</p>' if step.get("says") else ""
 
 
 def _t(value: Any) -> str:
@@ -431,7 +438,7 @@ text-align:left}.changed-note{color:#666;font-size:12px}
 details.section{border-top:1px solid #ddd;padding:.3rem 0}
 details.section>summary{cursor:pointer;padding:.2rem 0}
 .checks{list-style:none;padding-left:1rem}.check{margin:.5rem 0}.says{color:#555;margin:0}
-.check p{margin:.1rem 0}.guide,.where,.counts{color:#666;font-size:12px}
+.check p{margin:.1rem 0}.guide,.where,.counts,.step{color:#666;font-size:12px}
 .advisory{color:#7a5b00}.flapping{color:#8e24aa}.cells{margin-left:.6rem;vertical-align:middle}
 .cell.pass{fill:#4caf50}.cell.fail{fill:#d93025}.cell.error{fill:#f0b400}
 .cell.not_run{fill:#ccc}.hour.ok{fill:#4caf50}.hour.missed{fill:#d93025}

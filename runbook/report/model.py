@@ -11,6 +11,7 @@ from typing import Any
 from runbook import __version__
 from runbook.engine import finding, not_applicable
 from runbook.findings import Finding, Outcome, Status
+from runbook.narrative import step_of
 from runbook.profile_keys import perform_only_set
 from runbook.registry import checks_in_guide_order
 from runbook.run import Run
@@ -71,6 +72,8 @@ def lookback(run: Run) -> dict[str, Any]:
 def _check(run: Run, found: Finding) -> dict[str, Any]:
     """A finding as the report holds it; with ``--blame``, a failing one's ``changed_by``."""
     out = found.to_dict()
+    step = step_of(found.check_id)
+    out["step"] = {"id": step.id, "says": step.says} if step else None
     if run.blamed is not None and found.check_id in run.blamed["checks"]:
         out["changed_by"] = run.blamed["checks"][found.check_id]
     return out

@@ -88,6 +88,13 @@ def test_pytest_verify_run_writes_the_report(lab_env: dict[str, str], tmp_path: 
     assert {c.get("name"): c.get("classname") for c in cases} == {
         check: f"notifier.{section}" for check, section in ids.items()
     }
+    # each check under its guide step (the scenario's When), in summary.json and allure
+    steps = {c["id"]: c["step"]["id"] for s in summary["sections"] for c in s["checks"]}
+    assert steps["rule_fires_hourly_and_is_enabled"] == "trigger.create_rule"
+    assert all(step.split(".")[0] == ids[check] for check, step in steps.items())
+    results = [json.loads(p.read_text()) for p in (out / "allure-results").glob("*-result.json")]
+    stories = {label["value"] for r in results for label in r["labels"] if label["name"] == "story"}
+    assert "the hourly rule is created with the runner as its target" in stories
     # allure: the trend carried over, a category for what could not be checked
     allure = out / "allure-results"
     assert (allure / "history" / "history-trend.json").read_text() == '[{"x": 1}]'

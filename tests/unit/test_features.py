@@ -6,6 +6,10 @@ import re
 from collections import Counter
 from pathlib import Path
 
+import pytest
+
+from runbook.guide_steps import STEPS
+from runbook.narrative import NarrativeError, narrative, step_of
 from runbook.registry import checks_in_guide_order
 from runbook.sections import SECTIONS
 
@@ -17,7 +21,7 @@ def _features() -> list[tuple[str, list[str]]]:
     for path in sorted(FEATURES.glob("*.feature")):
         text = path.read_text()
         tag = re.search(r"^@(\w+)", text, re.M).group(1)
-        sentences = re.findall(r"^\s+(?:Then|And) (.+)$", text, re.M)
+        sentences = re.findall(r"^\s+Then (.+)$", text, re.M)
         out.append((tag, sentences))
     return out
 
@@ -44,6 +48,38 @@ def test_each_scenario_judges_one_check() -> None:
         for scenario in path.read_text().split("Scenario:")[1:]:
             checks = re.findall(r"^\s+(?:Then|And) ", scenario, re.M)
             assert len(checks) == 1, f"{path.name}: {scenario.splitlines()[0].strip()}"
+
+
+def test_each_scenario_narrates_one_guide_step_of_its_section() -> None:
+    """When: the guide's step (what perform and a person do); Then: its check. Every step is
+    told, every check is under one, and the walk is in the guide's section order."""
+    walk = narrative()
+    assert {s.step.id for s in walk} == set(STEPS)
+    checks = [c for s in walk for c in s.checks]
+    assert sorted(checks) == sorted(c.id for c in checks_in_guide_order())
+    rank = {s.id: n for n, s in enumerate(SECTIONS)}
+    sections = [rank[s.section] for s in walk]
+    assert sections == sorted(sections)
+    assert step_of("rule_fires_hourly_and_is_enabled") == STEPS["trigger.create_rule"]
+
+
+@pytest.mark.parametrize(
+    ("scenario", "error"),
+    [
+        ("    Then the state machine is ACTIVE\n", r"one When \(a guide step\) and one Then"),
+        (
+            "    When the function is created\n    Then the state machine is ACTIVE\n",
+            "different sections",
+        ),
+        ("    When the moon is full\n    Then the state machine is ACTIVE\n", "no guide step"),
+    ],
+)
+def test_a_scenario_that_does_not_narrate_a_step_is_refused(
+    tmp_path: Path, scenario: str, error: str
+) -> None:
+    (tmp_path / "x.feature").write_text(f"Feature: x\n  Scenario: y\n{scenario}")
+    with pytest.raises((NarrativeError, LookupError), match=error):
+        narrative(tmp_path)
 
 
 def test_check_ids_are_unique_snake_case() -> None:
