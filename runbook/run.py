@@ -94,14 +94,22 @@ class Run:
     def blame(self, findings: list[Finding]) -> None:
         """Ask CloudTrail who last wrote to the failing findings' resources (``--blame``),
         within what is left of ``timeouts.run_s``."""
-        from runbook.aws.trail import blame
+        from runbook.aws.trail import blame, bounded, permit_lookups
+        from runbook.redact import scrub_data
 
-        self.blamed = blame(
-            self.session,
-            findings,
-            partition=partition_of(self.profile.region),
-            deadline=self._t0 + self.profile.timeouts.run_s,
-        )
+        deadline = self._t0 + self.profile.timeouts.run_s
+        session = bounded(self.session, deadline - time.monotonic())
+        permit_lookups(session)
+        try:
+            found = blame(
+                session, findings, partition=partition_of(self.profile.region), deadline=deadline
+            )
+        except KeyboardInterrupt:  # the checks are all made: their report is still written
+            found = {"lookups": None, "note": "stopped: interrupted", "checks": {}}
+        except Exception as exc:  # a defect: blame is a hint, never the cost of the report
+            found = {"lookups": None, "note": f"stopped: {type(exc).__name__}: {exc}"[:200]}
+            found["checks"] = {}
+        self.blamed = scrub_data(found)
 
     def check(self, check: Check) -> Finding:
         """Evaluate one check; in perform mode fix what fails and evaluate it again.

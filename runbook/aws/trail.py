@@ -10,6 +10,7 @@ a reason for a run to take long. IAM is global: its events are in the partition'
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 import time
@@ -32,17 +33,36 @@ WINDOW = timedelta(days=90)  # what LookupEvents can see
 # Where a partition's global services (IAM) deliver their events.
 HOME_REGION = {"aws": "us-east-1", "aws-cn": "cn-north-1", "aws-us-gov": "us-gov-west-1"}
 
-_ARN = re.compile(r"\barn:(aws[\w-]*):([\w-]+):[\w-]*:\d*:([^\s,()]+)")
+_STOP = r"[^\s,()\"'\[\]{}]"  # a name ends at a space, a comma, a bracket or a quote
+_ARN = re.compile(rf"\barn:(aws[\w-]*):([\w-]+):[\w-]*:(?:\d*|aws):({_STOP}+)")
 _ID = re.compile(
     r"\b(?:sg|i|vpc|subnet|eni|eipalloc|eipassoc|igw|nat|rtb|acl|vol|eice)-[0-9a-f]{8,17}\b"
 )
-# "<kind> <name>" as the checks write their resources; a kind CloudTrail knows by that name.
+_KINDS = r"function|rule|user|group|role|policy|secret|cluster|state machine"
+# "<kind> <name>" as the checks write their resources; a kind CloudTrail knows by that name
+# (not a log group nor a security group's name; "the state machine rule R starts" is rule R).
 _NAMED = re.compile(
-    r"\b(function|rule|user|group|role|policy|secret|cluster|state machine)\s+"
-    r"([\w+=.@/-]+?)(?='s\b|[\s,()]|$)"
+    rf"(?<!log )(?<!security )\b({_KINDS})\s+(?!(?:{_KINDS})\b)"
+    r"([\w+=.@/-]+?)(?='s\b|[\s,()\"'\]]|$)"
 )
 _ECR = re.compile(r"\bECR [\w.-]+\.amazonaws\.com(?:\.cn)?/([\w./-]+?)(?=[:@\s]|$)")
 _IAM_KINDS = frozenset({"user", "group", "role", "policy"})
+# Writes the deployment makes to itself every hour (the schedule starting the state machine,
+# which starts and stops the database and invokes the function; its logs): never the change
+# a person is looking for, and a day of them would fill a page.
+ROUTINE = frozenset(
+    {
+        "ec2:StartInstances",
+        "ec2:StopInstances",
+        "states:StartExecution",
+        "lambda:Invoke",
+        "logs:CreateLogStream",
+        "logs:PutLogEvents",
+        "sts:AssumeRole",
+        "kms:Decrypt",
+    }
+)
+PAGES = 3  # per name, while fewer than SHOWN changes were found (each page is a look-up)
 
 
 @dataclass(frozen=True)
@@ -94,8 +114,27 @@ class Pace:
 
 def permit_lookups(session: AwsSession) -> None:
     """A verify session makes only its collections' reads: LookupEvents is let through only
-    for a run that asked for ``--blame``."""
-    session.permit(LOOKUP, lambda params: True)
+    for a run that asked for ``--blame``, once its checks are done, by resource name only."""
+    session.permit(LOOKUP, _by_resource_name)
+
+
+def _by_resource_name(params: dict[str, Any]) -> bool:
+    attributes = params.get("LookupAttributes") or []
+    return len(attributes) == 1 and attributes[0].get("AttributeKey") == "ResourceName"
+
+
+def bounded(session: AwsSession, left_s: float) -> AwsSession:
+    """The session for the look-ups: the same guard, permits and call log, but few attempts
+    each bounded by what is left of the run, so that no look-up holds the run long."""
+    read = max(1.0, min(session.read_timeout, left_s))
+    return dataclasses.replace(
+        session,
+        connect_timeout=min(session.connect_timeout, read),
+        read_timeout=read,
+        max_attempts=min(session.max_attempts, 3),
+        _clients={},
+        _boto=None,
+    )
 
 
 def blame(
@@ -117,13 +156,36 @@ def blame(
     home = HOME_REGION.get(partition, "us-east-1")
     answers: dict[Name, list[dict[str, Any]]] = {}
     checks: dict[str, Any] = {}
+    calls = [0]  # look-ups made, failed ones too
     note: str | None = None
+
+    def allowed() -> str | None:
+        """Why no further look-up may start, or None."""
+        if calls[0] >= MAX_LOOKUPS:
+            return f"stopped at {MAX_LOOKUPS} look-ups (AWS allows 2 a second)"
+        if deadline is not None and time.monotonic() >= deadline:
+            return "stopped: the run's time (timeouts.run_s) was up"
+        return None
+
+    def lookup(name: Name, token: str | None) -> dict[str, Any]:
+        pace.wait()
+        calls[0] += 1
+        asked: dict[str, Any] = {
+            "LookupAttributes": [{"AttributeKey": "ResourceName", "AttributeValue": name.name}],
+            "StartTime": end - WINDOW,
+            "EndTime": end,
+            "MaxResults": 50,
+        }
+        if token:
+            asked["NextToken"] = token
+        region = home if name.iam else None
+        return session.client("cloudtrail", region=region).lookup_events(**asked)
+
     for found in findings:
         if found.status != Status.FAIL:
             continue
         # A resource in words only ("region eu-west-2"): the ids of what differs instead.
-        what_differs = json.dumps(found.to_dict()["differs"], default=str)
-        names = lookup_names(found.resource) or lookup_names(what_differs)[:3]
+        names = lookup_names(found.resource) or differing_names(found)[:3]
         entry: dict[str, Any] = {"names": [n.name for n in names], "changes": [], "note": None}
         checks[found.check_id] = entry
         if not names:
@@ -131,60 +193,97 @@ def blame(
             continue
         for name in names:
             if name not in answers and note is None:
-                if len(answers) >= MAX_LOOKUPS:
-                    note = f"stopped at {MAX_LOOKUPS} look-ups (AWS allows 2 a second)"
-                elif deadline is not None and time.monotonic() >= deadline:
-                    note = "stopped: the run's time (timeouts.run_s) was up"
-                else:
+                note = allowed()
+                if note is None:
                     try:
-                        pace.wait()
-                        answers[name] = _writes(session, name, home if name.iam else None, end)
+                        answers[name] = _changes(name, lookup, allowed)
                     except (ClientError, BotoCoreError) as exc:
                         note = f"stopped: {classify('cloudtrail', exc)}"
             entry["changes"].extend(answers.get(name, []))
-        entry["changes"].sort(key=lambda c: c["when"], reverse=True)
+        entry["changes"].sort(key=lambda c: c["when"] or "", reverse=True)
         del entry["changes"][SHOWN:]
         if not entry["changes"] and all(n in answers for n in names):
-            entry["note"] = f"no write to it in CloudTrail's last {WINDOW.days} days"
+            entry["note"] = f"no change to it in CloudTrail's last {WINDOW.days} days"
         elif not all(n in answers for n in names):
             entry["note"] = "not all of its names were looked up"
-    return {"lookups": len(answers), "note": note, "checks": checks}
+    return {"lookups": calls[0], "note": note, "checks": checks}
 
 
-def _writes(
-    session: AwsSession, name: Name, region: str | None, end: datetime
-) -> list[dict[str, Any]]:
-    page = session.client("cloudtrail", region=region).lookup_events(
-        LookupAttributes=[{"AttributeKey": "ResourceName", "AttributeValue": name.name}],
-        StartTime=end - WINDOW,
-        EndTime=end,
-        MaxResults=50,
-    )
-    out = []
-    for event in page.get("Events", []):
-        record = _record(event.get("CloudTrailEvent"))
-        if event.get("ReadOnly") == "true" or record.get("errorCode"):
-            continue  # a read, or a write AWS refused: neither changed anything
-        when = event.get("EventTime")
-        source = str(event.get("EventSource") or record.get("eventSource") or "")
-        identity = record.get("userIdentity")
-        identity = identity if isinstance(identity, dict) else {}
-        out.append(
-            {
-                "resource": name.name,
-                "when": when.astimezone(UTC).isoformat(timespec="seconds")
-                if isinstance(when, datetime)
-                else str(when),
-                "who": event.get("Username") or identity.get("arn") or "unknown",
-                "identity": identity.get("arn"),
-                "call": f"{source.split('.', 1)[0]}:{event.get('EventName')}",
-                "source_ip": record.get("sourceIPAddress"),
-                "event_id": event.get("EventId"),
-            }
-        )
-        if len(out) == SHOWN:
-            break
+def differing_names(found: Finding) -> list[Name]:
+    """The names in what differs (its strings, wherever they sit in it)."""
+    out: list[Name] = []
+    for text in _strings(found.to_dict()["differs"]):
+        out += [n for n in lookup_names(text) if n not in out]
     return out
+
+
+def _strings(value: Any) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, dict):
+        return [s for k, v in value.items() for s in (*_strings(k), *_strings(v))]
+    if isinstance(value, list | tuple):
+        return [s for v in value for s in _strings(v)]
+    return []
+
+
+def _changes(
+    name: Name,
+    lookup: Callable[[Name, str | None], dict[str, Any]],
+    allowed: Callable[[], str | None],
+) -> list[dict[str, Any]]:
+    """The newest changes to ``name``: up to PAGES pages while fewer than SHOWN were found."""
+    out: list[dict[str, Any]] = []
+    token = None
+    for n in range(PAGES):
+        if n and allowed() is not None:
+            break
+        page = lookup(name, token)
+        for event in page.get("Events") or []:
+            change = change_of(event, name.name)
+            if change is not None:
+                out.append(change)
+        token = page.get("NextToken")
+        if len(out) >= SHOWN or not token:
+            break
+    return out[:SHOWN]
+
+
+def change_of(event: Any, resource: str) -> dict[str, Any] | None:
+    """One LookupEvents event as a change to ``resource``; None for what changed nothing (a
+    read, a call AWS refused) or what the deployment does to itself every hour (ROUTINE)."""
+    if not isinstance(event, dict):
+        return None
+    record = _record(event.get("CloudTrailEvent"))
+    if event.get("ReadOnly") == "true" or record.get("errorCode"):
+        return None
+    source = str(event.get("EventSource") or record.get("eventSource") or "")
+    call = f"{source.split('.', 1)[0]}:{event.get('EventName') or record.get('eventName')}"
+    if call in ROUTINE:
+        return None
+    identity = record.get("userIdentity")
+    identity = identity if isinstance(identity, dict) else {}
+    return {
+        "resource": resource,
+        "when": _when(event.get("EventTime")),
+        "who": str(event.get("Username") or identity.get("arn") or "unknown"),
+        "identity": identity.get("arn"),
+        "call": call,
+        "source_ip": record.get("sourceIPAddress"),
+        "event_id": event.get("EventId"),
+    }
+
+
+def _when(value: Any) -> str | None:
+    """ISO 8601 in UTC, whatever shape the time came in (botocore's datetime, epoch seconds)."""
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).isoformat(timespec="seconds")
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        try:
+            return datetime.fromtimestamp(value, UTC).isoformat(timespec="seconds")
+        except (OverflowError, ValueError, OSError):
+            return str(value)
+    return str(value) if value else None
 
 
 def _record(text: Any) -> dict[str, Any]:

@@ -98,7 +98,12 @@ def _rest_operation(
 def request_body(environ: dict[str, Any]) -> bytes:
     """The request's body, read once and put back for the application behind."""
     length = int(environ.get("CONTENT_LENGTH") or 0)
-    body = environ["wsgi.input"].read(length) if length else b""
+    if length:
+        body = environ["wsgi.input"].read(length)
+    elif environ.get("wsgi.input_terminated"):  # chunked: werkzeug ends the stream for us
+        body = environ["wsgi.input"].read()
+    else:
+        body = b""
     environ["wsgi.input"] = io.BytesIO(body)
     return body
 

@@ -1,7 +1,8 @@
 """The lab's CloudTrail: every AWS request the lab serves, answered by ``LookupEvents``.
 
 moto has CloudTrail's trails but no event history (no LookupEvents). This WSGI middleware
-records each signed request as CloudTrail records a management event, in the region it was
+records each signed request it serves (not those the lab's throttle refused, nor LookupEvents
+itself) as CloudTrail records a management event, in the region it was
 signed for, IAM's in its partition's home region (where AWS delivers them): who
 made it (the caller moto's STS says the access key is), when, the call, whether it only read,
 the error code if AWS refused it, and the resources it names. A resource is what a request
@@ -16,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import json
 import re
+import sys
 import threading
 import urllib.parse
 import uuid
@@ -71,10 +73,18 @@ class Trail:
             seen.update(status=int(status.split()[0]), headers=dict(headers))
             return start_response(status, headers, *rest)
 
-        body = b"".join(self.app(environ, recording))
-        if seen.get("status", 500) < 400 and not is_read(request.service, request.operation):
-            pairs += _created(body)
-        self._record(request, _named(pairs), environ, seen, body)
+        answer = self.app(environ, recording)
+        try:
+            body = b"".join(answer)
+        finally:
+            if hasattr(answer, "close"):
+                answer.close()
+        try:  # AWS has acted: a record that cannot be made must not look like its failure
+            if seen.get("status", 500) < 400 and not is_read(request.service, request.operation):
+                pairs += _created(body)
+            self._record(request, _named(pairs), environ, seen, body)
+        except Exception as exc:
+            print(f"lab trail: {request.name} not recorded ({exc!r})", file=sys.stderr)
         return [body]
 
     def _record(
@@ -141,6 +151,8 @@ class Trail:
     ) -> list[bytes]:
         try:
             asked = json.loads(request_body(environ) or b"{}")
+            if not isinstance(asked, dict):
+                raise ValueError("SerializationException: the request is not a JSON object")
             answer = self.lookup(request.region, asked)
         except ValueError as exc:
             name, _, message = str(exc).partition(": ")
@@ -155,7 +167,11 @@ class Trail:
         if len(attributes) > 1:
             raise ValueError("InvalidLookupAttributesException: only one attribute is allowed")
         for a in attributes:
-            if a.get("AttributeKey") not in ATTRIBUTES or not a.get("AttributeValue"):
+            if (
+                not isinstance(a, dict)
+                or a.get("AttributeKey") not in ATTRIBUTES
+                or not a.get("AttributeValue")
+            ):
                 raise ValueError(f"InvalidLookupAttributesException: {a!r} is not valid")
         limit = asked.get("MaxResults", 50)
         if not isinstance(limit, int) or not 1 <= limit <= 50:
@@ -164,7 +180,10 @@ class Trail:
         end = asked.get("EndTime", float("inf"))
         if start > end:
             raise ValueError("InvalidTimeRangeException: StartTime is after EndTime")
-        offset = int(asked.get("NextToken") or 0)
+        token = asked.get("NextToken") or "0"
+        if not isinstance(token, str) or not token.isdigit():
+            raise ValueError("InvalidNextTokenException: the token is not one this trail gave")
+        offset = int(token)
         with self._lock:
             events = [e for e in reversed(self.events) if e["_region"] == region]
         matching = [e for e in events if start <= e["EventTime"] <= end and _matches(e, attributes)]
@@ -198,7 +217,7 @@ def _asked(request: AwsRequest, environ: dict[str, Any]) -> list[tuple[str, Any]
         for key, values in urllib.parse.parse_qs(text).items():
             last = ".".join(p for p in key.split(".") if not p.isdigit()).rsplit(".", 1)[-1]
             pairs += [(last, v) for v in values]
-    elif body[:1] == b"{":
+    elif "json" in environ.get("CONTENT_TYPE", "") and body[:1] == b"{":
         with contextlib.suppress(ValueError):
             pairs += list(_walk(json.loads(body)))
     return pairs

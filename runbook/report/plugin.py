@@ -24,7 +24,6 @@ from _pytest.junitxml import xml_key
 from _pytest.mark.expression import Expression
 from filelock import FileLock, Timeout
 
-from runbook.aws.trail import permit_lookups
 from runbook.errors import CouldNotCheck, ExitStatus, UsageError
 from runbook.options import RUN_OPTIONS, default_profile
 from runbook.preflight import aws_identity, preflight_deadline
@@ -90,8 +89,6 @@ class RunbookPlugin:
             load_profile(opt.profile), opt.lookback_hours, opt.probe_egress, opt.dry_run
         )
         run = Run(profile, mode=opt.mode, dry_run=opt.dry_run, start_database=opt.start_database)
-        if opt.blame:
-            permit_lookups(run.session)  # the one read beyond the collections' own
         run.progress = self._progress
         run.lookback_asked = opt.lookback_hours is not None
         if opt.fail_on not in SEVERITIES:

@@ -179,7 +179,8 @@ def blame_lines(report: dict[str, Any]) -> list[str]:
     if not isinstance(blame, dict):
         return []
     note = f"; {blame['note']}" if blame.get("note") else ""
-    return [f"blame: {blame.get('lookups')} CloudTrail look-up(s){note}"]
+    made = blame.get("lookups")
+    return [f"blame: {made if made is not None else 'some'} CloudTrail look-up(s){note}"]
 
 
 def differs_line(diff: Any) -> str:

@@ -15,7 +15,7 @@ import pytest
 
 from runbook.aws.collected import iam_action
 from runbook.aws.policy import checker_policy
-from runbook.lab import build
+from runbook.lab import build, control
 from runbook.profile import Profile
 from runbook.run import Run
 
@@ -97,3 +97,21 @@ def test_without_blame_cloudtrail_is_not_asked(
     assert summary["blame"] is None
     assert all("changed_by" not in c for c in _checks(summary).values())
     assert "changed:" not in output
+
+
+def test_blame_that_cannot_look_changes_nothing_but_its_note(
+    broken_by_mallory: dict[str, str], lab_env: dict[str, str], lab_url: str, tmp_path: Path
+) -> None:
+    """CloudTrail throttling every look-up: the same verdicts and exit status, every report
+    written, one line that says why nothing was found."""
+    control.throttle(lab_url, operations=["cloudtrail:LookupEvents"])
+    try:
+        status, output, summary = runbook_pytest(["--blame", "-m", "not hosts"], lab_env, tmp_path)
+    finally:
+        control.throttle(lab_url, 0)
+    assert status == 1, output[-3000:]
+    assert summary["blame"]["note"].startswith("stopped: cloudtrail:LookupEvents still throttled")
+    assert "blame: 1 CloudTrail look-up(s); stopped: " in output
+    failing = {c["id"] for c in _checks(summary).values() if c["status"] == "fail"}
+    assert {check for check, _ in FAULTS.values()} <= failing
+    assert (tmp_path / "report.html").exists() and (tmp_path / "junit.xml").exists()

@@ -18,7 +18,17 @@ import pytest
 from botocore.exceptions import ClientError
 
 from runbook.aws.session import open_session
-from runbook.aws.trail import MAX_LOOKUPS, Name, Pace, blame, lookup_names, permit_lookups
+from runbook.aws.trail import (
+    MAX_LOOKUPS,
+    Name,
+    Pace,
+    blame,
+    bounded,
+    change_of,
+    differing_names,
+    lookup_names,
+    permit_lookups,
+)
 from runbook.errors import ReadOnlyViolation
 from runbook.findings import Finding, Status
 from runbook.lab import control
@@ -56,6 +66,16 @@ REGION = "eu-west-2"
             "rule WikidotNotifierExecutor, function WikidotNotifier",
             [Name("WikidotNotifierExecutor", False), Name("WikidotNotifier", False)],
         ),
+        # the step functions' default resource names the rule, not a machine called "rule"
+        (
+            "the state machine rule WikidotNotifierExecutor starts",
+            [Name("WikidotNotifierExecutor", False)],
+        ),
+        ("log group /aws/lambda/WikidotNotifier", []),  # not an IAM group
+        (
+            "arn:aws:iam::aws:policy/AdministratorAccess",  # AWS-managed: account "aws"
+            [Name("AdministratorAccess", True)],
+        ),
         ("region eu-west-2", []),
         ("the access host (cloud9) and the database", []),
         ("instance WDNotifier MySQL database", []),  # CloudTrail knows instances by id
@@ -64,6 +84,60 @@ REGION = "eu-west-2"
 )
 def test_names_a_resource_is_looked_up_by(resource: str | None, names: list[Name]) -> None:
     assert lookup_names(resource) == names
+
+
+def test_what_differs_is_read_by_its_strings_not_its_json() -> None:
+    """A quote or a bracket of the JSON never ends up in a name."""
+    differs = {"extra": ["arn:aws:sns:eu-west-2:123456789012:alerts"], "missing": ["igw-0a"]}
+    found = _failing("x", "region eu-west-2", differs=differs)
+    assert differing_names(found) == [Name("alerts", False)]
+
+
+CALL, WHEN = "ec2:AuthorizeSecurityGroupIngress", "2025-12-03T08:20:00+00:00"
+EVENT = {
+    "EventId": "e1",
+    "EventName": "AuthorizeSecurityGroupIngress",
+    "ReadOnly": "false",
+    "EventTime": 1764750000.0,
+    "EventSource": "ec2.amazonaws.com",
+    "Username": "mallory",
+    "CloudTrailEvent": '{"userIdentity": {"arn": "arn:aws:iam::1:user/mallory"}}',
+}
+
+
+@pytest.mark.parametrize(
+    ("event", "expected"),
+    [
+        (EVENT, ("mallory", CALL, WHEN)),
+        ({**EVENT, "ReadOnly": "true"}, None),  # a read changed nothing
+        ({**EVENT, "CloudTrailEvent": '{"errorCode": "AccessDenied"}'}, None),  # refused
+        ({**EVENT, "EventName": "StopInstances"}, None),  # the schedule's own, every hour
+        ({**EVENT, "EventSource": "states.amazonaws.com", "EventName": "StartExecution"}, None),
+        ({**EVENT, "CloudTrailEvent": "not json", "Username": None}, ("unknown", CALL, WHEN)),
+        ({**EVENT, "EventTime": None}, ("mallory", CALL, None)),
+        ({**EVENT, "EventTime": 1e300}, ("mallory", CALL, "1e+300")),
+        ("not an event", None),
+    ],
+)
+def test_a_change_is_read_from_any_shape_of_event(event: Any, expected: Any) -> None:
+    change = change_of(event, "sg-1")
+    if expected is None:
+        assert change is None
+        return
+    assert change is not None
+    assert (change["who"], change["call"], change["when"]) == expected
+
+
+def test_the_lookups_session_is_bounded_by_what_is_left_of_the_run() -> None:
+    session = open_session(REGION, read_timeout=20, max_attempts=5)
+    tight = bounded(session, 4.0)
+    assert (tight.read_timeout, tight.max_attempts) == (4.0, 3)
+    assert tight.log is session.log  # the same call log: the look-ups are counted
+    permit_lookups(tight)
+    with pytest.raises(ReadOnlyViolation):  # by resource name only
+        tight.client("cloudtrail").lookup_events(
+            LookupAttributes=[{"AttributeKey": "Username", "AttributeValue": "x"}]
+        )
 
 
 def test_pace_spaces_calls_half_a_second_apart() -> None:
@@ -221,6 +295,31 @@ def test_a_resource_in_words_is_looked_up_by_the_ids_of_what_differs(aws: Client
     assert found["lookups"] == 1
 
 
+def test_the_schedules_own_writes_are_passed_over_for_the_change(aws: Client) -> None:
+    """Every hour the state machine starts and stops the database instance: a day of that
+    fills a page; the change a person made before it is still found (on a later page)."""
+    ec2 = aws("ec2")
+    _, group = _group(aws)
+    image = ec2.describe_images()["Images"][0]["ImageId"]
+    instance = ec2.run_instances(ImageId=image, MinCount=1, MaxCount=1)["Instances"][0]
+    mallory = _user(aws, "mallory")
+    aws("ec2", mallory).modify_instance_attribute(InstanceId=instance["InstanceId"], Groups=[group])
+    for _ in range(30):  # 60 events: more than a page
+        ec2.stop_instances(InstanceIds=[instance["InstanceId"]])
+        ec2.start_instances(InstanceIds=[instance["InstanceId"]])
+    session = _session()
+    found = blame(
+        session,
+        [_failing("db", f"{instance['InstanceId']}")],
+        partition="aws",
+        pace=Pace(sleep=lambda s: None),
+    )
+    calls = [(c["who"], c["call"]) for c in found["checks"]["db"]["changes"]]
+    assert calls[0] == ("mallory", "ec2:ModifyInstanceAttribute")
+    assert not any(c in ("ec2:StartInstances", "ec2:StopInstances") for _, c in calls)
+    assert found["lookups"] == 2  # a second page was read for it
+
+
 def test_lookups_are_bounded_and_each_name_is_asked_once(aws: Client) -> None:
     failing = [_failing(f"check_{n}", f"rule r{n}") for n in range(MAX_LOOKUPS + 2)]
     failing.append(_failing("again", "rule r0"))  # a name already asked: no new look-up
@@ -231,7 +330,7 @@ def test_lookups_are_bounded_and_each_name_is_asked_once(aws: Client) -> None:
     assert session.log.calls["cloudtrail:LookupEvents"] == MAX_LOOKUPS
     assert found["note"] == f"stopped at {MAX_LOOKUPS} look-ups (AWS allows 2 a second)"
     assert found["checks"][f"check_{MAX_LOOKUPS}"]["note"] == "not all of its names were looked up"
-    assert found["checks"]["again"]["note"] == "no write to it in CloudTrail's last 90 days"
+    assert found["checks"]["again"]["note"] == "no change to it in CloudTrail's last 90 days"
     assert len(slept) >= MAX_LOOKUPS - 2  # paced, not fired at once
 
 
@@ -256,7 +355,7 @@ def test_throttled_lookups_stop_blame_with_a_note_not_an_error(aws: Client, lab:
     finally:
         control.throttle(lab, 0)
     assert found["note"].startswith("stopped: cloudtrail:LookupEvents still throttled")
-    assert found["lookups"] == 0
+    assert found["lookups"] == 1  # the one that failed counts; none after it
     assert found["checks"]["b"]["note"] == "not all of its names were looked up"
 
 
@@ -266,7 +365,8 @@ def test_a_verify_session_refuses_lookups_unless_blame_asked_for_them(aws: Clien
         session.client("cloudtrail").lookup_events()
     assert not session.log.calls
     permit_lookups(session)
-    session.client("cloudtrail").lookup_events()
+    by_name = [{"AttributeKey": "ResourceName", "AttributeValue": "x"}]
+    session.client("cloudtrail").lookup_events(LookupAttributes=by_name)
     assert session.log.calls["cloudtrail:LookupEvents"] == 1
 
 
@@ -293,6 +393,8 @@ def test_the_labs_lookup_answers_as_aws_does(aws: Client, lab: str) -> None:
         trail.lookup_events(LookupAttributes=two)
     with pytest.raises(ClientError, match="InvalidMaxResultsException"):
         trail.lookup_events(MaxResults=51)
+    with pytest.raises(ClientError, match="InvalidNextTokenException"):
+        trail.lookup_events(NextToken="not-ours")
     control.reset(lab)  # the lab forgets its events with everything else
     assert trail.lookup_events(LookupAttributes=attribute)["Events"] == []
 
