@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from checks import lookup as L
-from runbook.findings import Outcome, failed, judged
+from runbook.findings import Outcome, judged
 from runbook.profile import Profile
 from runbook.registry import check
 
@@ -74,7 +74,9 @@ def database_capacity(inv: Inventory, p: Profile) -> Outcome:
     if p.variants.aurora:
         cluster = inv.db_cluster(p.database.cluster)
         if cluster is None:
-            return failed("no Aurora cluster", expected=p.database.cluster, actual=None)
+            return judged(
+                True, "no Aurora cluster yet: nothing to price", expected=None, actual=None
+            )
         cap = _aurora_max_capacity(cluster)
         return judged(
             cap is not None and cap <= p.database.max_capacity,
@@ -83,8 +85,13 @@ def database_capacity(inv: Inventory, p: Profile) -> Outcome:
             actual=cap,
         )
     inst = L.db_instance(inv, p)
-    if inst is None:
-        return failed("no database instance", expected=p.database.instance_name, actual=None)
+    if inst is None:  # nothing deployed costs nothing; its absence is the database's check
+        return judged(
+            True,
+            "no database instance yet: nothing to price",
+            expected=list(p.database.allowed_instance_types),
+            actual=None,
+        )
     kind = inst["InstanceType"]
     return judged(
         kind in p.database.allowed_instance_types,
