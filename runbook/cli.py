@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import NoReturn
 
 from runbook.errors import CouldNotCheck, ExitStatus, UsageError
+from runbook.guide_keys import HELP as HELP_KEYS
 from runbook.lab.control import LabError
 from runbook.options import DEFAULT_PROFILE, RUN_OPTIONS
 from runbook.redact import install_log_redaction
@@ -64,15 +65,19 @@ def cmd_run(ns: argparse.Namespace, extra: list[str]) -> int:
     return _pytest(args + extra)
 
 
-def lab_up(lab_dir: Path, profile_path: Path) -> tuple[str, list[str]]:
+def lab_up(lab_dir: Path, profile_path: Path, *, empty: bool = False) -> tuple[str, list[str]]:
     """Start the lab's moto server, build the profile's deployment in it, and give it a
-    day of healthy operation."""
+    day of healthy operation; ``empty``: the servers only, without any deployment (what a
+    guided walk starts from)."""
     from runbook.lab import build, control, hosts
     from runbook.profile import load_profile
 
     profile = load_profile(profile_path)
     url = control.start(lab_dir)
     os.environ.update(hosts.start(lab_dir, load_profile(LAB_PROFILE)))
+    if empty:
+        build.empty(profile, url, lab_dir)
+        return url, []
     run = build.build(profile, url)
     still = [cid for cid, f in run.findings.items() if f.status in ("fail", "error")]
     return url, still
@@ -88,11 +93,12 @@ def cmd_lab(ns: argparse.Namespace, extra: list[str]) -> int:
         stopped = control.stop(lab_dir)
         print("lab stopped" if stopped else "no lab was running")
         return 0
-    url, still = lab_up(lab_dir, Path(ns.profile))
-    print(f"lab up at {url} (built from {ns.profile})")
+    url, still = lab_up(lab_dir, Path(ns.profile), empty=ns.empty)
+    built = "empty: no deployment yet" if ns.empty else f"built from {ns.profile}"
+    print(f"lab up at {url} ({built})")
     if still:
         print(f"not built: {', '.join(still)}")
-    print("use it with (verify and perform then use the lab's profile):")
+    print("use it with (verify, perform and guide then use the lab's profile):")
     exports = {
         **lab_environment(url),
         **hosts.environment(lab_dir),
@@ -102,7 +108,21 @@ def cmd_lab(ns: argparse.Namespace, extra: list[str]) -> int:
         if k == "RUNBOOK_MYSQL_ADMIN_PASSWORD":  # a secret: point at it, never print it
             v = f'"$(cat {hosts.folder(lab_dir) / "admin-password"})"'
         print(f"  export {k}={v}")
+    # the values perform stores in the notifier's secret (the lab's canaries): from a file
+    print(f"  set -a; . {secret_values_file(lab_dir)}; set +a")
     return 0 if not still else int(ExitStatus.UNHEALTHY)
+
+
+def secret_values_file(lab_dir: Path) -> Path:
+    """The RUNBOOK_SECRET_* values perform reads to create the lab's secret, as a file only
+    its owner reads (a person's shell sources it; they are never printed)."""
+    from runbook.lab.hosts import folder
+    from runbook.lab.world import secret_environment
+
+    path = folder(lab_dir) / "secret.env"
+    path.touch(mode=0o600)
+    path.write_text("".join(f"{k}={v}\n" for k, v in secret_environment().items()))
+    return path
 
 
 def cmd_demo(ns: argparse.Namespace, extra: list[str]) -> int:
@@ -127,6 +147,52 @@ def cmd_demo(ns: argparse.Namespace, extra: list[str]) -> int:
         written = page.exists() and page.stat().st_mtime >= began  # by this demo's run
         opened = f"; open the report: {page}" if written else ""
         print(f"== lab stopped{opened} ==")
+
+
+def cmd_guide(ns: argparse.Namespace, extra: list[str]) -> int:
+    """Walk the guide step by step: verify first, do on approval, journal everything."""
+    from runbook.guided import Guide, untimed
+    from runbook.guided_ui import TerminalUI
+    from runbook.journal import Journal, read, stamp
+    from runbook.preflight import aws_identity, preflight_deadline
+    from runbook.profile import load_profile
+    from runbook.report.files import write_atomic
+    from runbook.report.transcript import markdown
+    from runbook.run import Run
+
+    chosen = ns.profile or os.environ.get("RUNBOOK_PROFILE") or ROOT / DEFAULT_PROFILE
+    profile = untimed(load_profile(chosen))
+    run = Run(profile, start_database=ns.start_database)
+    who = aws_identity(run.session, preflight_deadline(run.session, 60.0))
+    run.account = who.split(":")[4] if who.count(":") >= 5 else None
+    run.learn_secret()
+    reports = Path(ns.reports_dir)
+    journal = Journal(reports / "guide" / f"{stamp()}.jsonl")
+    for signum in (signal.SIGTERM, signal.SIGHUP):  # a closed terminal ends it as Ctrl-C does
+        signal.signal(signum, _interrupted)
+    ui = TerminalUI()
+    run.progress = ui.progress  # each AWS action as perform applies it
+    walk = Guide(run, ui, journal, yes=ns.yes, identity=who, break_lease=ns.break_lease)
+    try:
+        if ns.plan_only:
+            return int(walk.plan_only(Path(ns.plan_only)))
+        if ns.approve:
+            return int(walk.approve(Path(ns.approve)))
+        return int(walk.walk())
+    except UsageError as exc:  # a plan refused: the journal says so too
+        journal.write("end", verdict="refused", why=str(exc), stopped_at=None)
+        raise
+    except KeyboardInterrupt:
+        print(f"\ninterrupted: run `notifier-runbook guide` again to go on ({journal.path})")
+        return int(ExitStatus.UNHEALTHY)
+    finally:
+        run.close()
+        journal.close()
+        write_atomic(reports / "guide.md", markdown(read(journal.path)))
+
+
+def _interrupted(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
 
 
 def cmd_checks(ns: argparse.Namespace, extra: list[str]) -> int:
@@ -270,10 +336,56 @@ def parser() -> argparse.ArgumentParser:
     lab.add_argument("action", choices=("up", "down"))
     lab.add_argument("--lab-dir", default=".lab")
     lab.add_argument("--profile", default=str(LAB_PROFILE))
+    lab.add_argument(
+        "--empty",
+        action="store_true",
+        help="with up: the lab's servers without the deployment (a guided walk starts here)",
+    )
     lab.set_defaults(fn=cmd_lab)
     demo = sub.add_parser("demo", help="lab up, build with perform, verify, report, lab down")
     demo.add_argument("--lab-dir", default=".lab")
     demo.set_defaults(fn=cmd_demo)
+    guide = sub.add_parser(
+        "guide",
+        help="walk the guide step by step: verify first, do each step on approval, resume anywhere",
+        epilog=HELP_KEYS,
+    )
+    guide.add_argument("--profile", help="default: $RUNBOOK_PROFILE, then profiles/notifier.toml")
+    guide.add_argument(
+        "--yes",
+        action="store_true",
+        help="apply every plan without asking; a manual step must already hold, else the "
+        "walk stops (exit 1) naming it",
+    )
+    approval = guide.add_mutually_exclusive_group()
+    approval.add_argument(
+        "--plan-only",
+        metavar="FILE",
+        help="write what the walk would do (each unhealthy step's plan and AWS calls) to FILE "
+        "for someone to approve; change nothing",
+    )
+    approval.add_argument(
+        "--approve",
+        metavar="FILE",
+        help="apply exactly the plan in FILE (perform's steps; manual ones are left), or "
+        "refuse in one line if the deployment changed so that the plan would differ",
+    )
+    guide.add_argument(
+        "--start-database",
+        action="store_true",
+        help="start a stopped database instance for the host checks, and stop it after",
+    )
+    guide.add_argument(
+        "--break-lease",
+        action="store_true",
+        help="take perform's lease from a holder that is gone (a killed walk or perform)",
+    )
+    guide.add_argument(
+        "--reports-dir",
+        default="reports",
+        help="the journal goes to <dir>/guide/<time>.jsonl, the transcript to <dir>/guide.md",
+    )
+    guide.set_defaults(fn=cmd_guide)
     checks = sub.add_parser("checks", help="list every check in guide order")
     checks.add_argument(
         "--markdown",

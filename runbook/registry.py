@@ -72,6 +72,10 @@ def load_checks() -> dict[str, Check]:
     return CHECKS
 
 
+def by_id(check_id: str) -> Check:
+    return load_checks()[check_id]
+
+
 def by_sentence(sentence: str) -> Check:
     load_checks()
     for c in CHECKS.values():

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable
+from pathlib import Path
 
 from runbook.aws.session import AwsSession, open_session
 from runbook.findings import Status
@@ -75,7 +76,7 @@ def build(profile: Profile, url: str, *, reset: bool = True) -> Run:
     of healthy operation (runbook/lab/history.py). Without
     ``reset`` the build goes on from what is there: an interrupted build, run again."""
     os.environ.update(lab_environment(url))
-    os.environ.update(world.secret_environment(profile))
+    os.environ.update(world.secret_environment())
     if reset:
         control.reset(url)
         # Before any function exists: moto drops the functions made before this setting.
@@ -92,6 +93,23 @@ def build(profile: Profile, url: str, *, reset: bool = True) -> Run:
     world.database_stopped(open_session(profile.region, writable=True), run.inventory, profile)
     history.seed(lab_hand(profile), url, profile)
     return run
+
+
+def empty(profile: Profile, url: str, state_dir: Path) -> None:
+    """The lab with nothing deployed: moto wiped, the notifier's databases and MySQL user
+    gone from the lab's MariaDB (its administrator stays: the guide's MySQL install made it)."""
+    from runbook.lab import hosts
+
+    os.environ.update(lab_environment(url))
+    control.reset(url)
+    control.set_config(url, {"lambda": {"use_docker": False}})
+    user = profile.database.mysql_user_host
+    name = world.LAB_SECRET_VALUES["mysql_username"]
+    hosts.admin_sql(
+        state_dir,
+        *(f"DROP DATABASE IF EXISTS `{db}`" for db in profile.database.mysql_databases),
+        f"DROP USER IF EXISTS '{name}'@'{user}'",
+    )
 
 
 def _build(run: Run, profile: Profile) -> None:

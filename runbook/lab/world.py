@@ -165,6 +165,6 @@ def database_stopped(session: AwsSession, inv: Inventory, p: Profile) -> None:
     ec2.stop_instances(InstanceIds=[inst["InstanceId"]])
 
 
-def secret_environment(p: Profile) -> dict[str, Any]:
+def secret_environment() -> dict[str, Any]:
     """The RUNBOOK_SECRET_* values perform reads to create the lab's secret."""
     return {f"RUNBOOK_SECRET_{k.upper()}": v for k, v in LAB_SECRET_VALUES.items()}
