@@ -23,7 +23,7 @@ demo: setup
 test: setup
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports
-	$(BIN)/python -m pytest -c tests/pytest.ini --rootdir=. tests
+	scripts/run-tests.sh
 
 lint: setup
 	$(BIN)/ruff check .
