@@ -219,7 +219,7 @@ class Guide:
         performer = self.run.performer
         before = Counter(performer.session.log.calls)
         refused = {}
-        for found in findings:
+        for found in leading(findings):  # the plan shown, no more
             if found.status == Status.FAIL and any(s.state != "manual" for s in found.steps):
                 fixed = performer.fix(by_id(found.check_id), found)
                 if any(s.state == "failed" for s in fixed.steps):
@@ -442,10 +442,24 @@ def _failing(findings: list[Finding]) -> bool:
     return any(f.status == Status.FAIL for f in findings)
 
 
+def leading(findings: list[Finding]) -> list[Finding]:
+    """The step's failing checks, less those failing for the same reason as an earlier one
+    ("instance X does not exist" for all four of the launch's checks): their own plans assume
+    what the first makes, and are judged again, as the step's next round, once it is made."""
+    seen: set[str] = set()
+    out = []
+    for f in findings:
+        if f.status in (Status.FAIL, Status.ERROR) and f.summary not in seen:
+            seen.add(f.summary)
+            out.append(f)
+    return out
+
+
 def _actionable(findings: list[Finding]) -> bool:
     """Perform has something to do for a failing check of the step."""
     return any(
-        f.status == Status.FAIL and any(s.state != "manual" for s in f.steps) for f in findings
+        f.status == Status.FAIL and any(s.state != "manual" for s in f.steps)
+        for f in leading(findings)
     )
 
 
@@ -454,9 +468,4 @@ def _statuses(findings: list[Finding]) -> dict[str, str]:
 
 
 def _plan(findings: list[Finding]) -> list[dict[str, Any]]:
-    return [
-        {"check": f.check_id, **s.to_dict()}
-        for f in findings
-        if f.status in (Status.FAIL, Status.ERROR)
-        for s in f.steps
-    ]
+    return [{"check": f.check_id, **s.to_dict()} for f in leading(findings) for s in f.steps]

@@ -14,7 +14,7 @@ from rich.prompt import Prompt
 
 from runbook.findings import Finding, Status
 from runbook.guide_keys import KEYS, Answer
-from runbook.guided import Position
+from runbook.guided import Position, leading
 from runbook.narrative import Step
 from runbook.report.writers import differs_line
 
@@ -54,8 +54,7 @@ class TerminalUI:
         c.print(f"  [dim]{escape(step.step.instruction)}[/]")
         for f in findings:
             c.print(f"  [{STYLE[f.status]}]{WORD[f.status]:>15}[/] {escape(f.summary)}")
-        bad = (Status.FAIL, Status.ERROR)
-        todo = [s for f in findings if f.status in bad for s in f.steps]
+        todo = [s for f in leading(findings) for s in f.steps]
         if not todo:
             return
         c.print("  [bold]by hand:[/]" if by_hand else "  [bold]plan:[/]")

@@ -132,7 +132,9 @@ def user(inv: Inventory, p: Profile) -> list[Action | Manual]:
 
 @fixes("iam_user_has_no_policies_of_its_own")
 def user_policies(inv: Inventory, p: Profile) -> list[Action | Manual]:
-    found = inv.user(p.iam.user) or {}
+    found = inv.user(p.iam.user)
+    if found is None:  # nothing of its own yet: the user is made without any
+        return [Manual(f"create the user {p.iam.user} first (it is made without policies)")]
     own = [
         a["PolicyName"]
         for a in found.get("AttachedPolicies", [])

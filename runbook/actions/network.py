@@ -96,9 +96,15 @@ def _subnet_creator(name: str, cidr: str) -> Any:
     return apply
 
 
-fixes("subnets_in_different_zones")(
-    manual("a subnet's zone cannot change: recreate 'Public subnet 2' in another availability zone")
-)
+@fixes("subnets_in_different_zones")
+def subnet_zones(inv: Inventory, p: Profile) -> list[Action | Manual]:
+    if len(L.lambda_subnets(inv, p)) < len(p.vpc.lambda_subnets):  # made in their own zones
+        return [Manual("create the missing subnets first (each is made in a zone of its own)")]
+    return [
+        Manual(
+            "a subnet's zone cannot change: recreate 'Public subnet 2' in another availability zone"
+        )
+    ]
 
 
 @fixes("internet_gateway_attached_to_vpc")
