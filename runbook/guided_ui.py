@@ -120,8 +120,12 @@ class TerminalUI:
             )
         if unverified:
             self.console.print(f"[yellow]{len(unverified)} check(s) not made this time:[/]")
+            by_cause: dict[str, list[str]] = {}
             for check_id, why in unverified.items():
-                self.console.print(f"  [dim]{check_id}: {escape(why)}[/]")
+                by_cause.setdefault(why, []).append(check_id)
+            for why, checks in by_cause.items():
+                self.console.print(f"  {escape(why)}:")
+                self.console.print(f"    [dim]{', '.join(checks)}[/]")
         if verdict == "quit":
             self.console.print("stopped here: run `notifier-runbook guide` again to go on")
         elif verdict == "failed":
