@@ -73,6 +73,12 @@ RUN_OPTIONS = (
         {"action": "store_true"},
     ),
     RunOption(
+        "--no-cache",
+        "simulate the state machine afresh: neither read nor keep the simulation's result in "
+        "the user's cache (kept there by a digest of the definition and the simulator)",
+        {"action": "store_true"},
+    ),
+    RunOption(
         "--break-lease",
         "with --mode perform: take over the perform lease another perform holds (it is gone)",
         {"action": "store_true"},

@@ -13,6 +13,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, Literal
 
 from runbook.aws.collected import CollectionError
@@ -23,6 +24,7 @@ from runbook.findings import Finding, Outcome, Status
 from runbook.hosts.access import HostAccess
 from runbook.profile import Profile, partition_of
 from runbook.registry import Check
+from runbook.stepfunctions import cache
 from runbook.waivers import NONE as NO_WAIVERS
 from runbook.waivers import Waivers
 
@@ -45,6 +47,7 @@ class Run:
     waivers: Waivers = NO_WAIVERS
     fail_on: str = "low"  # the lowest severity whose fails fail the run (--fail-on)
     blamed: dict[str, Any] | None = None  # --blame: what changed the failing resources
+    simulation_cache: Path | None = field(default_factory=cache.default_dir)  # --no-cache: None
     _t0: float = field(default_factory=time.monotonic)
     _performer: Any = None
     _lease: Any = None
@@ -60,7 +63,9 @@ class Run:
             )
         if self.inventory is None:
             self.inventory = Inventory(
-                self.session, hosts=HostAccess(self.profile, self.session, self.start_database)
+                self.session,
+                hosts=HostAccess(self.profile, self.session, self.start_database),
+                simulation_cache=self.simulation_cache,
             )
 
     def close(self) -> None:

@@ -28,6 +28,7 @@ from runbook.aws.session import AwsSession
 from runbook.aws.ssm import SessionManagerCollector
 from runbook.hosts.access import HostAccess
 from runbook.hosts.facts import HostsCollector
+from runbook.stepfunctions.cache import cached
 
 
 class Inventory(
@@ -49,9 +50,11 @@ class Inventory(
         session: AwsSession | None,
         snapshot: dict[str, Any] | None = None,
         hosts: HostAccess | None = None,
+        simulation_cache: Path | None = None,
     ):
         self.session = session
         self.hosts = hosts
+        self.simulation_cache = simulation_cache  # None: simulate afresh, keep nothing
         self._cache: dict[str, Any] = dict(snapshot or {})
 
     @classmethod
@@ -99,7 +102,13 @@ class Inventory(
         machine = self.state_machine(name)
         if machine is None:
             raise CollectionError("missing", f"state machine {name!r} does not exist")
-        return [dict(r) for r in _simulated(machine["definition"], function_name)]
+        definition = machine["definition"]
+        return cached(
+            self.simulation_cache,
+            definition,
+            function_name,
+            lambda: [dict(r) for r in _simulated(definition, function_name)],
+        )
 
 
 @functools.lru_cache(maxsize=16)

@@ -35,6 +35,7 @@ from runbook.report.allure_results import fresh_results, guard_allure
 from runbook.report.files import write_atomic
 from runbook.run import Run
 from runbook.sections import SECTIONS
+from runbook.stepfunctions import cache
 from runbook.waivers import load_waivers
 
 MODES = ("verify", "perform")
@@ -88,7 +89,13 @@ class RunbookPlugin:
         profile = with_options(
             load_profile(opt.profile), opt.lookback_hours, opt.probe_egress, opt.dry_run
         )
-        run = Run(profile, mode=opt.mode, dry_run=opt.dry_run, start_database=opt.start_database)
+        run = Run(
+            profile,
+            mode=opt.mode,
+            dry_run=opt.dry_run,
+            start_database=opt.start_database,
+            simulation_cache=None if opt.no_cache else cache.default_dir(),
+        )
         run.progress = self._progress
         run.lookback_asked = opt.lookback_hours is not None
         if opt.fail_on not in SEVERITIES:

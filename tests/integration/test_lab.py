@@ -251,3 +251,33 @@ def test_perform_converges_in_one_pass_after_a_grouped_egress_rule(
     second = Run(lab_profile, mode="perform")
     perform(second)
     assert second.mutating_calls() == {}
+
+
+def test_the_simulation_is_kept_read_next_time_and_ignored_with_no_cache(
+    lab_env: dict[str, str], tmp_path: Path
+) -> None:
+    env = {**lab_env, "XDG_CACHE_HOME": str(tmp_path / "cache")}
+    kept = tmp_path / "cache" / "notifier-runbook" / "simulation"
+    check = "state_machine_runs_leave_database_stopped"
+
+    def verdict(*args: str) -> str:
+        code, output, summary = runbook_pytest(
+            ["-m", "step_functions", *args], env, tmp_path / "reports"
+        )
+        assert summary, output[-3000:]
+        status = next(c for s in summary["sections"] for c in s["checks"] if c["id"] == check)
+        assert code == {"pass": 0, "fail": 1}[status["status"]], output[-3000:]
+        return status["status"]
+
+    assert verdict() == "pass"
+    (entry,) = kept.glob("*.json")
+    # the next run answers from the entry: a doctored one (the database left running on the
+    # happy path) is what it judges, proving the simulation was not made again
+    runs = json.loads(entry.read_text())
+    happy = next(r for r in runs if r["scenario"] == "happy-path")
+    happy["final_instance_state"] = "running"
+    entry.write_text(json.dumps(runs))
+    assert verdict() == "fail"
+    # --no-cache simulates afresh and neither reads nor rewrites the entry
+    assert verdict("--no-cache") == "pass"
+    assert json.loads(entry.read_text()) == runs
