@@ -78,6 +78,12 @@ class RunbookPlugin:
         """Check the invocation, load the profile, and (unless only collecting) ask AWS who
         the run is; UsageError or CouldNotCheck before anything is written."""
         opt = self.config.option
+        workers = getattr(opt, "numprocesses", None)
+        if workers:  # pytest-xdist: each worker would write its own part of one run's report
+            raise UsageError(
+                f"-n {workers} (pytest-xdist): one run's report is made by one process; "
+                "run without -n"
+            )
         if opt.mode not in MODES:
             raise UsageError(f"--mode {opt.mode!r}: expected one of {', '.join(MODES)}")
         if opt.dry_run and opt.mode != "perform":

@@ -199,6 +199,7 @@ CASES = {
     "bad --fail-on": Case(
         (PROFILE, "--fail-on", "severe"), USAGE, ("--fail-on 'severe'", "critical, high")
     ),
+    "pytest-xdist's -n": Case((PROFILE, "-n", "2"), USAGE, ("-n 2", "one process", "without -n")),
     "missing waivers file": Case(
         (PROFILE, "--waivers", "{tmp}/nope.toml"), USAGE, ("nope.toml", "waivers file not found")
     ),
