@@ -1,22 +1,22 @@
 """Benchmark: lab build (perform), verify runs and the nightly ``-m smoke`` run, with the
-AWS calls one verify makes.
+AWS calls one verify makes, at 0 and 100 ms a request.
 
-    .venv/bin/python bench/verify.py [--runs 5] [--profile profiles/lab.toml]
+    .venv/bin/python bench/verify.py [--runs 5] [--profile profiles/lab.toml]   (make bench)
 
-Prints the build time, the verify runs' wall time (in-process, every check, starting and
+Prints the build time; the verify runs' wall time in-process (every check, starting and
 stopping the database for the host checks; the first run makes the Step Functions
-simulation, later ones read it from the simulation cache as a new process would), the host
-checks' own time
-(SSH to the lab's real sshd, MySQL through the tunnel), and the calls per service:Operation of
-one verify run, and the wall time of ``pytest -m smoke`` as a nightly job runs it (a new
-process each time: interpreter, pytest, plugin, report, history). Figures only: nothing
-asserts a time.
+simulation, later ones read it from the simulation cache as a new process would); the host
+checks' own time (SSH to the lab's real sshd, MySQL through the tunnel); a table of runs as a
+nightly job or an operator starts them (a new process each: interpreter, pytest, plugin,
+report, history) through a proxy that holds each AWS request 0 or 100 ms (bench/latency.py),
+with the requests made, the most in flight at once and the peak memory, and the same verify
+with its reads made in order for comparison; then the calls per service:Operation of one
+verify run. Figures only: nothing asserts a time.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
 import statistics
@@ -25,6 +25,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+from latency import LatencyProxy
 
 from runbook.aws.inventory import _simulated
 from runbook.lab import build, control, hosts
@@ -75,7 +77,7 @@ def main() -> None:
                 f"the database's start and stop): median {statistics.median(host_times):.2f} s, "
                 f"max {max(host_times):.2f} s over {len(host_times)} runs"
             )
-            smoke(
+            at_latency(
                 args.runs,
                 args.profile,
                 {**build.lab_environment(url), **hosts.environment(Path(state))},
@@ -89,33 +91,61 @@ def main() -> None:
             control.stop(Path(state))
 
 
-def smoke(runs: int, profile: str, lab: dict[str, str], state: str) -> None:
-    """``pytest -m smoke`` in a new process, as cron or CI starts it."""
-    out = Path(state) / "reports"
-    times = []
-    for _ in range(runs):
-        t0 = time.perf_counter()
-        subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "pytest",
-                f"--profile={profile}",
-                "-m",
-                "smoke",
-                f"--reports-dir={out}",
-            ],
-            env={**os.environ, **lab},
-            capture_output=True,
-            check=False,
-        )
-        times.append(time.perf_counter() - t0)
-    summary = json.loads((out / "summary.json").read_text())
-    print(
-        f"pytest -m smoke (new process): median {statistics.median(times):.2f} s, "
-        f"max {max(times):.2f} s over {runs} runs; {summary['totals']}; "
-        f"{sum(summary['aws_calls'].values())} AWS calls"
-    )
+# The runs of the table: what a nightly job or an operator starts, each a new process.
+RUNS = {
+    "verify (-m 'not hosts')": ["-m", "not hosts"],
+    "smoke (-m smoke)": ["-m", "smoke"],
+}
+# The same run with the reads made one after the other (Run.prefetch off), for comparison.
+IN_ORDER = "import runbook.run as r; r.Run.prefetch = lambda self, checks: None; "
+
+
+def at_latency(runs: int, profile: str, lab: dict[str, str], state: str) -> None:
+    """The table of the runs above through the latency proxy (bench/latency.py) at 0 and
+    100 ms a request: wall time (median), AWS requests, most in flight at once, peak memory."""
+    out = Path(state) / "latency-reports"
+    print("| run | delay | wall (median) | requests | most in flight | peak memory |")
+    print("| --- | --- | --- | --- | --- | --- |")
+    for delay in (0.0, 0.1):
+        proxy = LatencyProxy(lab["AWS_ENDPOINT_URL"], delay)
+        env = {**os.environ, **lab, "AWS_ENDPOINT_URL": proxy.start()}
+        try:
+            for name, args in RUNS.items():
+                for reads, prefix in (("", ""), (", reads in order", IN_ORDER)):
+                    if prefix and "smoke" in name:
+                        continue
+                    times, peaks = [], []
+                    for _ in range(runs):
+                        proxy.reset()
+                        wall, peak = _timed(
+                            [
+                                sys.executable,
+                                "-c",
+                                prefix + "import sys, pytest; sys.exit(pytest.main(sys.argv[1:]))",
+                                f"--profile={profile}",
+                                f"--reports-dir={out}",
+                                *args,
+                            ],
+                            env,
+                        )
+                        times.append(wall)
+                        peaks.append(peak)
+                    print(
+                        f"| {name}{reads} | {delay * 1000:.0f} ms | "
+                        f"{statistics.median(times):.2f} s | {proxy.requests} | "
+                        f"{proxy.most_in_flight} | {max(peaks) / 1024:.0f} MiB |"
+                    )
+        finally:
+            proxy.stop()
+
+
+def _timed(command: list[str], env: dict[str, str]) -> tuple[float, int]:
+    """Wall time and peak resident memory (KiB) of one process, as cron or CI starts it."""
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    _, _, usage = os.wait4(proc.pid, 0)
+    proc.returncode = 0  # reaped here: Popen must not wait for it again
+    return time.perf_counter() - t0, usage.ru_maxrss
 
 
 if __name__ == "__main__":

@@ -9,7 +9,9 @@ from __future__ import annotations
 import functools
 import json
 import re
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any, TypeVar
 
 from botocore.exceptions import (
@@ -120,17 +122,50 @@ def cache_key(name: str, *args: str) -> str:
     return f"{name}({json.dumps(list(args))[1:-1]})"
 
 
+class Deferred(Exception):
+    """A collection that is not made while prefetching (it is made in the checks' order)."""
+
+
+_THREAD = threading.local()
+_FLIGHTS = threading.Lock()
+# Made in the checks' order, never by a prefetch: the hosts (a database this run starts, SSH
+# sessions), and what declares itself so (moto's process-wide mock, the egress probe).
+SEQUENTIAL_SERVICES = frozenset({"ssh", "mysql"})
+
+
+@contextmanager
+def prefetching() -> Iterator[None]:
+    """In this thread, collections that must keep the checks' order raise Deferred."""
+    _THREAD.prefetching = True
+    try:
+        yield
+    finally:
+        _THREAD.prefetching = False
+
+
+def _flight(owner: Any, key: str) -> threading.Lock:
+    """One lock per collection: threads asking for the same data wait for one call."""
+    with _FLIGHTS:
+        return owner.__dict__.setdefault("_flights", {}).setdefault(key, threading.Lock())
+
+
 def collected(
-    service: str, absent: tuple[str, ...] = (), reads: tuple[str, ...] = ()
+    service: str,
+    absent: tuple[str, ...] = (),
+    reads: tuple[str, ...] = (),
+    *,
+    sequential: bool = False,
 ) -> Callable[[F], F]:
     """Collect once per run; a failure is cached and re-raised as CollectionError.
 
     An AWS error whose code is in ``absent`` says the resource does not exist: a fact, so the
     collection is None and the checks judge it (never an error). ``reads`` declares the AWS
     operations the collection calls (``Op`` of ``service``, or ``service:Op`` of another):
-    the checker's IAM policy is generated from them.
+    the checker's IAM policy is generated from them. Threads may collect at once (each key
+    is collected once); a ``sequential`` collection is left to the checks' own order.
     """
     DECLARED_READS.update(r if ":" in r else iam_action(service, r) for r in reads)
+    in_order = sequential or service in SEQUENTIAL_SERVICES
 
     def decorate(fn: F) -> F:
         @functools.wraps(fn)
@@ -138,17 +173,11 @@ def collected(
             key = cache_key(fn.__name__, *args)
             cache = self._cache
             if key not in cache:
-                if self.session is None:
-                    cache[key] = CollectionError("not-recorded", f"{key} is not in the snapshot")
-                else:
-                    try:
-                        cache[key] = fn(self, *args)
-                    except ClientError as exc:
-                        cache[key] = None if error_code(exc) in absent else classify(service, exc)
-                    except BotoCoreError as exc:
-                        cache[key] = classify(service, exc)
-                    except CollectionError as exc:
-                        cache[key] = exc
+                if in_order and getattr(_THREAD, "prefetching", False):
+                    raise Deferred(key)
+                with _flight(self, key):
+                    if key not in cache:
+                        cache[key] = _collect(fn, self, args, key, service, absent)
             value = cache[key]
             if isinstance(value, CollectionError):
                 raise value
@@ -157,6 +186,26 @@ def collected(
         return wrapper  # type: ignore[return-value]
 
     return decorate
+
+
+def _collect(
+    fn: Callable[..., Any],
+    owner: Any,
+    args: tuple[str, ...],
+    key: str,
+    service: str,
+    absent: tuple[str, ...],
+) -> Any:
+    if owner.session is None:
+        return CollectionError("not-recorded", f"{key} is not in the snapshot")
+    try:
+        return fn(owner, *args)
+    except ClientError as exc:
+        return None if error_code(exc) in absent else classify(service, exc)
+    except BotoCoreError as exc:
+        return classify(service, exc)
+    except CollectionError as exc:
+        return exc
 
 
 _INNER_CODE = re.compile(r"<Code>([\w.]+)</Code>")

@@ -96,7 +96,7 @@ class Inventory(
             raise CollectionError("missing", f"cannot read {path}: {exc.strerror}") from None
         return base64.b64encode(hashlib.sha256(data).digest()).decode()
 
-    @collected("stepfunctions")
+    @collected("stepfunctions", sequential=True)  # moto's mock is process-wide
     def state_machine_simulation(self, name: str, function_name: str) -> list[dict[str, Any]]:
         """The deployed definition run locally in four scenarios (nothing runs in AWS)."""
         machine = self.state_machine(name)

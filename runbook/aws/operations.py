@@ -93,7 +93,12 @@ class OperationsCollector:
         ]
         return sorted(out, key=lambda e: e["start"])
 
-    @collected("ec2", absent=("InvalidInstanceID.NotFound",), reads=("DescribeInstances",))
+    @collected(
+        "ec2",
+        absent=("InvalidInstanceID.NotFound",),
+        reads=("DescribeInstances",),
+        sequential=True,  # read when its check asks, after the host checks, never ahead
+    )
     def database_now(self, instance_id: str, machine: str, hour: str) -> dict[str, Any] | None:
         """The instance's state when the check asks (not when the run began), then, unless it
         is stopped, the executions started since ``hour``, each read with its time:

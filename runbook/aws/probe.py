@@ -67,7 +67,9 @@ class ProbeCollector:
     _cache: dict[str, Any]
     function: Any  # FunctionsCollector's, in the Inventory
 
-    @collected("lambda", reads=("ListFunctions", "ListTags", "GetFunctionConfiguration"))
+    @collected(
+        "lambda", reads=("ListFunctions", "ListTags", "GetFunctionConfiguration"), sequential=True
+    )  # it creates, invokes and deletes a function: in its check's turn only
     def egress_probe(
         self, function_name: str, prefix: str, url: str, timeout_s: str
     ) -> dict[str, Any]:

@@ -11,6 +11,7 @@ the same code runs against the lab or a real account.
 from __future__ import annotations
 
 import functools
+import threading
 from collections import Counter
 from dataclasses import dataclass, field
 from functools import partial
@@ -119,11 +120,18 @@ class AwsSession:
     permits: dict[str, Any] = field(default_factory=dict, repr=False)
     _clients: dict[tuple[str, str], Any] = field(default_factory=dict, repr=False)
     _boto: boto3.Session | None = field(default=None, repr=False)
+    # Clients are shared by threads (botocore's are thread-safe), made and counted under a lock
+    # (boto3's sessions are not thread-safe, nor is a Counter's +=).
+    _lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
 
     def client(self, service: str, region: str | None = None) -> Any:
         """The service's client in the session's region, or in ``region`` (IAM's events are in
         its partition's home region)."""
         key = (service, region or self.region)
+        with self._lock:
+            return self._clients.get(key) or self._new_client(service, key)
+
+    def _new_client(self, service: str, key: tuple[str, str]) -> Any:
         if key not in self._clients:
             if self._boto is None:
                 core = botocore.session.get_session()
@@ -184,10 +192,12 @@ class AwsSession:
                 else "run with --mode perform to change the deployment"
             )
             raise error(f"{why}: refused {name} ({hint})")
-        self.log.calls[name] += 1
+        with self._lock:
+            self.log.calls[name] += 1
 
     def _before_send(self, service: str, event_name: str, **_: Any) -> None:
-        self.log.attempts[f"{service}:{event_name.rsplit('.', 1)[-1]}"] += 1
+        with self._lock:
+            self.log.attempts[f"{service}:{event_name.rsplit('.', 1)[-1]}"] += 1
 
 
 @functools.cache

@@ -64,6 +64,7 @@ def verify(profile: Profile, *, start_database: bool = False) -> Run:
     """A fresh read-only run over every check, as pytest's steps would run them."""
     run = Run(profile, start_database=start_database)
     try:
+        run.prefetch(checks_in_guide_order())
         for check in checks_in_guide_order():
             run.check(check)
     finally:

@@ -281,3 +281,22 @@ def test_the_simulation_is_kept_read_next_time_and_ignored_with_no_cache(
     # --no-cache simulates afresh and neither reads nor rewrites the entry
     assert verdict("--no-cache") == "pass"
     assert json.loads(entry.read_text()) == runs
+
+
+def test_prefetching_changes_no_verdict_and_no_call(built_lab: Run, lab_profile: Profile) -> None:
+    from runbook.registry import checks_in_guide_order
+
+    at_once = verify(lab_profile, start_database=True)  # reads prefetched by threads
+    in_order = Run(lab_profile, start_database=True)
+    try:
+        for check in checks_in_guide_order():
+            in_order.check(check)
+    finally:
+        in_order.close()
+    assert {k: f.status for k, f in at_once.findings.items()} == {
+        k: f.status for k, f in in_order.findings.items()
+    }
+    assert {k: f.summary for k, f in at_once.findings.items()} == {
+        k: f.summary for k, f in in_order.findings.items()
+    }
+    assert at_once.aws_calls() == in_order.aws_calls()

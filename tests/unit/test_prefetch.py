@@ -1,0 +1,120 @@
+"""Prefetching: the checks' reads made at once by threads, each once, what must keep the
+checks' order left to it, and nothing but memory read when the checks are then judged."""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from runbook.aws.collected import Deferred, collected, prefetching
+from runbook.aws.session import open_session
+from runbook.findings import Outcome, Status
+from runbook.profile import load_profile
+from runbook.registry import Check
+from runbook.run import Run
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+class Shelf:
+    """An inventory of three collections, counting the calls each makes."""
+
+    def __init__(self, meeting: threading.Barrier | None = None) -> None:
+        self.session = object()  # collections are made, not read from a snapshot
+        self._cache: dict[str, Any] = {}
+        self.calls: Counter[str] = Counter()
+        self.meeting = meeting
+        self.lock = threading.Lock()
+
+    def _count(self, name: str) -> None:
+        with self.lock:
+            self.calls[name] += 1
+
+    @collected("ec2")
+    def vpcs(self) -> str:
+        self._count("vpcs")
+        if self.meeting is not None:
+            self.meeting.wait()  # both prefetching threads must be here at once
+        return "vpcs"
+
+    @collected("iam")
+    def roles(self) -> str:
+        self._count("roles")
+        if self.meeting is not None:
+            self.meeting.wait()
+        return "roles"
+
+    @collected("ssh")
+    def host(self) -> str:
+        self._count("host")
+        return "host"
+
+
+def check(name: str, reads: str) -> Check:
+    def judge(inv: Any, _profile: Any) -> Outcome:
+        return Outcome(Status.PASS, getattr(inv, reads)())
+
+    return Check(
+        id=name,
+        section="vpc",
+        says=name,
+        guide="",
+        applies=lambda _p: None,
+        fn=judge,
+        severity="low",
+        risk="",
+    )
+
+
+def run_over(shelf: Shelf, mode: str = "verify") -> Run:
+    profile = load_profile(ROOT / "profiles" / "lab.toml")
+    return Run(profile, mode=mode, session=open_session(profile.region), inventory=shelf)  # type: ignore[arg-type]
+
+
+def test_the_reads_are_made_at_once_then_judged_from_memory() -> None:
+    shelf = Shelf(threading.Barrier(2, timeout=20))  # made one after the other, it breaks
+    run = run_over(shelf)
+    checks = [check("a", "vpcs"), check("b", "roles")]
+    run.prefetch(checks)
+    assert shelf._cache == {"vpcs()": "vpcs", "roles()": "roles"}
+    for c in checks:
+        assert run.check(c).status == Status.PASS
+    assert shelf.calls == Counter(vpcs=1, roles=1)
+
+
+def test_threads_asking_for_the_same_data_wait_for_one_call() -> None:
+    shelf = Shelf()
+    start = threading.Barrier(8, timeout=20)
+
+    def ask() -> None:
+        start.wait()
+        assert shelf.vpcs() == "vpcs"
+
+    threads = [threading.Thread(target=ask) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert shelf.calls["vpcs"] == 1
+
+
+def test_what_keeps_the_checks_order_is_left_to_it() -> None:
+    shelf = Shelf()
+    with prefetching(), pytest.raises(Deferred):
+        shelf.host()
+    assert shelf.calls["host"] == 0 and "host()" not in shelf._cache  # not remembered
+    run = run_over(shelf)
+    run.prefetch([check("a", "vpcs"), check("h", "host")])
+    assert shelf.calls == Counter(vpcs=1)
+    assert run.check(check("h", "host")).status == Status.PASS  # made in its turn
+    assert shelf.calls == Counter(vpcs=1, host=1)
+
+
+def test_perform_reads_in_its_own_order() -> None:
+    shelf = Shelf()
+    run_over(shelf, mode="perform").prefetch([check("a", "vpcs"), check("b", "roles")])
+    assert shelf.calls == Counter()
