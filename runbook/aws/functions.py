@@ -23,10 +23,11 @@ class FunctionsCollector:
             {k: got[k] for k in ("Configuration", "Code", "Concurrency", "Tags") if k in got}
         )
 
-    @collected("lambda", reads=("GetFunctionConcurrency",))
     def function_concurrency(self, name: str) -> int | None:
-        got = self._lambda.get_function_concurrency(FunctionName=name)
-        return got.get("ReservedConcurrentExecutions")
+        """The reserved concurrency, as GetFunction answers it (``Concurrency``, when one is
+        reserved): no call of its own."""
+        got = self.function(name) or {}
+        return got.get("Concurrency", {}).get("ReservedConcurrentExecutions")
 
     @collected(
         "lambda", absent=("ResourceNotFoundException",), reads=("GetFunctionEventInvokeConfig",)

@@ -46,7 +46,6 @@ class IamCollector:
         "iam",
         absent=("NoSuchEntity",),
         reads=(
-            "GetUser",
             "ListGroupsForUser",
             "GetLoginProfile",
             "ListMFADevices",
@@ -55,8 +54,7 @@ class IamCollector:
         ),
     )
     def user(self, name: str) -> dict[str, Any] | None:
-        user = self._iam.get_user(UserName=name)["User"]
-        groups = self._iam.list_groups_for_user(UserName=name)["Groups"]
+        groups = self._iam.list_groups_for_user(UserName=name)["Groups"]  # NoSuchEntity: none
         try:
             self._iam.get_login_profile(UserName=name)
             login_profile = True
@@ -67,7 +65,6 @@ class IamCollector:
         mfa = self._iam.list_mfa_devices(UserName=name)["MFADevices"]
         attached = self._iam.list_attached_user_policies(UserName=name)["AttachedPolicies"]
         return {
-            "User": user,
             "Groups": groups,
             "LoginProfile": login_profile,
             "MFADevices": [d["SerialNumber"] for d in mfa],

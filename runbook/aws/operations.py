@@ -6,6 +6,7 @@ for the window it was recorded in and two checks of a run always read the same h
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -15,6 +16,7 @@ from runbook.aws.collected import cache_key, collected
 class OperationsCollector:
     session: Any
     _cache: dict[str, Any]
+    state_machine_arns: Callable[[], dict[str, str]]  # the schedule's (ScheduleCollector)
 
     @collected("local")
     def operations_window(self, hours: str) -> dict[str, str]:
@@ -55,20 +57,12 @@ class OperationsCollector:
             key=lambda p: p["t"],
         )
 
-    @collected("stepfunctions", reads=("ListStateMachines", "ListExecutions"))
+    @collected("stepfunctions", reads=("ListExecutions",))
     def executions_since(self, machine: str, start: str) -> list[dict[str, Any]] | None:
         """The state machine's executions started since ``start``, and every one still
         running however old; None when the machine does not exist."""
         client = self.session.client("stepfunctions")
-        arn = next(
-            (
-                m["stateMachineArn"]
-                for page in client.get_paginator("list_state_machines").paginate()
-                for m in page["stateMachines"]
-                if m["name"] == machine
-            ),
-            None,
-        )
+        arn = self.state_machine_arns().get(machine)  # the run's one listing
         if arn is None:
             return None
         since = datetime.fromisoformat(start)
