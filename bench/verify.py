@@ -28,7 +28,7 @@ from pathlib import Path
 
 from latency import LatencyProxy
 
-from runbook.aws.inventory import _simulated
+from runbook.aws.inventory import _SIMULATED
 from runbook.lab import build, control, hosts
 from runbook.profile import load_profile
 from runbook.registry import checks_in_guide_order
@@ -53,7 +53,7 @@ def main() -> None:
             times, calls = [], {}
             shutil.rmtree(cache.default_dir(), ignore_errors=True)  # the build kept it there
             for _ in range(args.runs):
-                _simulated.cache_clear()  # as a new process: the simulation or the cache's file
+                _SIMULATED.clear()  # as a new process: the simulation or the cache's file
                 t0 = time.perf_counter()
                 run = build.verify(profile, start_database=True)
                 times.append(time.perf_counter() - t0)
@@ -118,15 +118,7 @@ def at_latency(runs: int, profile: str, lab: dict[str, str], state: str) -> None
                     for _ in range(runs):
                         proxy.reset()
                         wall, peak = _timed(
-                            [
-                                sys.executable,
-                                "-c",
-                                prefix + "import sys, pytest; sys.exit(pytest.main(sys.argv[1:]))",
-                                f"--profile={profile}",
-                                f"--reports-dir={out}",
-                                *args,
-                            ],
-                            env,
+                            prefix, [f"--profile={profile}", f"--reports-dir={out}", *args], env
                         )
                         times.append(wall)
                         peaks.append(peak)
@@ -139,13 +131,26 @@ def at_latency(runs: int, profile: str, lab: dict[str, str], state: str) -> None
             proxy.stop()
 
 
-def _timed(command: list[str], env: dict[str, str]) -> tuple[float, int]:
-    """Wall time and peak resident memory (KiB) of one process, as cron or CI starts it."""
-    t0 = time.perf_counter()
-    proc = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    _, _, usage = os.wait4(proc.pid, 0)
-    proc.returncode = 0  # reaped here: Popen must not wait for it again
-    return time.perf_counter() - t0, usage.ru_maxrss
+def _timed(prefix: str, args: list[str], env: dict[str, str]) -> tuple[float, int]:
+    """Wall time and peak resident memory (KiB) of one pytest run in a new process, as cron or
+    CI starts it. The peak is the run's own (its VmHWM, which it writes when done): a child's
+    ru_maxrss would count this large parent's pages from before the exec."""
+    with tempfile.NamedTemporaryFile("r") as peak:
+        script = (
+            f"{prefix}import sys, pytest; rc = pytest.main(sys.argv[1:]); "
+            "hwm = [l for l in open('/proc/self/status') if l.startswith('VmHWM')]; "
+            f"open({peak.name!r}, 'w').write(hwm[0].split()[1]); sys.exit(rc)"
+        )
+        t0 = time.perf_counter()
+        subprocess.run(
+            [sys.executable, "-c", script, *args],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            check=False,
+        )
+        wall = time.perf_counter() - t0
+        return wall, int(peak.read() or 0)
 
 
 if __name__ == "__main__":

@@ -8,9 +8,10 @@ tests run checks on recorded inventories.
 from __future__ import annotations
 
 import base64
-import functools
 import hashlib
 import json
+import subprocess
+import sys
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
@@ -96,7 +97,7 @@ class Inventory(
             raise CollectionError("missing", f"cannot read {path}: {exc.strerror}") from None
         return base64.b64encode(hashlib.sha256(data).digest()).decode()
 
-    @collected("stepfunctions", sequential=True)  # moto's mock is process-wide
+    @collected("stepfunctions")
     def state_machine_simulation(self, name: str, function_name: str) -> list[dict[str, Any]]:
         """The deployed definition run locally in four scenarios (nothing runs in AWS)."""
         machine = self.state_machine(name)
@@ -111,14 +112,53 @@ class Inventory(
         )
 
 
-@functools.lru_cache(maxsize=16)
+SIMULATION_BOUND_S = 240.0  # four scenarios of at most 30 s each, and moto's import, at ease
+_SIMULATED: dict[tuple[str, str], tuple[dict[str, Any], ...]] = {}
+
+
 def _simulated(definition: str, function_name: str) -> tuple[dict[str, Any], ...]:
-    """Simulation is a pure function of the definition: run it once per process."""
-    from dataclasses import asdict
+    """The simulation, in a process of its own (``runbook.stepfunctions.simulate``'s main):
+    it runs beside the other reads, and this process never imports moto. Run once per
+    process and definition; a simulation that could not run is tried again next time."""
+    done = _SIMULATED.get((definition, function_name))
+    if done is not None:
+        return done
+    asked = json.dumps({"definition": definition, "function_name": function_name})
+    try:
+        child = subprocess.run(
+            [sys.executable, "-m", "runbook.stepfunctions.simulate"],
+            input=asked,
+            capture_output=True,
+            text=True,
+            timeout=SIMULATION_BOUND_S,
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        return (_not_simulated(f"it took over {SIMULATION_BOUND_S:g} s"),)
+    except OSError as exc:
+        return (_not_simulated(f"it could not start ({exc.strerror or exc})"),)
+    lines = child.stdout.strip().splitlines()
+    try:
+        results = tuple(json.loads(lines[-1])) if child.returncode == 0 and lines else None
+    except ValueError:
+        results = None
+    if results is None:
+        said = child.stderr.strip().splitlines()
+        return (_not_simulated(said[-1] if said else f"exit status {child.returncode}"),)
+    _SIMULATED[(definition, function_name)] = results
+    return results
 
-    from runbook.stepfunctions.simulate import simulate
 
-    return tuple(asdict(r) for r in simulate(definition, function_name=function_name))
+def _not_simulated(why: str) -> dict[str, Any]:
+    """What the check reads when the simulator itself failed: an error, never a verdict."""
+    return {
+        "scenario": "all",
+        "execution_status": "NOT_RUN",
+        "final_instance_state": None,
+        "lambda_payloads": [],
+        "states_visited": [],
+        "error": f"the simulation did not finish: {why}"[:300],
+    }
 
 
 def _jsonable(value: Any) -> Any:

@@ -17,12 +17,13 @@ import io
 import json
 import logging
 import os
+import sys
 import threading
 import time
 import zipfile
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 from unittest import mock
 
@@ -355,3 +356,19 @@ def _states_entered(sfn: Any, execution_arn: str) -> tuple[str, ...]:
         for event in page["events"]
         if event["type"].endswith("StateEntered")
     )
+
+
+def main() -> None:
+    """``python -m runbook.stepfunctions.simulate``: ``{"definition", "function_name"}`` as
+    JSON on stdin; the results as one JSON line, the last of stdout. In a process of its own
+    the simulation runs beside the run's reads (moto's mock is process-wide), and the ~450k
+    objects moto leaves go with the process (its exit skips the interpreter's teardown)."""
+    asked = json.load(sys.stdin)
+    results = simulate(asked["definition"], function_name=asked["function_name"])
+    sys.stdout.write("\n" + json.dumps([asdict(r) for r in results]) + "\n")
+    sys.stdout.flush()
+    os._exit(0)
+
+
+if __name__ == "__main__":
+    main()
