@@ -19,7 +19,7 @@ from typing import Any, Literal
 
 from runbook.aws.collected import CollectionError, prefetching
 from runbook.aws.inventory import Inventory
-from runbook.aws.session import AwsSession, open_session
+from runbook.aws.session import POOL_CONNECTIONS, AwsSession, open_session
 from runbook.engine import evaluate, finding, not_applicable
 from runbook.findings import Finding, Outcome, Status
 from runbook.hosts.access import HostAccess
@@ -30,9 +30,11 @@ from runbook.waivers import NONE as NO_WAIVERS
 from runbook.waivers import Waivers
 
 Mode = Literal["verify", "perform"]
-# AWS reads in flight at once while prefetching: a run's ~50 reads form about five dependent
-# rounds; more threads than a round's width buy nothing, and AWS throttles per account.
-PREFETCH_THREADS = 8
+# Checks prefetching at once. Most of them wait for data another thread is reading (each read
+# is made once), so the reads in flight are fewer: at most the distinct reads pending, ~60 in
+# a whole run. Measured on the lab at 100 ms a request: 8 threads 2.3 s, 16 1.7 s, 32 1.4 s,
+# 64 1.4 s (the longest chain of dependent reads); botocore's pools keep as many connections.
+PREFETCH_THREADS = POOL_CONNECTIONS
 
 
 @dataclass

@@ -11,6 +11,7 @@ import json
 import re
 import threading
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
@@ -147,6 +148,16 @@ def _flight(owner: Any, key: str) -> threading.Lock:
     """One lock per collection: threads asking for the same data wait for one call."""
     with _FLIGHTS:
         return owner.__dict__.setdefault("_flights", {}).setdefault(key, threading.Lock())
+
+
+def together(*calls: Callable[[], Any]) -> list[Any]:
+    """A collection's independent calls made at once, their answers in order; the first
+    failure among them is raised, as when they are made one after the other."""
+    if len(calls) < 2:
+        return [call() for call in calls]
+    with ThreadPoolExecutor(len(calls), thread_name_prefix="together") as pool:
+        futures = [pool.submit(call) for call in calls]
+        return [future.result() for future in futures]
 
 
 def collected(

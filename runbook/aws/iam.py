@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from typing import Any
 from urllib.parse import unquote
 
 from botocore.exceptions import ClientError
 
-from runbook.aws.collected import CollectionError, collected, error_code
+from runbook.aws.collected import CollectionError, collected, error_code, together
 
 
 def _document(doc: Any) -> dict[str, Any]:
@@ -32,9 +33,11 @@ class IamCollector:
         reads=("GetGroup", "ListAttachedGroupPolicies", "ListGroupPolicies"),
     )
     def group(self, name: str) -> dict[str, Any] | None:
-        got = self._iam.get_group(GroupName=name)
-        attached = self._iam.list_attached_group_policies(GroupName=name)["AttachedPolicies"]
-        inline = self._iam.list_group_policies(GroupName=name)["PolicyNames"]
+        got = self._iam.get_group(GroupName=name)  # NoSuchEntity: none, and nothing more asked
+        attached, inline = together(
+            lambda: self._iam.list_attached_group_policies(GroupName=name)["AttachedPolicies"],
+            lambda: self._iam.list_group_policies(GroupName=name)["PolicyNames"],
+        )
         return {
             "Group": got["Group"],
             "Users": got.get("Users", []),
@@ -55,21 +58,28 @@ class IamCollector:
     )
     def user(self, name: str) -> dict[str, Any] | None:
         groups = self._iam.list_groups_for_user(UserName=name)["Groups"]  # NoSuchEntity: none
-        try:
-            self._iam.get_login_profile(UserName=name)
-            login_profile = True
-        except ClientError as exc:
-            if error_code(exc) != "NoSuchEntity":
-                raise
-            login_profile = False
-        mfa = self._iam.list_mfa_devices(UserName=name)["MFADevices"]
-        attached = self._iam.list_attached_user_policies(UserName=name)["AttachedPolicies"]
+
+        def login_profile() -> bool:
+            try:
+                self._iam.get_login_profile(UserName=name)
+            except ClientError as exc:
+                if error_code(exc) != "NoSuchEntity":
+                    raise
+                return False
+            return True
+
+        login, mfa, attached, inline = together(
+            login_profile,
+            lambda: self._iam.list_mfa_devices(UserName=name)["MFADevices"],
+            lambda: self._iam.list_attached_user_policies(UserName=name)["AttachedPolicies"],
+            lambda: self._iam.list_user_policies(UserName=name)["PolicyNames"],
+        )
         return {
             "Groups": groups,
-            "LoginProfile": login_profile,
+            "LoginProfile": login,
             "MFADevices": [d["SerialNumber"] for d in mfa],
             "AttachedPolicies": attached,
-            "InlinePolicyNames": self._iam.list_user_policies(UserName=name)["PolicyNames"],
+            "InlinePolicyNames": inline,
         }
 
     @collected("iam", reads=("ListEntitiesForPolicy",))
@@ -112,11 +122,17 @@ class IamCollector:
         role = self.role_record(name)
         if role is None:
             return None
-        attached = self._iam.list_attached_role_policies(RoleName=name)["AttachedPolicies"]
-        inline = {}
-        for policy in self._iam.list_role_policies(RoleName=name)["PolicyNames"]:
-            doc = self._iam.get_role_policy(RoleName=name, PolicyName=policy)["PolicyDocument"]
-            inline[policy] = _document(doc)
+        attached, names = together(
+            lambda: self._iam.list_attached_role_policies(RoleName=name)["AttachedPolicies"],
+            lambda: self._iam.list_role_policies(RoleName=name)["PolicyNames"],
+        )
+        documents = together(
+            *(
+                functools.partial(self._iam.get_role_policy, RoleName=name, PolicyName=policy)
+                for policy in names
+            )
+        )
+        inline = {p: _document(d["PolicyDocument"]) for p, d in zip(names, documents, strict=True)}
         return {"Role": role, "AttachedPolicies": attached, "InlinePolicies": inline}
 
     @collected("iam", reads=("ListPolicies", "GetPolicyVersion"))

@@ -104,6 +104,11 @@ class CallLog:
         return Counter({k: v for k, v in self.calls.items() if not is_read(*k.split(":", 1))})
 
 
+# A client's connections kept open: as many as the reads a run may have in flight at once
+# (runbook/run.py's PREFETCH_THREADS), else urllib3 discards the extra ones, warning each time.
+POOL_CONNECTIONS = 32
+
+
 @dataclass
 class AwsSession:
     """boto3 clients for one run, all sharing the guard and the call log."""
@@ -145,6 +150,7 @@ class AwsSession:
                     connect_timeout=self.connect_timeout,
                     read_timeout=self.read_timeout,
                     user_agent_extra="notifier-runbook",
+                    max_pool_connections=POOL_CONNECTIONS,
                 ),
             )
             client.meta.events.register(

@@ -362,7 +362,8 @@ def throttling_error(request: AwsRequest) -> tuple[str, list[tuple[str, str]], b
 def throttled_at(index: int, fraction: Fraction) -> bool:
     """Whether the ``index``-th eligible request (from 0) is refused: exactly ``fraction`` of
     them, spread evenly and without chance, so no two in a row are refused while
-    ``fraction`` <= 1/2 (a retry always goes through) and every one is at 1."""
+    ``fraction`` <= 1/2 (a retry always goes through; ``Throttle`` keeps that per call when
+    requests are made at once) and every one is at 1."""
     return math.floor((index + 1) * fraction) > math.floor(index * fraction)
 
 
@@ -387,6 +388,7 @@ class Throttle:
         self.operations: tuple[str, ...] = ()
         self.requests = 0
         self.throttled = 0
+        self._refused_calls: set[str] = set()  # refused on their last attempt
 
     def state(self) -> dict[str, Any]:
         return {
@@ -414,14 +416,24 @@ class Throttle:
             self.fraction = Fraction(str(fraction))
             self.operations = tuple(operations)
             self.requests = self.throttled = 0
+            self._refused_calls.clear()
 
-    def _refuses(self, request: AwsRequest) -> bool:
+    def _refuses(self, request: AwsRequest, call: str | None) -> bool:
+        """``call`` is botocore's id of the call (amz-sdk-invocation-id, the same on each of
+        its attempts): while ``fraction`` <= 1/2 a call refused on one attempt goes through on
+        the next even when other clients' requests came between (reads made at once), as a
+        retry does when the calls are made one after the other."""
         if self.operations and not any(fnmatchcase(request.name, p) for p in self.operations):
             return False
         with self._lock:
             index, self.requests = self.requests, self.requests + 1
+            if call in self._refused_calls and self.fraction <= Fraction(1, 2):
+                self._refused_calls.discard(call)
+                return False
             refused = throttled_at(index, self.fraction)
             self.throttled += refused
+            if refused and call is not None:
+                self._refused_calls.add(call)
         return refused
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
@@ -429,7 +441,8 @@ class Throttle:
             return self._endpoint(environ, start_response)
         if self.fraction:
             request = identify(environ)
-            if request is not None and self._refuses(request):
+            call = environ.get("HTTP_AMZ_SDK_INVOCATION_ID")
+            if request is not None and self._refuses(request, call):
                 status, headers, body = throttling_error(request)
                 start_response(status, [*headers, ("Content-Length", str(len(body)))])
                 return [body]

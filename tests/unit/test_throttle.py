@@ -20,7 +20,7 @@ from botocore.exceptions import ClientError
 from runbook.aws.collected import classify
 from runbook.aws.session import AwsSession, open_session
 from runbook.lab import control
-from runbook.lab.server import throttled_at
+from runbook.lab.server import Throttle, throttled_at
 
 pytestmark = pytest.mark.lab
 
@@ -159,3 +159,36 @@ def test_a_bad_setting_is_refused_in_one_line(
     assert "\n" not in str(refused.value)
     assert control.throttling(lab)["fraction"] == 0.2  # unchanged
     control.throttle(lab, 0)
+
+
+def test_a_call_refused_once_goes_through_next_even_with_others_between() -> None:
+    """Reads made at once interleave: the retry of a refused call may come after other calls'
+    requests, on a slot the spread would refuse; it still goes through (up to one half)."""
+    answered: list[str] = []
+
+    def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
+        answered.append(environ["HTTP_AMZ_SDK_INVOCATION_ID"])
+        start_response("200 OK", [])
+        return [b""]
+
+    throttle = Throttle(app)
+    throttle.configure({"fraction": 0.5})  # the 2nd, 4th, 6th ... request is refused
+
+    def send(call: str) -> bool:
+        environ = {
+            "HTTP_AUTHORIZATION": "AWS4-HMAC-SHA256 Credential=lab/20261203/eu-west-2/sts/"
+            "aws4_request, SignedHeaders=host, Signature=0",
+            "HTTP_X_AMZ_TARGET": "AWSSecurityTokenServiceV20110615.GetCallerIdentity",
+            "HTTP_AMZ_SDK_INVOCATION_ID": call,
+            "PATH_INFO": "/",
+            "REQUEST_METHOD": "POST",
+        }
+        status: list[str] = []
+        throttle(environ, lambda s, _h: status.append(s))
+        return status[0].startswith("200")
+
+    assert [send(c) for c in ("a", "b", "c")] == [True, False, True]  # b refused on slot 2
+    assert send("b")  # slot 4 would refuse: b's retry goes through all the same
+    assert send("d") and not send("e")  # the spread goes on
+    assert answered == ["a", "c", "b", "d"]
+    assert throttle.state()["throttled"] == 2
