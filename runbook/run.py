@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable
@@ -128,8 +129,8 @@ class Run:
         of threads for the data it collects and its verdict thrown away: the reads are the
         ones the checks make, each made once (threads asking for the same data wait for one
         call), and a check's dependent reads follow one another as they do in order. What
-        must keep the checks' order (the hosts, moto's simulation, the egress probe) waits for
-        it. Verify only: perform changes what it reads."""
+        must keep the checks' order (the hosts, the egress probe, the database's state now)
+        waits for it. Verify only: perform changes what it reads."""
         if self.mode != "verify" or self.inventory.session is None:
             return
         todo = [
@@ -139,15 +140,17 @@ class Run:
         ]
         if len(todo) < 2:
             return
+        stop = threading.Event()
         pool = ThreadPoolExecutor(PREFETCH_THREADS, thread_name_prefix="prefetch")
         try:
-            for future in [pool.submit(self._collect_for, c) for c in todo]:
+            for future in [pool.submit(self._collect_for, c, stop) for c in todo]:
                 future.result()
         finally:  # Ctrl-C: the reads under way finish within their own bounds, no new ones
+            stop.set()
             pool.shutdown(wait=False, cancel_futures=True)
 
-    def _collect_for(self, check: Check) -> None:
-        with prefetching(), contextlib.suppress(Exception):  # judged for real by check()
+    def _collect_for(self, check: Check, stop: threading.Event) -> None:
+        with prefetching(stop), contextlib.suppress(Exception):  # judged for real by check()
             check.fn(self.inventory, self.profile)
 
     def check(self, check: Check) -> Finding:

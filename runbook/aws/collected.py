@@ -135,13 +135,14 @@ SEQUENTIAL_SERVICES = frozenset({"ssh", "mysql"})
 
 
 @contextmanager
-def prefetching() -> Iterator[None]:
-    """In this thread, collections that must keep the checks' order raise Deferred."""
-    _THREAD.prefetching = True
+def prefetching(stop: threading.Event | None = None) -> Iterator[None]:
+    """In this thread, collections that must keep the checks' order raise Deferred, and so
+    does every collection not made yet once ``stop`` is set (the run was interrupted)."""
+    _THREAD.prefetching = stop or threading.Event()
     try:
         yield
     finally:
-        _THREAD.prefetching = False
+        _THREAD.prefetching = None
 
 
 def _flight(owner: Any, key: str) -> threading.Lock:
@@ -184,7 +185,8 @@ def collected(
             key = cache_key(fn.__name__, *args)
             cache = self._cache
             if key not in cache:
-                if in_order and getattr(_THREAD, "prefetching", False):
+                prefetch = getattr(_THREAD, "prefetching", None)
+                if prefetch is not None and (in_order or prefetch.is_set()):
                     raise Deferred(key)
                 with _flight(self, key):
                     if key not in cache:

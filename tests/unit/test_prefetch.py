@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
+from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
@@ -118,3 +119,54 @@ def test_perform_reads_in_its_own_order() -> None:
     shelf = Shelf()
     run_over(shelf, mode="perform").prefetch([check("a", "vpcs"), check("b", "roles")])
     assert shelf.calls == Counter()
+
+
+def test_once_stopped_no_new_read_is_made_while_prefetching() -> None:
+    shelf = Shelf()
+    stop = threading.Event()
+    with prefetching(stop):
+        assert shelf.vpcs() == "vpcs"  # made before the stop
+        stop.set()  # Ctrl-C in the run's thread
+        assert shelf.vpcs() == "vpcs"  # what is known is still answered
+        with pytest.raises(Deferred):
+            shelf.roles()
+    assert shelf.calls == Counter(vpcs=1)
+    assert shelf.roles() == "roles"  # in the checks' own turn it is made
+
+
+def test_an_interrupted_prefetch_stops_its_threads_reading(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    shelf = Shelf()
+    started = threading.Event()
+    release = threading.Event()
+    original = Shelf.vpcs.__wrapped__  # type: ignore[attr-defined]
+
+    def slow_vpcs(self: Shelf) -> str:
+        started.set()
+        release.wait(20)
+        return original(self)
+
+    monkeypatch.setattr(Shelf, "vpcs", collected("ec2")(slow_vpcs))
+    run = run_over(shelf)
+    waited = Future.result
+
+    def interrupted(self: Future, timeout: float | None = None) -> Any:
+        started.wait(20)  # the first check is reading: Ctrl-C now
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(Future, "result", interrupted)
+
+    def vpcs_then_roles(inv: Any, _profile: Any) -> Outcome:
+        return Outcome(Status.PASS, inv.vpcs() + inv.roles())
+
+    both = check("ab", "vpcs")
+    both = Check(**{**both.__dict__, "fn": vpcs_then_roles})
+    with pytest.raises(KeyboardInterrupt):
+        run.prefetch([both, check("a", "vpcs")])
+    monkeypatch.setattr(Future, "result", waited)
+    release.set()  # the read under way finishes; no other starts
+    for thread in threading.enumerate():
+        if thread.name.startswith("prefetch"):
+            thread.join(20)
+    assert shelf.calls == Counter(vpcs=1)  # the read under way finished; roles never began
