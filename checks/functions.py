@@ -490,9 +490,6 @@ def nat_instance_route(inv: Inventory, p: Profile) -> Outcome:
     )
 
 
-TIMEOUT_TERMS = ("Task timed out", "ConnectTimeout")
-
-
 @check(
     id="function_logs_show_no_timeouts",
     section="egress",
@@ -503,11 +500,10 @@ TIMEOUT_TERMS = ("Task timed out", "ConnectTimeout")
     risk="runs timed out: notifications were not sent",
 )
 def no_timeouts(inv: Inventory, p: Profile) -> Outcome:
-    start, end = L.window(inv, p)
     group = L.log_group(p, L.function_config(inv, p))
     hits: list[dict[str, str]] = []
-    for term in TIMEOUT_TERMS:
-        found = inv.log_events(group, term, start, end)
+    for term in L.TIMEOUT_TERMS:
+        found = L.log_lines(inv, p, group, term)
         if found is None:  # no log at all says nothing either way
             return Outcome(
                 Status.SKIP, f"log group {group} does not exist: the function has not logged yet"

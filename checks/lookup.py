@@ -189,6 +189,22 @@ def window(inv: Inventory, p: Profile) -> tuple[str, str]:
     return got["start"], got["end"]
 
 
+TIMEOUT_TERMS = ("Task timed out", "ConnectTimeout")
+
+
+def log_terms(p: Profile) -> tuple[str, ...]:
+    """Every term the checks look for in the notifier's log, asked in one filter."""
+    found = (*TIMEOUT_TERMS, p.operations.finished_message, p.operations.timeout_message)
+    return tuple(dict.fromkeys(found))
+
+
+def log_lines(inv: Inventory, p: Profile, group: str, term: str) -> list[Resource] | None:
+    """The window's log lines containing ``term``; None without the log group."""
+    start, end = window(inv, p)
+    found = inv.log_lines(group, start, end, *log_terms(p))
+    return None if found is None else found[term]
+
+
 def log_group(p: Profile, config: Resource | None = None) -> str:
     """The notifier's log group: the profile's, else the one the function's ``LoggingConfig``
     names (Lambda's advanced logging controls), else Lambda's default."""

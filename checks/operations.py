@@ -49,14 +49,27 @@ def per_hour(points: list[dict[str, Any]], stat: str) -> dict[datetime, float]:
     return out
 
 
+# Every metric the section reads, asked together (one GetMetricData for the run).
+METRICS = (
+    ("AWS/Events", "Invocations"),
+    ("AWS/Events", "FailedInvocations"),
+    ("AWS/Lambda", "Errors"),
+    ("AWS/Lambda", "Throttles"),
+    ("AWS/Lambda", "Duration"),
+)
+
+
+def metric_query(p: Profile, namespace: str, metric: str) -> str:
+    """ "namespace metric dimension value": the rule's or the function's metric."""
+    if namespace == "AWS/Events":
+        return f"{namespace} {metric} RuleName {p.trigger.rule}"
+    return f"{namespace} {metric} FunctionName {p.function.function}"
+
+
 def _metric(inv: Inventory, p: Profile, namespace: str, metric: str, stat: str) -> dict:
-    dimension, value = (
-        ("RuleName", p.trigger.rule)
-        if namespace == "AWS/Events"
-        else ("FunctionName", p.function.function)
-    )
     start, end = L.window(inv, p)
-    return per_hour(inv.metric_points(namespace, metric, dimension, value, start, end), stat)
+    series = inv.metric_series(start, end, *(metric_query(p, *m) for m in METRICS))
+    return per_hour(series[metric_query(p, namespace, metric)], stat)
 
 
 SHOWN = 48  # hours named in ``actual``; the incidents name them all
@@ -223,10 +236,10 @@ def duration_headroom(inv: Inventory, p: Profile) -> Outcome:
 def every_run_finished(inv: Inventory, p: Profile) -> Outcome:
     start, end = L.window(inv, p)
     group = L.log_group(p, L.function_config(inv, p))
-    done = inv.log_events(group, p.operations.finished_message, start, end)
+    done = L.log_lines(inv, p, group, p.operations.finished_message)
     if done is None:
         return absent("log group", group)
-    timed_out = inv.log_events(group, p.operations.timeout_message, start, end) or []
+    timed_out = L.log_lines(inv, p, group, p.operations.timeout_message) or []
     finished = {hour_of(e["t"]) for e in done}
     window = hours(start, end)
     bad = {

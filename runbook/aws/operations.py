@@ -30,32 +30,47 @@ class OperationsCollector:
         got = self._cache.get(cache_key("operations_window", hours))
         return got if isinstance(got, dict) else None
 
-    @collected("cloudwatch", reads=("GetMetricStatistics",))
-    def metric_points(
-        self, namespace: str, metric: str, dimension: str, value: str, start: str, end: str
-    ) -> list[dict[str, Any]]:
-        """Hourly Sum and Maximum of one metric of one resource: [{"t", "sum", "max"}]."""
-        got = self.session.client("cloudwatch").get_metric_statistics(
-            Namespace=namespace,
-            MetricName=metric,
-            Dimensions=[{"Name": dimension, "Value": value}],
-            StartTime=datetime.fromisoformat(start),
-            EndTime=datetime.fromisoformat(end),
-            Period=3600,
-            Statistics=["Sum", "Maximum"],
+    @collected("cloudwatch", reads=("GetMetricData",))
+    def metric_series(self, start: str, end: str, *wanted: str) -> dict[str, list[dict[str, Any]]]:
+        """Hourly Sum and Maximum of each ``wanted`` metric of one resource ("namespace
+        metric dimension value"), all in one GetMetricData: {wanted: [{"t", "sum", "max"}]}."""
+        queries = []
+        for i, one in enumerate(wanted):
+            namespace, metric, dimension, value = one.split(" ", 3)
+            series = {
+                "Metric": {
+                    "Namespace": namespace,
+                    "MetricName": metric,
+                    "Dimensions": [{"Name": dimension, "Value": value}],
+                },
+                "Period": 3600,
+            }
+            queries.append({"Id": f"sum{i}", "MetricStat": {**series, "Stat": "Sum"}})
+            queries.append({"Id": f"max{i}", "MetricStat": {**series, "Stat": "Maximum"}})
+        found: dict[str, dict[str, float]] = {}
+        pages = (
+            self.session.client("cloudwatch")
+            .get_paginator("get_metric_data")
+            .paginate(
+                MetricDataQueries=queries,
+                StartTime=datetime.fromisoformat(start),
+                EndTime=datetime.fromisoformat(end),
+            )
         )
-        return sorted(
-            (
-                {
+        for page in pages:
+            for result in page["MetricDataResults"]:
+                points = found.setdefault(result["Id"], {})
+                for t, v in zip(result["Timestamps"], result["Values"], strict=True):
                     # botocore gives CloudWatch's times in the machine's zone: hours are UTC's
-                    "t": p["Timestamp"].astimezone(UTC).isoformat(),
-                    "sum": p["Sum"],
-                    "max": p["Maximum"],
-                }
-                for p in got.get("Datapoints", [])
-            ),
-            key=lambda p: p["t"],
-        )
+                    points[t.astimezone(UTC).isoformat()] = v
+        out = {}
+        for i, one in enumerate(wanted):
+            sums, maxima = found.get(f"sum{i}", {}), found.get(f"max{i}", {})
+            out[one] = [
+                {"t": t, "sum": sums.get(t, 0.0), "max": maxima.get(t, 0.0)}
+                for t in sorted(set(sums) | set(maxima))
+            ]
+        return out
 
     @collected("stepfunctions", reads=("ListExecutions",))
     def executions_since(self, machine: str, start: str) -> list[dict[str, Any]] | None:
@@ -114,29 +129,29 @@ class OperationsCollector:
         return out
 
     @collected("logs", absent=("ResourceNotFoundException",), reads=("FilterLogEvents",))
-    def log_events(
-        self, group: str, term: str, start: str, end: str
-    ) -> list[dict[str, str]] | None:
-        """Log lines containing ``term`` in the window: [{"t", "message"}]; None without the
-        log group."""
+    def log_lines(
+        self, group: str, start: str, end: str, *terms: str
+    ) -> dict[str, list[dict[str, str]]] | None:
+        """The log lines containing each of ``terms`` in the window, asked in one filter (any
+        of them): {term: [{"t", "message"}]}; None without the log group."""
         logs = self.session.client("logs")
-        out: list[dict[str, str]] = []
+        out: dict[str, list[dict[str, str]]] = {term: [] for term in terms}
         pages = logs.get_paginator("filter_log_events").paginate(
             logGroupName=group,
-            filterPattern=f'"{term}"',
+            filterPattern=" ".join(f'?"{term}"' for term in terms),
             startTime=_ms(start),
             endTime=_ms(end) - 1,
         )
         for page in pages:
-            out.extend(
-                {
+            for e in page.get("events", []):
+                line = {
                     "t": datetime.fromtimestamp(e["timestamp"] / 1000, UTC).isoformat(),
                     "message": e["message"][:300],
                 }
-                for e in page.get("events", [])
-                if term in e["message"]  # moto ignores some pattern syntax: match here too
-            )
-        return sorted(out, key=lambda e: e["t"])
+                for term in terms:
+                    if term in e["message"]:  # moto ignores some pattern syntax: match here too
+                        out[term].append(line)
+        return {term: sorted(lines, key=lambda e: e["t"]) for term, lines in out.items()}
 
 
 def _ms(iso: str) -> int:

@@ -90,7 +90,7 @@ IAM_PREFIX_OF_SIGNING_NAME = {"monitoring": "cloudwatch"}
 
 def patch_action_prefix() -> None:
     """Name the action with its IAM prefix: CloudWatch's requests are signed as
-    ``monitoring``, its actions are ``cloudwatch:GetMetricStatistics``; moto takes the
+    ``monitoring``, its actions are ``cloudwatch:GetMetricData``; moto takes the
     signing name, so the policy AWS needs would be refused."""
     from moto.iam.access_control import IAMRequestBase
 

@@ -52,7 +52,7 @@ DENIED = {
         "function_log_shows_every_run_finished",
     },
     # CloudWatch's requests are signed "monitoring": the lab judges them as cloudwatch:*, as AWS
-    "cloudwatch:GetMetricStatistics": {
+    "cloudwatch:GetMetricData": {
         "rule_fired_once_every_hour",
         "function_had_no_errors_or_throttles",
         "function_duration_below_timeout_with_headroom",

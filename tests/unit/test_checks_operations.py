@@ -23,9 +23,8 @@ SNAP = recorded()
 WINDOW = SNAP['operations_window("24")']
 START, END = WINDOW["start"], WINDOW["end"]
 MACHINE = f'executions_since("WikidotNotifierDatabaseStartStop", "{START}")'
-ERRORS = (
-    f'metric_points("AWS/Lambda", "Errors", "FunctionName", "WikidotNotifier", "{START}", "{END}")'
-)
+SERIES = next(key for key in SNAP if key.startswith("metric_series("))
+ERRORS = "AWS/Lambda Errors FunctionName WikidotNotifier"
 STOPPED = "database_stopped_unless_a_run_is_in_progress"
 EXECUTIONS = "state_machine_ran_every_hour_and_succeeded"
 INDIA = timezone(timedelta(hours=5, minutes=30))
@@ -47,12 +46,13 @@ def test_hours_are_utc_whatever_the_zone_of_the_answer() -> None:
 
 def test_an_error_answered_in_a_half_hour_zone_names_its_utc_hour() -> None:
     def error_in_india(s: dict) -> None:
-        s[ERRORS][5]["sum"] = 1
-        utc = datetime.fromisoformat(s[ERRORS][5]["t"])
-        s[ERRORS][5]["t"] = utc.astimezone(INDIA).isoformat()
+        errors = s[SERIES][ERRORS]
+        errors[5]["sum"] = 1
+        utc = datetime.fromisoformat(errors[5]["t"])
+        errors[5]["t"] = utc.astimezone(INDIA).isoformat()
 
     snap = recorded()
-    expected = name(hour_of(snap[ERRORS][5]["t"]))
+    expected = name(hour_of(snap[SERIES][ERRORS][5]["t"]))
     error_in_india(snap)
     found = evaluate(
         CHECKS["function_had_no_errors_or_throttles"], Inventory.from_snapshot(snap), PROFILE
@@ -159,7 +159,7 @@ TIMEOUTS = "function_logs_show_no_timeouts"
 
 
 def _logs(snap: dict, group: str) -> list[str]:
-    return [k for k in snap if k.startswith(f'log_events("{group}"')]
+    return [k for k in snap if k.startswith(f'log_lines("{group}"')]
 
 
 def test_the_log_group_the_function_names_is_the_one_read() -> None:
@@ -205,10 +205,12 @@ def test_no_log_group_is_no_evidence_of_no_time_outs() -> None:
 def test_failures_name_their_incidents_one_per_hour_and_kind() -> None:
     """What the history compares to tell tonight's missed hour from last night's."""
     snap = recorded()
-    finished = next(k for k in _logs(snap, "/aws/lambda/WikidotNotifier") if "finished" in k)
-    gone = [snap[finished].pop(3), snap[finished].pop(7)]
-    timeouts = next(k for k in _logs(snap, "/aws/lambda/WikidotNotifier") if "Task timed" in k)
-    snap[timeouts] = [{"t": gone[1]["t"], "message": "Task timed out after 300.00 seconds"}]
+    (logs,) = _logs(snap, "/aws/lambda/WikidotNotifier")
+    finished = snap[logs]["Lambda finished"]
+    gone = [finished.pop(3), finished.pop(7)]
+    snap[logs]["Task timed out"] = [
+        {"t": gone[1]["t"], "message": "Task timed out after 300.00 seconds"}
+    ]
     inv = Inventory.from_snapshot(snap)
     hours = sorted(name(hour_of(e["t"])) for e in gone)
     found = evaluate(CHECKS[FINISHED], inv, PROFILE)
