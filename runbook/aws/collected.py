@@ -130,7 +130,7 @@ class Deferred(Exception):
 _THREAD = threading.local()
 _FLIGHTS = threading.Lock()
 # Made in the checks' order, never by a prefetch: the hosts (a database this run starts, SSH
-# sessions), and what declares itself so (moto's process-wide mock, the egress probe).
+# sessions), and what declares itself so (the egress probe, the database's state "now").
 SEQUENTIAL_SERVICES = frozenset({"ssh", "mysql"})
 
 
