@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import NoReturn
 
 from runbook.errors import CouldNotCheck, ExitStatus, UsageError
+from runbook.fleet_cli import add_fleet_options, cmd_merge
 from runbook.guide_keys import HELP as HELP_KEYS
 from runbook.lab.control import LabError
 from runbook.options import DEFAULT_PROFILE, RUN_OPTIONS
@@ -50,6 +51,13 @@ def _pytest(args: list[str], env: dict[str, str] | None = None) -> int:
 
 
 def cmd_run(ns: argparse.Namespace, extra: list[str]) -> int:
+    from runbook.fleet_cli import cmd_fleet, refusal
+
+    why = refusal(ns, extra)
+    if why:
+        raise UsageError(why)
+    if ns.fleet:
+        return cmd_fleet(ns)
     # pytest runs in the checkout: a profile given here is found from where the user is, and
     # "--profile=" keeps pytest from taking a file outside the checkout for a test path (it
     # would then lose the checkout's pytest.ini and conftest.py).
@@ -331,7 +339,16 @@ def parser() -> argparse.ArgumentParser:
         for option in RUN_OPTIONS:  # unset unless given: pytest applies the defaults
             if name == "perform" or not option.perform_only:
                 p.add_argument(option.flag, help=option.help, **{**option.kwargs, "default": None})
+        add_fleet_options(p)
         p.set_defaults(fn=cmd_run)
+    merge = sub.add_parser(
+        "merge", help="join the fleet summaries of a fleet's shards (verify --fleet --shard K/N)"
+    )
+    merge.add_argument("folders", nargs="+", metavar="DIR", help="a shard's --reports-dir")
+    merge.add_argument(
+        "--reports-dir", default="reports", help="where fleet.json and fleet.html go"
+    )
+    merge.set_defaults(fn=cmd_merge)
     lab = sub.add_parser("lab", help="start (and build) or stop the local lab")
     lab.add_argument("action", choices=("up", "down"))
     lab.add_argument("--lab-dir", default=".lab")

@@ -11,7 +11,7 @@ import ipaddress
 import os
 import re
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import botocore.loaders
 from botocore.regions import EndpointResolver
@@ -489,19 +489,35 @@ class Profile(_Strict):
         return "DISABLED" if self.deployment.phase == "setup" else "ENABLED"
 
 
-def load_profile(path: str | Path) -> Profile:
-    """Read and validate a profile; any problem becomes a one-line UsageError."""
+def load_profile(
+    path: str | Path, overrides: dict[str, Any] | None = None, said: str | None = None
+) -> Profile:
+    """Read and validate a profile; any problem becomes a one-line UsageError. ``overrides``
+    (a fleet's deployment) are merged over the file's tables before validation, and a problem
+    is then said of ``said`` (where they were written)."""
     path = Path(path)
-    data = read_toml(path, "profile", "--profile")
+    data = merged(read_toml(path, "profile", "--profile"), overrides or {})
+    where = f"{said} ({path} with its overrides)" if overrides and said else str(path)
     try:
         _relative_to(path.parent.resolve(), data)
         profile = Profile.model_validate({**data, "source": str(path)})
     except RecursionError:  # validation recurses once per level
-        raise UsageError(f"{path}: nested too deeply to be a profile") from None
+        raise UsageError(f"{where}: nested too deeply to be a profile") from None
     except ValidationError as exc:
-        raise UsageError(f"{path}: {_first_error(exc)}") from None
+        raise UsageError(f"{where}: {_first_error(exc)}") from None
     _local_files_readable(path, profile)
     return profile
+
+
+def merged(data: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
+    """``data`` with ``overrides`` laid over it, table by table (a value replaces a value)."""
+    out = dict(data)
+    for key, value in overrides.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = merged(out[key], value)
+        else:
+            out[key] = value
+    return out
 
 
 def _local_files_readable(source: Path, profile: Profile) -> None:

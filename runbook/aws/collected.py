@@ -132,6 +132,17 @@ _FLIGHTS = threading.Lock()
 # Made in the checks' order, never by a prefetch: the hosts (a database this run starts, SSH
 # sessions), and what declares itself so (the egress probe, the database's state "now").
 SEQUENTIAL_SERVICES = frozenset({"ssh", "mysql"})
+# Read by each deployment for itself even where a fleet shares its account: a local file.
+OWN_SERVICES = SEQUENTIAL_SERVICES | {"local"}
+
+
+class SharedReads:
+    """The AWS reads of deployments in one account, region and identity (a fleet's): a key
+    names the same call with the same answer for each of them, so it is made once. What
+    depends on a deployment's own hosts or order (``own``, sequential) is never shared."""
+
+    def __init__(self) -> None:
+        self._cache: dict[str, Any] = {}
 
 
 @contextmanager
@@ -167,6 +178,7 @@ def collected(
     reads: tuple[str, ...] = (),
     *,
     sequential: bool = False,
+    own: bool = False,
 ) -> Callable[[F], F]:
     """Collect once per run; a failure is cached and re-raised as CollectionError.
 
@@ -174,10 +186,12 @@ def collected(
     collection is None and the checks judge it (never an error). ``reads`` declares the AWS
     operations the collection calls (``Op`` of ``service``, or ``service:Op`` of another):
     the checker's IAM policy is generated from them. Threads may collect at once (each key
-    is collected once); a ``sequential`` collection is left to the checks' own order.
+    is collected once); a ``sequential`` collection is left to the checks' own order. One
+    that is ``own`` (it reads the deployment's hosts) is not shared with a fleet's others.
     """
     DECLARED_READS.update(r if ":" in r else iam_action(service, r) for r in reads)
     in_order = sequential or service in SEQUENTIAL_SERVICES
+    shareable = not (in_order or own or service in OWN_SERVICES)
 
     def decorate(fn: F) -> F:
         @functools.wraps(fn)
@@ -190,7 +204,12 @@ def collected(
                     raise Deferred(key)
                 with _flight(self, key):
                     if key not in cache:
-                        cache[key] = _collect(fn, self, args, key, service, absent)
+                        shared = getattr(self, "shared", None) if shareable else None
+                        cache[key] = (
+                            _collect(fn, self, args, key, service, absent)
+                            if shared is None
+                            else _shared_collect(shared, fn, self, args, key, service, absent)
+                        )
             value = cache[key]
             if isinstance(value, CollectionError):
                 raise value
@@ -199,6 +218,22 @@ def collected(
         return wrapper  # type: ignore[return-value]
 
     return decorate
+
+
+def _shared_collect(
+    shared: SharedReads,
+    fn: Callable[..., Any],
+    owner: Any,
+    args: tuple[str, ...],
+    key: str,
+    service: str,
+    absent: tuple[str, ...],
+) -> Any:
+    """The answer another deployment of the account got, or this one's, kept for them."""
+    with _flight(shared, key):
+        if key not in shared._cache:
+            shared._cache[key] = _collect(fn, owner, args, key, service, absent)
+        return shared._cache[key]
 
 
 def _collect(

@@ -12,11 +12,12 @@ import hashlib
 import json
 import subprocess
 import sys
+import threading
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
-from runbook.aws.collected import CollectionError, collected
+from runbook.aws.collected import CollectionError, SharedReads, collected
 from runbook.aws.ec2 import Ec2Collector
 from runbook.aws.functions import FunctionsCollector
 from runbook.aws.iam import IamCollector
@@ -52,9 +53,11 @@ class Inventory(
         snapshot: dict[str, Any] | None = None,
         hosts: HostAccess | None = None,
         simulation_cache: Path | None = None,
+        shared: SharedReads | None = None,
     ):
         self.session = session
         self.hosts = hosts
+        self.shared = shared  # a fleet's deployments of one account: their reads made once
         self.simulation_cache = simulation_cache  # None: simulate afresh, keep nothing
         self._cache: dict[str, Any] = dict(snapshot or {})
 
@@ -114,15 +117,23 @@ class Inventory(
 
 SIMULATION_BOUND_S = 240.0  # four scenarios of at most 30 s each, and moto's import, at ease
 _SIMULATED: dict[tuple[str, str], tuple[dict[str, Any], ...]] = {}
+_SIMULATING = threading.Lock()
+_SIMULATION_LOCKS: dict[tuple[str, str], threading.Lock] = {}
 
 
 def _simulated(definition: str, function_name: str) -> tuple[dict[str, Any], ...]:
     """The simulation, in a process of its own (``runbook.stepfunctions.simulate``'s main):
     it runs beside the other reads, and this process never imports moto. Run once per
-    process and definition; a simulation that could not run is tried again next time."""
-    done = _SIMULATED.get((definition, function_name))
-    if done is not None:
-        return done
+    process and definition (a fleet's deployments of one definition wait for one); one that
+    could not run is tried again next time."""
+    with _SIMULATING:
+        lock = _SIMULATION_LOCKS.setdefault((definition, function_name), threading.Lock())
+    with lock:
+        done = _SIMULATED.get((definition, function_name))
+        return done if done is not None else _simulate(definition, function_name)
+
+
+def _simulate(definition: str, function_name: str) -> tuple[dict[str, Any], ...]:
     asked = json.dumps({"definition": definition, "function_name": function_name})
     try:
         child = subprocess.run(

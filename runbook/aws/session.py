@@ -5,7 +5,8 @@ a perform (writable) session refuses every call that deletes, detaches or releas
 was opened for the lab's own hand (``may_delete``) or holds a permit for that one call.
 
 Credentials come from boto3's standard chain and the endpoint from ``AWS_ENDPOINT_URL``, so
-the same code runs against the lab or a real account.
+the same code runs against the lab or a real account; a fleet's deployment may name its own
+(``endpoint_url``, a named ``aws_profile``, a ``role_arn`` to assume), one session each.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import boto3
 import botocore.loaders
 import botocore.session
 from botocore.config import Config
+from botocore.credentials import AssumeRoleCredentialFetcher, DeferredRefreshableCredentials
 
 from runbook.aws.collected import iam_action
 from runbook.errors import DeletionRefused, ReadOnlyViolation
@@ -120,6 +122,10 @@ class AwsSession:
     max_attempts: int = 5
     # The lab's own hand (fault injection): a writable session that may also delete.
     may_delete: bool = False
+    # A fleet's deployment: its own endpoint, named AWS profile and role (None: the process's).
+    endpoint_url: str | None = None
+    aws_profile: str | None = None
+    role_arn: str | None = None
     log: CallLog = field(default_factory=CallLog)
     # Writes a read-only session may still make, each with the test its parameters must pass.
     permits: dict[str, Any] = field(default_factory=dict, repr=False)
@@ -139,12 +145,11 @@ class AwsSession:
     def _new_client(self, service: str, key: tuple[str, str]) -> Any:
         if key not in self._clients:
             if self._boto is None:
-                core = botocore.session.get_session()
-                core.register_component("data_loader", _shared_loader())
-                self._boto = boto3.Session(botocore_session=core, region_name=self.region)
+                self._boto = self._new_boto()
             client = self._boto.client(
                 service,
                 region_name=key[1],
+                endpoint_url=self.endpoint_url,
                 config=Config(
                     retries={"mode": "adaptive", "total_max_attempts": self.max_attempts},
                     connect_timeout=self.connect_timeout,
@@ -160,6 +165,15 @@ class AwsSession:
             client.meta.events.register("before-send.*", partial(self._before_send, service))
             self._clients[key] = client
         return self._clients[key]
+
+    def _new_boto(self) -> boto3.Session:
+        core = botocore.session.get_session()
+        core.register_component("data_loader", _shared_loader())
+        if self.aws_profile:
+            core.set_config_variable("profile", self.aws_profile)
+        if self.role_arn:
+            core._credentials = _assumed(core, self)  # c7n's way: botocore's own refresher
+        return boto3.Session(botocore_session=core, region_name=self.region)
 
     def permit(self, operation: str, allows: Any) -> None:
         """Let one call the guard refuses go ahead, when ``allows(params)`` says so: a verify
@@ -206,6 +220,28 @@ class AwsSession:
             self.log.attempts[f"{service}:{event_name.rsplit('.', 1)[-1]}"] += 1
 
 
+def _assumed(core: botocore.session.Session, session: AwsSession) -> Any:
+    """Credentials of ``session.role_arn``, assumed from the session's own (its named profile,
+    else the standard chain) when first needed and renewed before they expire."""
+    fetcher = AssumeRoleCredentialFetcher(
+        client_creator=partial(
+            core.create_client,
+            endpoint_url=session.endpoint_url,
+            config=Config(
+                connect_timeout=session.connect_timeout,
+                read_timeout=session.read_timeout,
+                retries={"mode": "adaptive", "total_max_attempts": session.max_attempts},
+            ),
+        ),
+        source_credentials=core.get_credentials(),
+        role_arn=session.role_arn,
+        extra_args={"RoleSessionName": "notifier-runbook"},
+    )
+    return DeferredRefreshableCredentials(
+        method="assume-role", refresh_using=fetcher.fetch_credentials
+    )
+
+
 @functools.cache
 def _shared_loader() -> botocore.loaders.Loader:
     """Service models are read once per process, not once per session (they are large)."""
@@ -220,6 +256,9 @@ def open_session(
     connect_timeout: float = 5.0,
     read_timeout: float = 20.0,
     max_attempts: int = 5,
+    endpoint_url: str | None = None,
+    aws_profile: str | None = None,
+    role_arn: str | None = None,
 ) -> AwsSession:
     """A read-only session unless ``writable``; only perform code asks for writable, and only
     the lab's own code (which breaks and resets the lab) for ``may_delete``."""
@@ -230,4 +269,7 @@ def open_session(
         connect_timeout=connect_timeout,
         read_timeout=read_timeout,
         max_attempts=max_attempts,
+        endpoint_url=endpoint_url,
+        aws_profile=aws_profile,
+        role_arn=role_arn,
     )

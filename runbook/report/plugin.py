@@ -23,18 +23,17 @@ from typing import Any
 import pytest
 from _pytest.junitxml import xml_key
 from _pytest.mark.expression import Expression
-from filelock import FileLock, Timeout
 from pytest_bdd.scenario import scenario_wrapper_template_registry
 
 from runbook.errors import CouldNotCheck, ExitStatus, UsageError
 from runbook.options import RUN_OPTIONS, default_profile
 from runbook.preflight import aws_identity, preflight_deadline
 from runbook.profile import Profile, load_profile
-from runbook.redact import install_log_redaction, scrub_data
+from runbook.redact import install_log_redaction
 from runbook.registry import SEVERITIES, Check, by_sentence
-from runbook.report import history, html, model, notify, writers
+from runbook.report import model, writers
 from runbook.report.allure_results import fresh_results, guard_allure
-from runbook.report.files import write_atomic
+from runbook.report.output import ReportFiles
 from runbook.run import Run
 from runbook.sections import SECTIONS
 from runbook.stepfunctions import cache
@@ -74,7 +73,6 @@ class RunbookPlugin:
         self.lease_broken: str | None = None  # whose perform lease --break-lease took over
         self.clean_allure = False  # the last run's allure results go once checks are selected
         self.nothing_selected: str | None = None  # the line that says the selection was empty
-        self.timeline: list[dict[str, Any]] = []  # this deployment's runs, for report.html
 
     def start(self) -> Run:
         """Check the invocation, load the profile, and (unless only collecting) ask AWS who
@@ -212,70 +210,10 @@ class RunbookPlugin:
             status = ExitStatus.COULD_NOT_CHECK  # not every check was made
         report["run"]["exit_status"] = int(status)
         report["run"]["interrupted"] = interrupted
-        out = Path(self.config.option.reports_dir)
         session.exitstatus = int(status)
         self.report = report
-        wait = INTERRUPTED_WAIT_S if interrupted else LOCK_WAIT_S
-        try:
-            # Two runs sharing the folder take turns: each compares with the other's record,
-            # so no history line is lost and no change is announced twice.
-            with reports_lock(out, wait):
-                self._report(out, report, interrupted)
-        except Timeout:
-            report["notifications"] = []
-            report["history"] = None
-            self.unwritten[str(out)] = (
-                f"another run held the reports folder for {wait:g} s: this run's "
-                "report is not written, compared nor recorded"
-            )
-        except OSError as exc:  # the lock file itself cannot be made (a full disk)
-            report["notifications"] = []
-            self.unwritten[str(out / LOCK_NAME)] = exc.strerror or str(exc)
-
-    def _report(self, out: Path, report: dict[str, Any], interrupted: bool) -> None:
-        assert self.run is not None
-        # A dry run is neither recorded, compared nor announced.
-        quiet = self.config.option.dry_run or interrupted
-        pending = None if quiet else history.apply(report, out, self.run.profile.history)
-        self.timeline = [] if pending is None else history.timeline(pending)
-        report["notifications"] = []
-        self._save(out, report)
-        self._written(out / "inventory.json", scrub_data(self.run.inventory.snapshot()))
-        if pending is None:
-            return
-        # After the report is safe (a notification is bounded, not instant); the history is
-        # written last, with the channels the changes did not reach.
-        report["notifications"] = notify.send(report, self.run)
-        history.record(pending, report)
-        report.update(
-            aws_calls=self.run.aws_calls(),
-            mutating_calls=self.run.mutating_calls(),
-            lease_calls=self.run.lease_calls(),
-        )
-        self._save(out, report)
-
-    def _save(self, out: Path, report: dict[str, Any]) -> None:
-        self._written(out / "summary.json", report)
-        self._written(out / "summary.md", writers.markdown(report))
-        try:
-            page = html.render(report, self.timeline)
-        except Exception as exc:  # the page is a view: it never costs the other reports
-            self.unwritten[str(out / "report.html")] = f"{type(exc).__name__}: {exc}"[:200]
-            return
-        self._written(out / "report.html", page)
-
-    def _written(self, path: Path, content: Any) -> None:
-        """A report file, whole or not at all (JSON unless text). One that cannot be written
-        (a full disk, a read-only file) is said in one line at the end; the verdict and the
-        exit status stay the deployment's."""
-        try:
-            if isinstance(content, str):
-                write_atomic(path, content)
-            else:
-                writers.write_json(path, content)
-            self.unwritten.pop(str(path), None)
-        except OSError as exc:
-            self.unwritten[str(path)] = exc.strerror or str(exc)
+        files = ReportFiles(Path(opt.reports_dir), self.unwritten)
+        files.write(self.run, report, interrupted=interrupted, quiet=opt.dry_run or interrupted)
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         if self.nothing_selected:
@@ -377,19 +315,6 @@ def with_options(
     if probe_egress or dry_run:
         probe = probe.model_copy(update={"enabled": probe_egress and not dry_run})
     return profile.model_copy(update={"operations": operations, "probe": probe})
-
-
-LOCK_NAME = ".notifier-runbook.lock"
-LOCK_WAIT_S = 300.0  # longer than a run's reporting (notifications are bounded by read_s)
-
-
-INTERRUPTED_WAIT_S = 5.0  # an interrupted run does not wait long to leave its report
-
-
-def reports_lock(out: Path, wait: float = LOCK_WAIT_S) -> FileLock:
-    """The reports folder's lock (an OS lock: freed when its holder dies, however it dies)."""
-    out.mkdir(parents=True, exist_ok=True)
-    return FileLock(out / LOCK_NAME, timeout=wait)
 
 
 def check_reports_dir(path: Path) -> None:

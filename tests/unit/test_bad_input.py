@@ -220,6 +220,48 @@ CASES = {
         ("verify", "--profile", "{profile}"), USAGE, ("AWS_ACCESS_KEY_ID",), cli=True
     ),
     "cli: unknown command": Case(("verfiy",), USAGE, ("'verfiy'", "--help"), cli=True),
+    "cli fleet: missing fleet file": Case(
+        ("verify", "--fleet", "{tmp}/nope.toml"), USAGE, ("nope.toml", "fleet file"), cli=True
+    ),
+    "cli fleet: a deployment named twice": Case(
+        ("verify", "--fleet", "{profile}"),
+        USAGE,
+        ("profile.toml", "deployment 'a' is named twice"),
+        profile='[[deployment]]\nname = "a"\n[[deployment]]\nname = "a"\n',
+        cli=True,
+    ),
+    "cli fleet: a name that leaves the reports folder": Case(
+        ("verify", "--fleet", "{profile}"),
+        USAGE,
+        ("profile.toml", "'../a'", "not a deployment name"),
+        profile='[[deployment]]\nname = "../a"\nprofile = "x.toml"\n',
+        cli=True,
+    ),
+    "cli fleet: a deployment's profile is not a profile": Case(
+        ("verify", "--fleet", "{profile}"),
+        USAGE,
+        ("deployment 'a'", "a-file", "not valid TOML"),
+        profile='[[deployment]]\nname = "a"\nprofile = "{tmp}/a-file"\n',
+        cli=True,
+    ),
+    "cli fleet: an option without --fleet": Case(
+        ("verify", "--tag", "prod"), USAGE, ("--tag needs --fleet",), cli=True
+    ),
+    "cli fleet: a profile beside the fleet": Case(
+        ("verify", "--fleet", "{profile}", "--profile", "{profile}"),
+        USAGE,
+        ("--profile", "each deployment's profile"),
+        cli=True,
+    ),
+    "cli fleet: perform": Case(
+        ("perform", "--fleet", "{profile}"), USAGE, ("never performed",), cli=True
+    ),
+    "cli fleet: a shard out of range": Case(
+        ("verify", "--fleet", "{profile}", "--shard", "3/2"), USAGE, ("--shard '3/2'",), cli=True
+    ),
+    "cli merge: a folder without a fleet summary": Case(
+        ("merge", "{tmp}/home"), USAGE, ("home/fleet.json", "no fleet summary"), cli=True
+    ),
     "cli: unknown option": Case(
         ("verify", "--profle", "x"), USAGE, ("'--profle'", "verify --help"), cli=True
     ),
