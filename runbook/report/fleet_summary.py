@@ -219,7 +219,8 @@ def page(fleet: dict[str, Any]) -> str:
     body = []
     for r in fleet["deployments"]:
         link = escape(f"{r['folder']}/report.html", quote=True)
-        name = f'<th scope="row"><a href="{link}">{escape(r["name"])}</a></th>'
+        name = escape(r["name"]) if r["cause"] else f'<a href="{link}">{escape(r["name"])}</a>'
+        name = f'<th scope="row">{name}</th>'
         tags = f'<td class="tags">{escape(" ".join(r["tags"]))}</td>'
         word = f'<td class="verdict {escape(r["verdict"])}">{escape(r["verdict"])}</td>'
         if r["cause"]:
