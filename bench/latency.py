@@ -5,7 +5,7 @@ requests were in flight at once.
     proxy = LatencyProxy("http://127.0.0.1:PORT", delay_s=0.1)
     url = proxy.start()          # point AWS_ENDPOINT_URL at it
     ...
-    proxy.stop(); proxy.requests, proxy.most_in_flight
+    proxy.stop(); proxy.requests, proxy.most_in_flight, proxy.rounds()
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ class LatencyProxy:
         self.requests = 0
         self.in_flight = 0
         self.most_in_flight = 0
+        self.spans: list[tuple[float, float]] = []  # each request's (start, end), monotonic
         self._lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
 
@@ -41,14 +42,14 @@ class LatencyProxy:
 
             def _forward(self) -> None:
                 body = self._body()
-                proxy._enter()
+                start = proxy._enter()
                 try:
                     time.sleep(proxy.delay_s)
                     status, reason, headers, answer = proxy._send(
                         self.command, self.path, dict(self.headers), body
                     )
                 finally:
-                    proxy._leave()
+                    proxy._leave(start)
                 self.send_response(status, reason)
                 for name, value in headers:
                     if name.lower() not in _HOP_BY_HOP and name.lower() != "content-length":
@@ -84,16 +85,30 @@ class LatencyProxy:
     def reset(self) -> None:
         with self._lock:
             self.requests = self.most_in_flight = 0
+            self.spans = []
 
-    def _enter(self) -> None:
+    def rounds(self) -> int:
+        """The dependency rounds the run actually made: the longest chain of requests each
+        sent after the one before it was answered. At a delay of D a request, no run that
+        made these rounds can take less than rounds x D: its critical path."""
+        spans = sorted(self.spans, key=lambda span: span[1])
+        chain: list[int] = []
+        for i, (start, _) in enumerate(spans):
+            before = [chain[j] for j in range(i) if spans[j][1] <= start]
+            chain.append(1 + max(before, default=0))
+        return max(chain, default=0)
+
+    def _enter(self) -> float:
         with self._lock:
             self.requests += 1
             self.in_flight += 1
             self.most_in_flight = max(self.most_in_flight, self.in_flight)
+        return time.monotonic()
 
-    def _leave(self) -> None:
+    def _leave(self, start: float) -> None:
         with self._lock:
             self.in_flight -= 1
+            self.spans.append((start, time.monotonic()))
 
     def _send(
         self, method: str, path: str, headers: dict[str, str], body: bytes

@@ -77,12 +77,9 @@ def main() -> None:
                 f"the database's start and stop): median {statistics.median(host_times):.2f} s, "
                 f"max {max(host_times):.2f} s over {len(host_times)} runs"
             )
-            at_latency(
-                args.runs,
-                args.profile,
-                {**build.lab_environment(url), **hosts.environment(Path(state))},
-                state,
-            )
+            lab = {**build.lab_environment(url), **hosts.environment(Path(state))}
+            at_latency(args.runs, args.profile, lab, state)
+            fleets(args.runs, args.profile, lab, state)
             print(f"AWS calls per verify run: {sum(calls.values())} in {len(calls)} operations")
             for op, n in calls.items():
                 print(f"  {n:3d}  {op}")
@@ -102,10 +99,14 @@ IN_ORDER = "import runbook.run as r; r.Run.prefetch = lambda self, checks: None;
 
 def at_latency(runs: int, profile: str, lab: dict[str, str], state: str) -> None:
     """The table of the runs above through the latency proxy (bench/latency.py) at 0 and
-    100 ms a request: wall time (median), AWS requests, most in flight at once, peak memory."""
+    100 ms a request: wall time (median), AWS requests, most in flight at once, the dependency
+    rounds the run made and so its critical path (rounds x delay), peak memory."""
     out = Path(state) / "latency-reports"
-    print("| run | delay | wall (median) | requests | most in flight | peak memory |")
-    print("| --- | --- | --- | --- | --- | --- |")
+    print(
+        "| run | delay | wall (median) | requests | most in flight | rounds | critical path "
+        "| wall / critical path | peak memory |"
+    )
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     for delay in (0.0, 0.1):
         proxy = LatencyProxy(lab["AWS_ENDPOINT_URL"], delay)
         env = {**os.environ, **lab, "AWS_ENDPOINT_URL": proxy.start()}
@@ -114,30 +115,105 @@ def at_latency(runs: int, profile: str, lab: dict[str, str], state: str) -> None
                 for reads, prefix in (("", ""), (", reads in order", IN_ORDER)):
                     if prefix and "smoke" in name:
                         continue
-                    times, peaks = [], []
-                    for _ in range(runs):
-                        proxy.reset()
-                        wall, peak = _timed(
-                            prefix, [f"--profile={profile}", f"--reports-dir={out}", *args], env
-                        )
-                        times.append(wall)
-                        peaks.append(peak)
-                    print(
-                        f"| {name}{reads} | {delay * 1000:.0f} ms | "
-                        f"{statistics.median(times):.2f} s | {proxy.requests} | "
-                        f"{proxy.most_in_flight} | {max(peaks) / 1024:.0f} MiB |"
+                    wall, peak = _median_of(
+                        runs,
+                        proxy,
+                        prefix + PYTEST,
+                        [f"--profile={profile}", f"--reports-dir={out}", *args],
+                        env,
                     )
+                    print(f"| {name}{reads} | {_row(delay, wall, peak, proxy)} |")
         finally:
             proxy.stop()
 
 
-def _timed(prefix: str, args: list[str], env: dict[str, str]) -> tuple[float, int]:
-    """Wall time and peak resident memory (KiB) of one pytest run in a new process, as cron or
-    CI starts it. The peak is the run's own (its VmHWM, which it writes when done): a child's
+def _row(delay: float, wall: float, peak: int, proxy: LatencyProxy) -> str:
+    rounds = proxy.rounds()
+    critical = rounds * delay
+    ratio = f"{wall / critical:.1f}" if critical else "-"
+    return (
+        f"{delay * 1000:.0f} ms | {wall:.2f} s | {proxy.requests} | {proxy.most_in_flight} | "
+        f"{rounds} | {critical:.1f} s | {ratio} | {peak / 1024:.0f} MiB"
+    )
+
+
+def _median_of(
+    runs: int, proxy: LatencyProxy, script: str, args: list[str], env: dict[str, str]
+) -> tuple[float, int]:
+    """The median wall time and the largest peak of ``runs`` runs (the proxy's counts: the
+    last run's)."""
+    times, peaks = [], []
+    for _ in range(runs):
+        proxy.reset()
+        wall, peak = _timed(script, args, env)
+        times.append(wall)
+        peaks.append(peak)
+    return statistics.median(times), max(peaks)
+
+
+FLEET_SIZE = 20
+
+
+def fleets(runs: int, profile: str, lab: dict[str, str], state: str) -> None:
+    """One deployment, and a fleet of 20 on the lab in one process (notifier-runbook verify
+    --fleet, -m 'not hosts'): all of one identity (their reads shared), and each with an
+    identity of its own (a named AWS profile each: nothing shared, 20 times the reads)."""
+    folder = Path(state) / "fleets"
+    folder.mkdir(exist_ok=True)
+    config = folder / "aws-config"
+    config.write_text(
+        "".join(
+            f"[profile d{i}]\naws_access_key_id = d{i}\naws_secret_access_key = x\n"
+            for i in range(FLEET_SIZE)
+        )
+    )
+    head = f'[defaults]\nprofile = "{Path(profile).absolute()}"\n'
+    files = {
+        "1 deployment": head + '[[deployment]]\nname = "d0"\n',
+        f"{FLEET_SIZE}, one identity (reads shared)": head
+        + "".join(f'[[deployment]]\nname = "d{i}"\n' for i in range(FLEET_SIZE)),
+        f"{FLEET_SIZE}, an identity each": head
+        + "".join(
+            f'[[deployment]]\nname = "d{i}"\naws_profile = "d{i}"\n' for i in range(FLEET_SIZE)
+        ),
+    }
+    print(
+        "| fleet (-m 'not hosts') | delay | wall (median) | requests | most in flight | rounds "
+        "| critical path | wall / critical path | peak memory | wall / one deployment's |"
+    )
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    for delay in (0.0, 0.1):
+        proxy = LatencyProxy(lab["AWS_ENDPOINT_URL"], delay)
+        env = {
+            **os.environ,
+            **lab,
+            "AWS_ENDPOINT_URL": proxy.start(),
+            "AWS_CONFIG_FILE": str(config),
+        }
+        try:
+            one = None
+            for name, text in files.items():
+                path = folder / f"{len(text)}.toml"
+                path.write_text(text)
+                args = ["verify", "--fleet", str(path), "-m", "not hosts"]
+                args.append(f"--reports-dir={folder / 'reports'}")
+                wall, peak = _median_of(runs, proxy, CLI, args, env)
+                one = one or wall
+                print(f"| {name} | {_row(delay, wall, peak, proxy)} | {wall / one:.1f} |")
+        finally:
+            proxy.stop()
+
+
+PYTEST = "import sys, pytest; rc = pytest.main(sys.argv[1:]); "
+CLI = "import sys; from runbook.cli import main; rc = main(sys.argv[1:]); "
+
+
+def _timed(script: str, args: list[str], env: dict[str, str]) -> tuple[float, int]:
+    """Wall time and peak resident memory (KiB) of one run in a new process, as cron or CI
+    starts it. The peak is the run's own (its VmHWM, which it writes when done): a child's
     ru_maxrss would count this large parent's pages from before the exec."""
     with tempfile.NamedTemporaryFile("r") as peak:
-        script = (
-            f"{prefix}import sys, pytest; rc = pytest.main(sys.argv[1:]); "
+        script += (
             "hwm = [l for l in open('/proc/self/status') if l.startswith('VmHWM')]; "
             f"open({peak.name!r}, 'w').write(hwm[0].split()[1]); sys.exit(rc)"
         )
