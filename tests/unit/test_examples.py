@@ -72,3 +72,30 @@ def test_cron_line_runs_the_smoke_selection() -> None:
     fields = lines[0].split(maxsplit=5)
     assert re.fullmatch(r"\d+ \d+ \* \* \*", " ".join(fields[:5]))
     _smoke_run_is_sound(_pytest_args(fields[5].split(">>")[0]))
+
+
+def test_fleet_example_loads_and_its_workflow_shards_and_merges_it() -> None:
+    from runbook.cli import parser
+    from runbook.fleet import load_fleet, parse_shard
+    from runbook.fleet_cli import refusal
+
+    fleet = load_fleet(EXAMPLES / "fleet.toml")
+    assert [d.name for d in fleet] == ["eu-prod", "us-prod", "staging"]
+    assert {d.profile.region for d in fleet} == {"eu-west-2", "us-east-1"}
+    flow = yaml.safe_load((EXAMPLES / "github-actions-fleet.yml").read_text())
+    shards = flow["jobs"]["shard"]["strategy"]["matrix"]["shard"]
+    steps = flow["jobs"]["shard"]["steps"]
+    run = next(s["run"] for s in steps if "--fleet" in s.get("run", ""))
+    for k in shards:
+        words = shlex.split(run.replace("${{ matrix.shard }}", str(k)))
+        ns, unknown = parser().parse_known_args(words[1:])
+        assert not unknown and refusal(ns, []) is None, words
+        assert ns.fleet == "examples/fleet.toml" and ns.section == "smoke"
+        assert parse_shard(ns.shard) == (k, len(shards))
+    cached = [s for s in steps if s.get("uses", "").startswith("actions/cache/")]
+    assert all("${{ matrix.shard }}-of-%d" % len(shards) in s["with"]["key"] for s in cached)
+    merge = flow["jobs"]["merge"]
+    assert merge["needs"] == "shard" and merge["if"] == "always()"
+    command = next(s["run"] for s in merge["steps"] if "merge" in s.get("run", ""))
+    ns, unknown = parser().parse_known_args(shlex.split(command)[1:])
+    assert not unknown and ns.command == "merge" and ns.folders == ["shards/*"]
