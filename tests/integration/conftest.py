@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,9 +19,31 @@ from runbook.run import Run
 ROOT = Path(__file__).resolve().parents[2]
 
 
+def _lab_profile() -> Path:
+    """profiles/lab.toml; for the second and later pytest-xdist worker (make test runs two),
+    a copy whose sshd and MariaDB listen on ports of that worker's own: each worker has its
+    own lab, and the labs do not meet."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
+    lab = ROOT / "profiles" / "lab.toml"
+    index = int(worker.removeprefix("gw")) if worker.removeprefix("gw").isdigit() else 0
+    if index == 0:
+        return lab
+    text = lab.read_text()
+    for port in ("22022", "33306"):
+        assert f":{port}" in text, port
+        text = text.replace(f":{port}", f":{int(port) + 1000 * index}")
+    copy = Path(tempfile.mkdtemp(prefix=f"runbook-lab-{worker}-")) / "lab.toml"
+    copy.write_text(text)
+    return copy
+
+
+LAB_PROFILE = _lab_profile()
+LAB_SSH = load_profile(LAB_PROFILE).hosts.address_map["*:22"]  # where the lab's sshd listens
+
+
 @pytest.fixture(scope="session")
 def lab_profile() -> Profile:
-    return load_profile(ROOT / "profiles" / "lab.toml")
+    return load_profile(LAB_PROFILE)
 
 
 @pytest.fixture(scope="session")
@@ -34,7 +57,7 @@ def lab_url(lab_state: Path) -> Iterator[str]:
     saved = dict(os.environ)
     url = control.start(state)
     try:
-        os.environ.update(hosts.start(state, load_profile(ROOT / "profiles" / "lab.toml")))
+        os.environ.update(hosts.start(state, load_profile(LAB_PROFILE)))
         yield url
     finally:
         hosts.stop(state)
@@ -65,7 +88,7 @@ def lab_base(name: str, tmp_path: Path, replace: dict[str, str]) -> Path:
     for old, new in replace.items():
         assert old in text, old
         text = text.replace(old, new)
-    lab = (ROOT / "profiles" / "lab.toml").read_text()
+    lab = LAB_PROFILE.read_text()
     database = lab[lab.index("[database]\n") : lab.index("\n\n", lab.index("[database]"))]
     added = lab[lab.index("[timeouts]") : lab.index("[lambda]")]
     if "[database]\n" in text:  # one table: the lab's lines go into the profile's
@@ -114,11 +137,11 @@ def in_the_lab(profile: Profile, lab: Profile) -> Profile:
 
 
 def runbook_pytest(args: list[str], env: dict[str, str], out: Path) -> tuple[int, str, dict]:
-    """``pytest --profile profiles/lab.toml`` as a user runs it: exit status, terminal output
+    """``pytest --profile=<the lab's profile>`` as a user runs it: exit status, terminal output
     and summary.json (empty when none was written)."""
     proc = subprocess.run(
         [
-            *(sys.executable, "-m", "pytest", "--profile", "profiles/lab.toml"),
+            *(sys.executable, "-m", "pytest", f"--profile={LAB_PROFILE}"),
             f"--reports-dir={out}",
             *args,
         ],

@@ -22,7 +22,7 @@ from runbook.lab.faults import FAULTS, World
 from runbook.profile import Profile, load_profile
 from runbook.run import Run
 
-from .conftest import ROOT, in_the_lab, lab_base, proxied, verify
+from .conftest import LAB_PROFILE, LAB_SSH, ROOT, in_the_lab, lab_base, proxied, verify
 from .test_discover import _discover as discover
 from .test_discover import _healthy as healthy
 
@@ -34,7 +34,7 @@ DB_INGRESS = "database_sg_admits_only_mysql_from_itself_and_access_host"
 
 
 def _profile(name: str) -> Profile:
-    lab = load_profile(ROOT / "profiles" / "lab.toml")
+    lab = load_profile(LAB_PROFILE)
     return in_the_lab(load_profile(ROOT / "profiles" / f"{name}.toml"), lab)
 
 
@@ -43,7 +43,7 @@ def rebuilt_afterwards(lab_url: str, built_lab: Run) -> Iterator[str]:
     try:
         yield lab_url
     finally:
-        build.build(load_profile(ROOT / "profiles" / "lab.toml"), lab_url)
+        build.build(load_profile(LAB_PROFILE), lab_url)
 
 
 def _failing(profile: Profile) -> dict[str, str]:
@@ -64,7 +64,7 @@ def test_hosts_are_reached_by_instance_id_through_the_proxy_command(
     profile = _profile(name)
     build.build(profile, rebuilt_afterwards)
     log = tmp_path / "relay.log"
-    relay = f"{sys.executable} -m runbook.lab.relay --to 127.0.0.1:22022 --log {log} %h %p"
+    relay = f"{sys.executable} -m runbook.lab.relay --to {LAB_SSH} --log {log} %h %p"
     monkeypatch.setenv("RUNBOOK_SSH_CONFIG", str(proxied(lab_state, tmp_path, relay, "i-*")))
     run = verify(profile, start_database=True)
     access = {c: f.status for c, f in run.findings.items() if f.section == "database_access"}

@@ -21,7 +21,7 @@ from runbook.lab.host_faults import ACCESS, DB_HOST
 from runbook.profile import Profile, load_profile
 from runbook.run import Run
 
-from .conftest import ROOT, in_the_lab, lab_base
+from .conftest import LAB_PROFILE, ROOT, in_the_lab, lab_base
 from .independent import build as build_independently
 
 pytestmark = pytest.mark.lab
@@ -41,7 +41,7 @@ RENAMED = {
 
 
 def _discover(
-    env: dict[str, str], out: Path, *args: str, base: str = "profiles/lab.toml"
+    env: dict[str, str], out: Path, *args: str, base: str = str(LAB_PROFILE)
 ) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [

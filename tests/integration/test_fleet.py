@@ -18,12 +18,12 @@ import pytest
 
 from runbook.errors import ExitStatus
 
-from .conftest import ROOT, runbook_pytest
+from .conftest import LAB_PROFILE, ROOT, runbook_pytest
 
 pytestmark = pytest.mark.lab
 
 CLI = Path(sys.executable).with_name("notifier-runbook")
-LAB = ROOT / "profiles" / "lab.toml"
+LAB = LAB_PROFILE
 OTHER_ACCOUNT = "111122223333"  # moto keeps each account apart: nothing is deployed there
 BUDGET = "monthly_cost_estimate_within_budget"
 SHARED = [f"shared-{i:02d}" for i in range(12)]  # the lab's own identity: reads made once

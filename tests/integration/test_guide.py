@@ -24,12 +24,12 @@ from runbook.journal import read
 from runbook.lab import build, history, world
 from runbook.profile import Profile
 
-from .conftest import ROOT, break_lab, verify
+from .conftest import LAB_PROFILE, ROOT, break_lab, verify
 from .test_perform_safety import killed_at
 
 pytestmark = pytest.mark.lab
 
-GUIDE = ["-m", "runbook.cli", "guide", "--profile", "profiles/lab.toml"]
+GUIDE = ["-m", "runbook.cli", "guide", f"--profile={LAB_PROFILE}"]
 ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 PROMPT = r"\[([a-z](?:/[a-z])+)\](?:\x1b\[[0-9;]*m)*: "  # rich's "[a/s/i/q]: ", coloured
 SAYS = {s.says: s.id for s in STEPS.values()}
@@ -346,7 +346,7 @@ def test_killed_between_a_plans_calls_the_next_walk_converges_without_doing_anyt
         "-c",
         "import sys, tests.integration.hold_at; from runbook.cli import main; "
         "sys.exit(main(sys.argv[1:]))",
-        *("guide", "--profile", "profiles/lab.toml", "--yes", "--start-database"),
+        *("guide", f"--profile={LAB_PROFILE}", "--yes", "--start-database"),
         f"--reports-dir={tmp_path}",
     ]
     killed_at(

@@ -22,7 +22,7 @@ from runbook.profile import Profile
 from runbook.registry import checks_in_guide_order
 from runbook.run import Run
 
-from .conftest import ROOT, proxied
+from .conftest import LAB_PROFILE, LAB_SSH, ROOT, proxied
 from .conftest import verify as verify_lab
 
 pytestmark = pytest.mark.lab
@@ -124,10 +124,10 @@ def test_the_start_permit_covers_only_the_database_instance(
 
 
 SIGNALS = [signal.SIGINT, signal.SIGTERM, signal.SIGHUP]
-PYTEST = [sys.executable, "-m", "pytest", "--profile", "profiles/lab.toml"]
+PYTEST = [sys.executable, "-m", "pytest", f"--profile={LAB_PROFILE}"]
 CLI = [
     str(Path(sys.executable).with_name("notifier-runbook")),
-    *("verify", "--profile", str(ROOT / "profiles" / "lab.toml")),
+    *("verify", "--profile", str(LAB_PROFILE)),
 ]
 
 
@@ -196,7 +196,7 @@ def test_hosts_reached_through_a_proxy_command(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     log = tmp_path / "relay.log"
-    relay = f"{sys.executable} -m runbook.lab.relay --to 127.0.0.1:22022 --log {log} %h %p"
+    relay = f"{sys.executable} -m runbook.lab.relay --to {LAB_SSH} --log {log} %h %p"
     monkeypatch.setenv("RUNBOOK_SSH_CONFIG", str(proxied(lab_state, tmp_path, relay)))
     run = verify(_through_proxy(lab_profile))
     assert {c: run.findings[c].status for c in HOST_CHECKS} == dict.fromkeys(

@@ -18,7 +18,7 @@ from runbook.lab.host_faults import ACCESS, DB_HOST
 from runbook.profile import Profile
 from runbook.run import Run
 
-from .conftest import ROOT, runbook_pytest, verify
+from .conftest import LAB_PROFILE, ROOT, runbook_pytest, verify
 
 pytestmark = pytest.mark.lab
 
@@ -111,8 +111,7 @@ def test_one_section_by_marker(lab_env: dict[str, str], tmp_path: Path) -> None:
             sys.executable,
             "-m",
             "pytest",
-            "--profile",
-            "profiles/lab.toml",
+            f"--profile={LAB_PROFILE}",
             "-m",
             "vpc",
             f"--reports-dir={out}",

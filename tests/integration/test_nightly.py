@@ -23,7 +23,7 @@ from runbook.lab import build, history
 from runbook.profile import Profile
 from tests.webhook import serve
 
-from .conftest import ROOT
+from .conftest import LAB_PROFILE, ROOT
 
 pytestmark = pytest.mark.lab
 
@@ -109,7 +109,7 @@ def test_fault_between_runs_is_new_then_fixed_announced_once_per_change(
     subscribed_queue: str,
 ) -> None:
     profile = tmp_path / "nightly.toml"
-    lab = (ROOT / "profiles" / "lab.toml").read_text()
+    lab = LAB_PROFILE.read_text()
     profile.write_text(lab + f'\n[notify]\nsns_topic = "{TOPIC}"\n')
     env = {**lab_env, "RUNBOOK_WEBHOOK_URL": webhook}
     reports = tmp_path / "reports"
@@ -170,7 +170,7 @@ def test_a_new_missed_hour_is_news_each_night_and_a_missed_channel_is_told_later
     night's new hour is announced (the verdict alone did not change). The night the webhook
     is down, the next night tells the webhook (only) what it missed; then the run is quiet."""
     profile = tmp_path / "nightly.toml"
-    lab = (ROOT / "profiles" / "lab.toml").read_text()
+    lab = LAB_PROFILE.read_text()
     profile.write_text(lab + f'\n[notify]\nsns_topic = "{TOPIC}"\n')
     reports = tmp_path / "reports"
     now = datetime.now(UTC)  # every night's day is seeded for the same hours

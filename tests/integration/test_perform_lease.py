@@ -17,7 +17,7 @@ from runbook.lab import build
 from runbook.profile import Profile
 from runbook.run import Run
 
-from .conftest import ROOT, break_lab, verify
+from .conftest import LAB_PROFILE, ROOT, break_lab, verify
 
 pytestmark = pytest.mark.lab
 
@@ -31,7 +31,7 @@ def _perform(env: dict[str, str], out: Path, *more: str) -> subprocess.Popen[str
             CLI,
             "perform",
             "--profile",
-            str(ROOT / "profiles" / "lab.toml"),
+            str(LAB_PROFILE),
             f"--reports-dir={out}",
             *more,
             "--",

@@ -24,7 +24,7 @@ from runbook.lab.faults import FAULTS
 from runbook.profile import Profile
 from runbook.run import Run
 
-from .conftest import ROOT, break_lab, verify
+from .conftest import LAB_PROFILE, ROOT, break_lab, verify
 from .hold_at import HOLD_ENV, MARKER_ENV
 
 pytestmark = pytest.mark.lab
@@ -113,8 +113,7 @@ def perform_command(reports: Path) -> list[str]:
         sys.executable,
         "-m",
         "pytest",
-        "--profile",
-        "profiles/lab.toml",
+        f"--profile={LAB_PROFILE}",
         "--mode",
         "perform",
         f"--reports-dir={reports}",
@@ -192,7 +191,7 @@ BUILD = (
     "import sys, tests.integration.hold_at\n"
     "from runbook.lab.build import build\n"
     "from runbook.profile import load_profile\n"
-    "build(load_profile('profiles/lab.toml'), sys.argv[1])\n"
+    f"build(load_profile({str(LAB_PROFILE)!r}), sys.argv[1])\n"
 )
 
 

@@ -36,7 +36,7 @@ from runbook.registry import CHECKS, load_checks
 from runbook.run import Run
 from tests.unit.bounds import cause
 
-from .conftest import ROOT
+from .conftest import LAB_PROFILE, ROOT
 
 pytestmark = pytest.mark.lab
 
@@ -335,7 +335,7 @@ def test_probe_that_never_answers_errors_within_its_budget_and_is_deleted(
 def probing_run(reports: Path, *extra: str) -> list[str]:
     """The command of a runbook run of the egress section on the lab, probing."""
     return [
-        *(sys.executable, "-m", "pytest", "--profile", "profiles/lab.toml", "--probe-egress"),
+        *(sys.executable, "-m", "pytest", f"--profile={LAB_PROFILE}", "--probe-egress"),
         *("-m", "egress", f"--reports-dir={reports}", *extra),
     ]
 

@@ -20,7 +20,7 @@ from runbook.profile import Profile
 from runbook.run import Run
 from tests.webhook import serve
 
-from .conftest import ROOT, runbook_pytest
+from .conftest import LAB_PROFILE, ROOT, runbook_pytest
 
 pytestmark = pytest.mark.lab
 
@@ -89,7 +89,7 @@ def test_two_runs_sharing_a_reports_folder_record_both_and_announce_a_change_onc
         with serve() as hook:
             env = {**lab_env, "RUNBOOK_WEBHOOK_URL": hook.url}
             command = [
-                *(sys.executable, "-m", "pytest", "--profile", "profiles/lab.toml"),
+                *(sys.executable, "-m", "pytest", f"--profile={LAB_PROFILE}"),
                 *("-m", "smoke", f"--reports-dir={reports}"),
             ]
             runs = [

@@ -21,7 +21,7 @@ from runbook.lab.world import LAB_SECRET_VALUES
 from runbook.profile import Profile
 from runbook.run import Run
 
-from .conftest import ROOT
+from .conftest import LAB_PROFILE, LAB_SSH, ROOT
 
 pytestmark = pytest.mark.lab
 
@@ -60,9 +60,9 @@ def _runbook(out: Path, name: str, *args: str) -> list[str]:
 
 def _unreachable_hosts_profile(tmp: Path) -> Path:
     """The lab, with its hosts behind a closed port: every host check could not check."""
-    text = (ROOT / "profiles" / "lab.toml").read_text()
+    text = LAB_PROFILE.read_text()
     broken = tmp / "lab-hosts-unreachable.toml"
-    broken.write_text(text.replace('"127.0.0.1:22022"', '"127.0.0.1:9"'))
+    broken.write_text(text.replace(f'"{LAB_SSH}"', '"127.0.0.1:9"'))
     return broken
 
 
@@ -77,7 +77,7 @@ def test_no_canary_in_any_output_report_or_log(
     out = tmp_path / "runs"
     out.mkdir()
     outputs = {}
-    lab = f"--profile={ROOT / 'profiles' / 'lab.toml'}"
+    lab = f"--profile={LAB_PROFILE}"
     outputs["verify healthy"] = _run(
         _runbook(out, "healthy", lab, "--start-database"), lab_env, out / "a.txt"
     )
@@ -148,7 +148,7 @@ def test_a_secret_value_elsewhere_never_reaches_a_report_when_its_section_is_not
     events.put_targets(Rule=rule, Targets=[pasted])
     # nothing given at run time: the run can learn the value only from the secret itself
     env = {k: v for k, v in lab_env.items() if not k.startswith("RUNBOOK_SECRET_")}
-    lab = f"--profile={ROOT / 'profiles' / 'lab.toml'}"
+    lab = f"--profile={LAB_PROFILE}"
     try:
         output = _run(_runbook(tmp_path, "trigger", lab, "-m", "trigger"), env, tmp_path / "t.txt")
     finally:

@@ -15,7 +15,7 @@ from runbook.profile import load_profile
 from runbook.registry import checks_in_guide_order
 from runbook.run import Run
 
-from .conftest import ROOT, in_the_lab, outside_policy, verify
+from .conftest import LAB_PROFILE, ROOT, in_the_lab, outside_policy, verify
 
 pytestmark = pytest.mark.lab
 
@@ -34,7 +34,7 @@ VARIANTS = [
 def test_variant_builds_healthy_and_its_faults_are_caught(
     name: str, lab_url: str, built_lab: Run
 ) -> None:
-    lab = load_profile(ROOT / "profiles" / "lab.toml")
+    lab = load_profile(LAB_PROFILE)
     profile = in_the_lab(load_profile(ROOT / "profiles" / f"{name}.toml"), lab)
     try:
         build.build(profile, lab_url)
@@ -59,4 +59,4 @@ def test_variant_builds_healthy_and_its_faults_are_caught(
             failing = {c for c, f in found.items() if f.status == Status.FAIL}
             assert failing == set(fault.breaks), fault.name
     finally:
-        build.build(load_profile(ROOT / "profiles" / "lab.toml"), lab_url)
+        build.build(load_profile(LAB_PROFILE), lab_url)

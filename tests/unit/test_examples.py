@@ -93,7 +93,7 @@ def test_fleet_example_loads_and_its_workflow_shards_and_merges_it() -> None:
         assert ns.fleet == "examples/fleet.toml" and ns.section == "smoke"
         assert parse_shard(ns.shard) == (k, len(shards))
     cached = [s for s in steps if s.get("uses", "").startswith("actions/cache/")]
-    assert all("${{ matrix.shard }}-of-%d" % len(shards) in s["with"]["key"] for s in cached)
+    assert all(f"${{{{ matrix.shard }}}}-of-{len(shards)}" in s["with"]["key"] for s in cached)
     merge = flow["jobs"]["merge"]
     assert merge["needs"] == "shard" and merge["if"] == "always()"
     command = next(s["run"] for s in merge["steps"] if "merge" in s.get("run", ""))
