@@ -29,9 +29,9 @@ def _lab_profile() -> Path:
     if index == 0:
         return lab
     text = lab.read_text()
-    for port in ("22022", "33306"):
+    for port in ("22022", "23306"):  # below Linux's ephemeral ports (32768-60999), as theirs
         assert f":{port}" in text, port
-        text = text.replace(f":{port}", f":{int(port) + 1000 * index}")
+        text = text.replace(f":{port}", f":{int(port) + 100 * index}")
     copy = Path(tempfile.mkdtemp(prefix=f"runbook-lab-{worker}-")) / "lab.toml"
     copy.write_text(text)
     return copy
