@@ -31,11 +31,13 @@ from runbook.profile import Profile, load_profile
 from runbook.tomlfile import read_toml
 
 # A deployment's name is a folder of the reports: letters, digits and ._- only, not dots alone.
-NAME = r"(?!\.+$)[A-Za-z0-9._-]{1,64}"
-Name = Annotated[str, Field(pattern=f"^{NAME}$")]
-ROLE_ARN = r"^arn:aws[a-z-]*:iam::\d{12}:role/[A-Za-z0-9_+=,.@/-]{1,512}$"
+NAME = r"(?!\.+\Z)[A-Za-z0-9._-]{1,64}"
+Name = Annotated[str, Field(pattern=f"^{NAME}\\Z")]
+# Names a deployment's folder cannot take: the fleet's own files beside the folders.
+RESERVED = frozenset({"fleet.json", "fleet.html"})
+ROLE_ARN = r"^arn:aws[a-z-]*:iam::\d{12}:role/[A-Za-z0-9_+=,.@/-]{1,512}\Z"
 RoleArn = Annotated[str, Field(pattern=ROLE_ARN)]
-EndpointUrl = Annotated[str, Field(pattern=r"^https?://[^\s/]+(/\S*)?$")]
+EndpointUrl = Annotated[str, Field(pattern=r"^https?://[^\s/]+(/\S*)?\Z")]
 SHARD = re.compile(r"([0-9]{1,4})/([0-9]{1,4})")
 
 
@@ -88,10 +90,14 @@ def load_fleet(path: str | Path) -> list[Deployment]:
         fleet = _FleetFile.model_validate(data)
     except ValidationError as exc:
         raise UsageError(f"{path}: {_first_error(exc, data)}") from None
-    names = [entry.name for entry in fleet.deployment]
-    twice = next((name for i, name in enumerate(names) if name in names[:i]), None)
+    # Two names one folder on a file system that ignores case are one name.
+    names = [entry.name.casefold() for entry in fleet.deployment]
+    twice = next((e.name for i, e in enumerate(fleet.deployment) if names[i] in names[:i]), None)
     if twice is not None:  # their reports would share a folder
         raise UsageError(f"{path}: deployment {twice!r} is named twice")
+    taken = next((e.name for e in fleet.deployment if e.name.casefold() in RESERVED), None)
+    if taken is not None:
+        raise UsageError(f"{path}: deployment {taken!r}: the name of the fleet's own summary")
     return [_deployment(path, fleet.defaults, entry) for entry in fleet.deployment]
 
 

@@ -128,17 +128,17 @@ def cmd_fleet(ns: argparse.Namespace) -> int:
     interrupted = _interrupting()
     try:
         verified = verify_fleet(chosen, options, told=told, stop=interrupted)
+        rows = [_row(v) for v in verified]
+        fleet = fleet_summary.summary(
+            rows, started=started, duration_s=time.monotonic() - t0, shards=shards
+        )
+        if interrupted.is_set():
+            fleet["run"]["interrupted"] = True
+            if fleet["exit_status"] == int(ExitStatus.HEALTHY):
+                fleet["exit_status"] = int(ExitStatus.COULD_NOT_CHECK)
+        unwritten = fleet_summary.write(out, fleet)
     finally:
         _restore()
-    rows = [_row(v) for v in verified]
-    fleet = fleet_summary.summary(
-        rows, started=started, duration_s=time.monotonic() - t0, shards=shards
-    )
-    if interrupted.is_set():
-        fleet["run"]["interrupted"] = True
-        if fleet["exit_status"] == int(ExitStatus.HEALTHY):
-            fleet["exit_status"] = int(ExitStatus.COULD_NOT_CHECK)
-    unwritten = fleet_summary.write(out, fleet)
     for v in verified:
         unwritten.update(v.unwritten)
     for line in fleet_summary.lines(fleet, out):
@@ -164,20 +164,22 @@ def _share(text: str | None) -> str:
     return f" (shard {text})" if text else ""
 
 
-_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
+_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 _BEFORE: dict[int, Any] = {}
 
 
 def _interrupting() -> threading.Event:
-    """TERM and HUP end a fleet's run as Ctrl-C does (KeyboardInterrupt in the main thread):
-    the runs under way stop at their next check and report what they checked."""
+    """INT (Ctrl-C), TERM and HUP end a fleet's run: they set the event the runs watch (they
+    make no new read nor check, and report what they checked); nothing is raised, so the
+    summary is written whenever they come (a CI cancel sends INT, then TERM)."""
+    stop = threading.Event()
 
     def interrupt(signum: int, frame: Any) -> None:
-        raise KeyboardInterrupt(f"signal {signum}")
+        stop.set()
 
     for signum in _SIGNALS:
         _BEFORE[signum] = signal.signal(signum, interrupt)
-    return threading.Event()
+    return stop
 
 
 def _restore() -> None:

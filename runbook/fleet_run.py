@@ -10,10 +10,11 @@ end of the others.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,6 +34,7 @@ from runbook.waivers import load_waivers
 # Deployments verified at once. Each prefetches with its own threads (runbook/run.py); more
 # at once mostly wait on one another's CPU (the checks are judged in Python).
 CONCURRENCY = 8
+WAKE_S = 0.2  # how soon the fleet's main thread sees ``stop`` (set by a signal's handler)
 
 
 @dataclass(frozen=True)
@@ -88,8 +90,9 @@ def verify_fleet(
     stop: threading.Event | None = None,
 ) -> list[Verified]:
     """Every deployment verified, at most ``options.concurrency`` at once; ``told`` hears of
-    each as it ends. Once ``stop`` is set (Ctrl-C) no check is started: what was checked is
-    reported, marked interrupted, and the deployments not begun say so."""
+    each as it ends. Once ``stop`` is set (a signal's handler sets it) no read nor check is
+    started: what was checked is reported, marked interrupted, and the deployments not begun
+    say so."""
     stop = stop or threading.Event()
     shared: dict[tuple[str | None, ...], SharedReads] = {}
     for d in deployments:
@@ -97,24 +100,27 @@ def verify_fleet(
 
     def one(d: Deployment) -> Verified:
         done = _verify(d, options, shared[d.account_key], stop)
-        told(done)
+        with contextlib.suppress(Exception):  # the terminal is a view (a closed pipe)
+            told(done)
         return done
 
     workers = max(1, min(options.concurrency, len(deployments)))
     pool = ThreadPoolExecutor(workers, thread_name_prefix="deployment")
     futures = [pool.submit(one, d) for d in deployments]
-    try:
-        for future in futures:
-            future.result()
-    except KeyboardInterrupt:  # Ctrl-C, TERM, HUP: the runs under way stop at their next check
-        stop.set()
-        pool.shutdown(wait=True, cancel_futures=True)
-        return [
-            f.result() if not f.cancelled() else Verified(d, cause=NOT_BEGUN)
-            for f, d in zip(futures, deployments, strict=True)
-        ]
-    pool.shutdown()
-    return [f.result() for f in futures]
+    while wait(futures, timeout=WAKE_S).not_done and not stop.is_set():
+        pass
+    # Interrupted: the runs under way stop at their next read or check, none begins.
+    pool.shutdown(wait=True, cancel_futures=True)
+    return [_outcome(f, d) for f, d in zip(futures, deployments, strict=True)]
+
+
+def _outcome(future: Future[Verified], d: Deployment) -> Verified:
+    if future.cancelled():
+        return Verified(d, cause=NOT_BEGUN)
+    error = future.exception()
+    if error is not None:  # a defect outside _verify's own guard: still this one's line
+        return Verified(d, cause=f"could not check: {type(error).__name__}: {error}"[:300])
+    return future.result()
 
 
 def _as(d: Deployment) -> str:
@@ -137,7 +143,19 @@ NOT_BEGUN = "not checked: the fleet's run was interrupted before it began"
 def _verify(
     d: Deployment, options: FleetOptions, shared: SharedReads, stop: threading.Event
 ) -> Verified:
+    """One deployment's run and report; whatever goes wrong is its own line, never the end
+    of the others."""
     t0 = time.monotonic()
+    try:
+        return _verified(d, options, shared, stop, t0)
+    except Exception as exc:  # a defect: this deployment's line says it, the others go on
+        cause = f"could not check: {type(exc).__name__}: {exc}"[:300]
+        return Verified(d, cause=cause, duration_s=time.monotonic() - t0)
+
+
+def _verified(
+    d: Deployment, options: FleetOptions, shared: SharedReads, stop: threading.Event, t0: float
+) -> Verified:
     if stop.is_set():
         return Verified(d, cause=NOT_BEGUN)
     profile = d.profile
@@ -167,7 +185,7 @@ def _verify(
         arn = aws_identity(session, preflight_deadline(session, t.run_s)).split(":")
         run.account = arn[4] if len(arn) > 4 else None
         run.learn_secret()
-        run.prefetch(options.checks)  # Ctrl-C: stops at its end, within the reads' bounds
+        run.prefetch(options.checks, stop)
         for check in options.checks:
             if stop.is_set():
                 break
@@ -176,9 +194,6 @@ def _verify(
             run.blame(model.all_findings(run))
     except (CouldNotCheck, UsageError) as exc:
         cause = f"could not check{_as(d)}: {exc}"
-        return Verified(d, cause=cause, duration_s=time.monotonic() - t0)
-    except Exception as exc:  # a defect: this deployment's line says it, the others go on
-        cause = f"could not check: {type(exc).__name__}: {exc}"[:300]
         return Verified(d, cause=cause, duration_s=time.monotonic() - t0)
     finally:
         run.close()

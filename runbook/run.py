@@ -123,14 +123,15 @@ class Run:
             found["checks"] = {}
         self.blamed = scrub_data(found)
 
-    def prefetch(self, checks: Iterable[Check]) -> None:
+    def prefetch(self, checks: Iterable[Check], stop: threading.Event | None = None) -> None:
         """Make the AWS reads of ``checks`` first, several in flight at once, so that judging
         them in the guide's order (``check``) reads memory. Each check is run once in a pool
         of threads for the data it collects and its verdict thrown away: the reads are the
         ones the checks make, each made once (threads asking for the same data wait for one
         call), and a check's dependent reads follow one another as they do in order. What
         must keep the checks' order (the hosts, the egress probe, the database's state now)
-        waits for it. Verify only: perform changes what it reads."""
+        waits for it. Verify only: perform changes what it reads. Once ``stop`` is set (a
+        fleet interrupted) no new read is made."""
         if self.mode != "verify" or self.inventory.session is None:
             return
         todo = [
@@ -140,17 +141,18 @@ class Run:
         ]
         if len(todo) < 2:
             return
-        stop = threading.Event()
+        done = threading.Event()
+        stops = (done,) if stop is None else (done, stop)
         pool = ThreadPoolExecutor(PREFETCH_THREADS, thread_name_prefix="prefetch")
         try:
-            for future in [pool.submit(self._collect_for, c, stop) for c in todo]:
+            for future in [pool.submit(self._collect_for, c, stops) for c in todo]:
                 future.result()
         finally:  # Ctrl-C: the reads under way finish within their own bounds, no new ones
-            stop.set()
+            done.set()
             pool.shutdown(wait=False, cancel_futures=True)
 
-    def _collect_for(self, check: Check, stop: threading.Event) -> None:
-        with prefetching(stop), contextlib.suppress(Exception):  # judged for real by check()
+    def _collect_for(self, check: Check, stops: tuple[threading.Event, ...]) -> None:
+        with prefetching(*stops), contextlib.suppress(Exception):  # judged for real by check()
             check.fn(self.inventory, self.profile)
 
     def check(self, check: Check) -> Finding:

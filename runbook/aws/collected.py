@@ -134,22 +134,27 @@ _FLIGHTS = threading.Lock()
 SEQUENTIAL_SERVICES = frozenset({"ssh", "mysql"})
 # Read by each deployment for itself even where a fleet shares its account: a local file.
 OWN_SERVICES = SEQUENTIAL_SERVICES | {"local"}
+# Failures that may pass (a retry, a minute later): not kept for a fleet's other deployments.
+PASSING = frozenset({"throttled", "unreachable", "aws-error"})
 
 
 class SharedReads:
     """The AWS reads of deployments in one account, region and identity (a fleet's): a key
     names the same call with the same answer for each of them, so it is made once. What
-    depends on a deployment's own hosts or order (``own``, sequential) is never shared."""
+    depends on a deployment's own hosts or order (sequential) is never shared, nor is a
+    failure that may pass (throttled, unreachable, AWS's own error): each deployment whose
+    read meets one makes it again, as its own run would."""
 
     def __init__(self) -> None:
         self._cache: dict[str, Any] = {}
 
 
 @contextmanager
-def prefetching(stop: threading.Event | None = None) -> Iterator[None]:
+def prefetching(*stops: threading.Event) -> Iterator[None]:
     """In this thread, collections that must keep the checks' order raise Deferred, and so
-    does every collection not made yet once ``stop`` is set (the run was interrupted)."""
-    _THREAD.prefetching = stop or threading.Event()
+    does every collection not made yet once one of ``stops`` is set (the run, or the fleet
+    it is part of, was interrupted)."""
+    _THREAD.prefetching = stops
     try:
         yield
     finally:
@@ -178,7 +183,6 @@ def collected(
     reads: tuple[str, ...] = (),
     *,
     sequential: bool = False,
-    own: bool = False,
 ) -> Callable[[F], F]:
     """Collect once per run; a failure is cached and re-raised as CollectionError.
 
@@ -186,12 +190,12 @@ def collected(
     collection is None and the checks judge it (never an error). ``reads`` declares the AWS
     operations the collection calls (``Op`` of ``service``, or ``service:Op`` of another):
     the checker's IAM policy is generated from them. Threads may collect at once (each key
-    is collected once); a ``sequential`` collection is left to the checks' own order. One
-    that is ``own`` (it reads the deployment's hosts) is not shared with a fleet's others.
+    is collected once); a ``sequential`` collection is left to the checks' own order, and
+    is not shared with a fleet's other deployments.
     """
     DECLARED_READS.update(r if ":" in r else iam_action(service, r) for r in reads)
     in_order = sequential or service in SEQUENTIAL_SERVICES
-    shareable = not (in_order or own or service in OWN_SERVICES)
+    shareable = not (in_order or service in OWN_SERVICES)
 
     def decorate(fn: F) -> F:
         @functools.wraps(fn)
@@ -199,8 +203,8 @@ def collected(
             key = cache_key(fn.__name__, *args)
             cache = self._cache
             if key not in cache:
-                prefetch = getattr(_THREAD, "prefetching", None)
-                if prefetch is not None and (in_order or prefetch.is_set()):
+                stops = getattr(_THREAD, "prefetching", None)
+                if stops is not None and (in_order or any(e.is_set() for e in stops)):
                     raise Deferred(key)
                 with _flight(self, key):
                     if key not in cache:
@@ -231,9 +235,12 @@ def _shared_collect(
 ) -> Any:
     """The answer another deployment of the account got, or this one's, kept for them."""
     with _flight(shared, key):
-        if key not in shared._cache:
-            shared._cache[key] = _collect(fn, owner, args, key, service, absent)
-        return shared._cache[key]
+        if key in shared._cache:
+            return shared._cache[key]
+        got = _collect(fn, owner, args, key, service, absent)
+        if not (isinstance(got, CollectionError) and got.kind in PASSING):
+            shared._cache[key] = got
+        return got
 
 
 def _collect(

@@ -119,6 +119,10 @@ SIMULATION_BOUND_S = 240.0  # four scenarios of at most 30 s each, and moto's im
 _SIMULATED: dict[tuple[str, str], tuple[dict[str, Any], ...]] = {}
 _SIMULATING = threading.Lock()
 _SIMULATION_LOCKS: dict[tuple[str, str], threading.Lock] = {}
+# A failed simulation is what the runs that waited for it read too (a hang costs its bound
+# once, not once per deployment of a fleet); a run after it tries again.
+_SIMULATION_TRIES: dict[tuple[str, str], int] = {}
+_SIMULATION_FAILED: dict[tuple[str, str], tuple[dict[str, Any], ...]] = {}
 
 
 def _simulated(definition: str, function_name: str) -> tuple[dict[str, Any], ...]:
@@ -126,11 +130,21 @@ def _simulated(definition: str, function_name: str) -> tuple[dict[str, Any], ...
     it runs beside the other reads, and this process never imports moto. Run once per
     process and definition (a fleet's deployments of one definition wait for one); one that
     could not run is tried again next time."""
+    key = (definition, function_name)
     with _SIMULATING:
-        lock = _SIMULATION_LOCKS.setdefault((definition, function_name), threading.Lock())
+        lock = _SIMULATION_LOCKS.setdefault(key, threading.Lock())
+        tried = _SIMULATION_TRIES.get(key, 0)
     with lock:
-        done = _SIMULATED.get((definition, function_name))
-        return done if done is not None else _simulate(definition, function_name)
+        done = _SIMULATED.get(key)
+        if done is not None:
+            return done
+        if _SIMULATION_TRIES.get(key, 0) != tried:  # one failed while this one waited for it
+            return _SIMULATION_FAILED[key]
+        result = _simulate(definition, function_name)
+        if _SIMULATED.get(key) is None:
+            _SIMULATION_FAILED[key] = result
+            _SIMULATION_TRIES[key] = tried + 1
+        return result
 
 
 def _simulate(definition: str, function_name: str) -> tuple[dict[str, Any], ...]:

@@ -23,6 +23,7 @@ import botocore.loaders
 import botocore.session
 from botocore.config import Config
 from botocore.credentials import AssumeRoleCredentialFetcher, DeferredRefreshableCredentials
+from botocore.exceptions import NoCredentialsError
 
 from runbook.aws.collected import iam_action
 from runbook.errors import DeletionRefused, ReadOnlyViolation
@@ -223,17 +224,24 @@ class AwsSession:
 def _assumed(core: botocore.session.Session, session: AwsSession) -> Any:
     """Credentials of ``session.role_arn``, assumed from the session's own (its named profile,
     else the standard chain) when first needed and renewed before they expire."""
+    source = core.get_credentials()
+    if source is None:  # said as a run without a role says it (the preflight's one line)
+        raise NoCredentialsError()
+    config = Config(
+        connect_timeout=session.connect_timeout,
+        read_timeout=session.read_timeout,
+        retries={"mode": "adaptive", "total_max_attempts": session.max_attempts},
+    )
+
+    def sts_client(*args: Any, **kwargs: Any) -> Any:
+        with session._lock:  # botocore's session is not thread-safe: one client made at once
+            return core.create_client(
+                *args, **kwargs, endpoint_url=session.endpoint_url, config=config
+            )
+
     fetcher = AssumeRoleCredentialFetcher(
-        client_creator=partial(
-            core.create_client,
-            endpoint_url=session.endpoint_url,
-            config=Config(
-                connect_timeout=session.connect_timeout,
-                read_timeout=session.read_timeout,
-                retries={"mode": "adaptive", "total_max_attempts": session.max_attempts},
-            ),
-        ),
-        source_credentials=core.get_credentials(),
+        client_creator=sts_client,
+        source_credentials=source,
         role_arn=session.role_arn,
         extra_args={"RoleSessionName": "notifier-runbook"},
     )

@@ -15,7 +15,7 @@ class SessionManagerCollector:
     hosts: Any
     _cache: dict[str, Any]
 
-    @collected("ssm", reads=("DescribeInstanceInformation",), own=True)  # its access host
+    @collected("ssm", reads=("DescribeInstanceInformation",), sequential=True)  # may start a host
     def session_manager_instance(self) -> dict[str, Any]:
         """The access host as Systems Manager knows it (``{}``: not a managed instance).
 

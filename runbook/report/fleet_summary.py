@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from html import escape
 from pathlib import Path
 from typing import Any
 
 from runbook.errors import ExitStatus, UsageError
+from runbook.fleet import NAME
 from runbook.report import writers
 from runbook.sections import SECTIONS
 
@@ -123,12 +125,15 @@ def merge(folders: list[Path], out: Path) -> dict[str, Any]:
         started.append(part["run"]["started"])
         duration = max(duration, float(part["run"].get("duration_s") or 0))
         for row in part["deployments"]:
+            if not isinstance(row.get("name"), str) or not re.fullmatch(NAME, row["name"]):
+                raise UsageError(f"{folder / FILE_NAME}: {row.get('name')!r} is not a deployment")
             if row["name"] in rows:
                 raise UsageError(
                     f"{folder / FILE_NAME}: deployment {row['name']!r} is also in another "
                     "shard's summary: merge the shards of one run (the same N)"
                 )
-            linked = os.path.relpath((folder / row["folder"]).absolute(), out.absolute())
+            # the shard wrote each deployment's reports in <its folder>/<name>
+            linked = os.path.relpath((folder / row["name"]).absolute(), out.absolute())
             rows[row["name"]] = {**row, "folder": linked}
     return summary(list(rows.values()), started=min(started), duration_s=duration, shards=shards)
 

@@ -31,7 +31,7 @@ def _lab_profile() -> Path:
     text = lab.read_text()
     for port in ("22022", "23306"):  # below Linux's ephemeral ports (32768-60999), as theirs
         assert f":{port}" in text, port
-        text = text.replace(f":{port}", f":{int(port) + 100 * index}")
+        text = text.replace(f":{port}", f":{int(port) + 1000 * index}")
     copy = Path(tempfile.mkdtemp(prefix=f"runbook-lab-{worker}-")) / "lab.toml"
     copy.write_text(text)
     return copy

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from runbook.aws.collected import CollectionError, classify, collected
+from runbook.aws.collected import CollectionError, SharedReads, classify, collected
 
 
 def _error(code: str) -> ClientError:
@@ -78,3 +78,49 @@ def test_denials_and_refused_credentials_are_told_apart(code: str, message: str,
     assert ("lambda:GetPolicy" in str(error)) and (error.permission is not None) == (
         kind == "access-denied"
     )
+
+
+class Deployment:
+    """A fleet's deployment: its own cache, the account's shared reads."""
+
+    session = object()
+
+    def __init__(self, shared: SharedReads, answers: list[str | None]) -> None:
+        self._cache: dict[str, Any] = {}
+        self.shared = shared
+        self.answers = answers  # the account's answers in turn: an error code, or None (data)
+        self.calls = 0
+
+    @collected("logs")
+    def lines(self, group: str) -> list[str]:
+        self.calls += 1
+        code = self.answers.pop(0)
+        if code:
+            raise _error(code)
+        return [f"read by {id(self)}"]
+
+
+@pytest.mark.parametrize(
+    ("first", "shared_kind"),
+    [("ThrottlingException", None), ("AccessDeniedException", "access-denied"), (None, "data")],
+)
+def test_a_fleets_deployments_share_answers_but_not_failures_that_may_pass(
+    first: str | None, shared_kind: str | None
+) -> None:
+    shared, answers = SharedReads(), [first, None]
+    one, two = Deployment(shared, answers), Deployment(shared, answers)
+    got_one: Any
+    try:
+        got_one = one.lines("g")
+    except CollectionError as exc:
+        got_one = exc.kind
+    got_two: Any
+    try:
+        got_two = two.lines("g")
+    except CollectionError as exc:
+        got_two = exc.kind
+    if shared_kind is None:  # throttled for the first: the second asks again and gets the data
+        assert got_one == "throttled" and two.calls == 1 and isinstance(got_two, list)
+    else:  # a fact or data: asked once for both
+        assert got_two == got_one and two.calls == 0
+    assert one.calls == 1

@@ -89,6 +89,16 @@ def test_defaults_overrides_and_tags_are_laid_over_each_deployment(tmp_path: Pat
             '[[deployment]]\nname = "a"\nprofile = "{lab}"',
             "deployment 'a' is named twice",
         ),
+        (  # one folder where the file system ignores case
+            '[[deployment]]\nname = "prod"\nprofile = "{lab}"\n'
+            '[[deployment]]\nname = "Prod"\nprofile = "{lab}"',
+            "deployment 'Prod' is named twice",
+        ),
+        ('[[deployment]]\nname = "a\\n"\nprofile = "{lab}"', "is not a deployment name"),
+        (
+            '[[deployment]]\nname = "Fleet.json"\nprofile = "{lab}"',
+            "the name of the fleet's own summary",
+        ),
         (
             '[[deployment]]\nname = "a"\nprofile = "{lab}"\n'
             '[deployment.overrides]\ndeployment = { region = "mars-1" }',

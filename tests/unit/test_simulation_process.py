@@ -65,3 +65,52 @@ def test_a_child_that_hangs_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(inventory, "SIMULATION_BOUND_S", 0.05)
     (result,) = inventory._simulated(DEFINITION, FUNCTION)
     assert result["execution_status"] == "NOT_RUN" and "took over 0.05 s" in result["error"]
+
+
+def test_runs_waiting_for_a_simulation_that_fails_take_its_failure(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A fleet's deployments of one definition: a simulation that hangs costs its bound once,
+    not once per deployment; a later run tries again."""
+    import threading
+
+    class Counted:
+        """The module's lock, counting the runs that have looked at the attempts so far."""
+
+        def __init__(self) -> None:
+            self.lock, self.passed, self.all_in = threading.Lock(), 0, threading.Event()
+
+        def __enter__(self) -> None:
+            self.lock.acquire()
+
+        def __exit__(self, *exc: object) -> None:
+            self.passed += 1
+            if self.passed == 4:
+                self.all_in.set()
+            self.lock.release()
+
+    counted = Counted()
+    calls = []
+
+    def failing(definition: str, function_name: str) -> tuple[dict, ...]:
+        calls.append(definition)
+        assert counted.all_in.wait(10)  # the three others are waiting for this attempt
+        return (inventory._not_simulated("it took too long"),)
+
+    monkeypatch.setattr(inventory, "_SIMULATING", counted)
+    monkeypatch.setattr(inventory, "_simulate", failing)
+    definition = DEFINITION + " "  # a key of this test's own
+    results = []
+    threads = [
+        threading.Thread(target=lambda: results.append(inventory._simulated(definition, FUNCTION)))
+        for _ in range(4)
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(calls) == 1 and len(results) == 4
+    assert all(r[0]["execution_status"] == "NOT_RUN" for r in results)
+    counted.all_in.set()
+    inventory._simulated(definition, FUNCTION)  # a later run: tried again
+    assert len(calls) == 2
