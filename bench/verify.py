@@ -17,6 +17,7 @@ verify run. Figures only: nothing asserts a time.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import statistics
@@ -24,6 +25,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import tomllib
 from pathlib import Path
 
 from latency import LatencyProxy
@@ -78,11 +80,13 @@ def main() -> None:
                 f"max {max(host_times):.2f} s over {len(host_times)} runs"
             )
             lab = {**build.lab_environment(url), **hosts.environment(Path(state))}
-            at_latency(args.runs, args.profile, lab, state)
+            made = at_latency(args.runs, args.profile, lab, state)
             fleets(args.runs, args.profile, lab, state)
-            print(f"AWS calls per verify run: {sum(calls.values())} in {len(calls)} operations")
-            for op, n in calls.items():
-                print(f"  {n:3d}  {op}")
+            versus_minimal(made)
+            print(
+                f"AWS calls of a verify with the host checks (and the database's start and "
+                f"stop): {sum(calls.values())} in {len(calls)} operations"
+            )
         finally:
             hosts.stop(Path(state))
             control.stop(Path(state))
@@ -97,11 +101,35 @@ RUNS = {
 IN_ORDER = "import runbook.run as r; r.Run.prefetch = lambda self, checks: None; "
 
 
-def at_latency(runs: int, profile: str, lab: dict[str, str], state: str) -> None:
+MINIMAL = Path(__file__).with_name("minimal-reads.toml")
+
+
+def versus_minimal(calls: dict[str, int]) -> None:
+    """A verify's calls (-m 'not hosts', the table's first run) beside the minimal reads kept
+    in bench/minimal-reads.toml (each with why it is needed): what the run makes beyond."""
+    minimal = {r["operation"]: r for r in tomllib.loads(MINIMAL.read_text())["read"]}
+    need = sum(r["calls"] for r in minimal.values())
+    print(
+        f"AWS calls of a verify (-m 'not hosts'): {sum(calls.values())} in {len(calls)} "
+        f"operations; the minimal reads ({MINIMAL.name}): {need} in "
+        f"{sum(1 for r in minimal.values() if r['calls'])} operations"
+    )
+    print("| operation | made | minimal | beyond it: why, and how it could go |")
+    print("| --- | --- | --- | --- |")
+    for op in sorted(set(calls) | set(minimal)):
+        made, read = calls.get(op, 0), minimal.get(op, {})
+        if made != read.get("calls", 0):
+            why = read.get("note") or read.get("why") or "not in the minimal set"
+            print(f"| {op} | {made} | {read.get('calls', 0)} | {why} |")
+
+
+def at_latency(runs: int, profile: str, lab: dict[str, str], state: str) -> dict[str, int]:
     """The table of the runs above through the latency proxy (bench/latency.py) at 0 and
     100 ms a request: wall time (median), AWS requests, most in flight at once, the dependency
-    rounds the run made and so its critical path (rounds x delay), peak memory."""
+    rounds the run made and so its critical path (rounds x delay), peak memory. Returns the
+    calls of the first run (a verify without the host checks)."""
     out = Path(state) / "latency-reports"
+    first: dict[str, int] = {}
     print(
         "| run | delay | wall (median) | requests | most in flight | rounds | critical path "
         "| wall / critical path | peak memory |"
@@ -123,8 +151,11 @@ def at_latency(runs: int, profile: str, lab: dict[str, str], state: str) -> None
                         env,
                     )
                     print(f"| {name}{reads} | {_row(delay, wall, peak, proxy)} |")
+                    if not first:
+                        first = json.loads((out / "summary.json").read_text())["aws_calls"]
         finally:
             proxy.stop()
+    return first
 
 
 def _row(delay: float, wall: float, peak: int, proxy: LatencyProxy) -> str:
