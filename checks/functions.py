@@ -691,7 +691,7 @@ def lifecycle_keeps_running_image(inv: Inventory, p: Profile) -> Outcome:
             resource=f"ECR {repo['repositoryUri']}",
         )
     policy = inv.lifecycle_policy(repo_name)
-    why = expiry(policy, image, inv.repository_images(repo_name), datetime.now(UTC))
+    why = expiry(policy, image, lambda: inv.repository_images(repo_name), datetime.now(UTC))
     rules = len((policy or {}).get("rules", []))
     return judged(
         why is None,

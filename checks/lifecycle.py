@@ -11,6 +11,7 @@ however current.
 from __future__ import annotations
 
 import fnmatch
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -52,12 +53,13 @@ def _pushed(image: dict[str, Any]) -> datetime:
 def expiry(
     policy: dict[str, Any] | None,
     image: dict[str, Any],
-    images: list[dict[str, Any]],
+    images: Callable[[], list[dict[str, Any]]],
     now: datetime,
 ) -> str | None:
-    """Why and when the policy expires ``image`` (one of ``images``), None if it never does.
+    """Why and when the policy expires ``image`` (one of ``images()``), None if it never does.
 
-    Images are ``{"imageDigest", "imageTags", "imagePushedAt"}``."""
+    Images are ``{"imageDigest", "imageTags", "imagePushedAt"}``; they are asked for only when
+    a rule that keeps the newest N selects the image (the repository's listing is a read)."""
     rules = sorted((policy or {}).get("rules", []), key=lambda r: r.get("rulePriority", 0))
     rule = next((r for r in rules if selects(r, image.get("imageTags") or [])), None)
     if rule is None:
@@ -77,7 +79,9 @@ def expiry(
         return f"{name} expires it {count} {selection.get('countUnit', 'day')}(s) by {kind}"
     # every image the rule selects counts, also those a higher rule expires
     newer = [
-        i for i in images if selects(rule, i.get("imageTags") or []) and _pushed(i) > _pushed(image)
+        i
+        for i in images()
+        if selects(rule, i.get("imageTags") or []) and _pushed(i) > _pushed(image)
     ]
     if len(newer) >= count:
         return f"{name} keeps the newest {count} image(s) it selects; {len(newer)} are newer"

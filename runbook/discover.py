@@ -413,7 +413,8 @@ def _secret(inv: Inventory, found: Discovery, role: str) -> None:
     if record is None:
         found.missing("secret.name", f"the function's role {role} is not readable")
         return
-    documents = [(n, "inline", d) for n, d in record["InlinePolicies"].items()]
+    inline = inv.role_inline_policies(role) or {}
+    documents = [(n, "inline", d) for n, d in inline.items()]
     documents += [
         (a["PolicyName"], a["PolicyArn"], inv.managed_policy_document(a["PolicyArn"]))
         for a in record["AttachedPolicies"]

@@ -110,7 +110,7 @@ def ensure_role(ctx: Ctx, name: str, service: str) -> dict[str, Any]:
     created = ctx.client("iam").create_role(
         RoleName=name, Tags=ctx.tag_list(), AssumeRolePolicyDocument=trust_policy(service)
     )["Role"]
-    return {"Role": created, "AttachedPolicies": [], "InlinePolicies": {}}
+    return {"Role": created, "AttachedPolicies": []}
 
 
 def trust_policy(service: str) -> str:

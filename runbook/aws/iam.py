@@ -112,28 +112,27 @@ class IamCollector:
             "Roles": [{"RoleName": r["RoleName"], "Arn": r["Arn"]} for r in got.get("Roles", [])],
         }
 
-    @collected(
-        "iam",
-        absent=("NoSuchEntity",),
-        reads=("ListAttachedRolePolicies", "ListRolePolicies", "GetRolePolicy"),
-    )
+    @collected("iam", absent=("NoSuchEntity",), reads=("ListAttachedRolePolicies",))
     def role(self, name: str) -> dict[str, Any] | None:
-        """The role with its attached and inline policies."""
+        """The role with its attached policies (what the checks judge; IAM's simulation says
+        what all its policies allow together)."""
         role = self.role_record(name)
         if role is None:
             return None
-        attached, names = together(
-            lambda: self._iam.list_attached_role_policies(RoleName=name)["AttachedPolicies"],
-            lambda: self._iam.list_role_policies(RoleName=name)["PolicyNames"],
-        )
+        attached = self._iam.list_attached_role_policies(RoleName=name)["AttachedPolicies"]
+        return {"Role": role, "AttachedPolicies": attached}
+
+    @collected("iam", absent=("NoSuchEntity",), reads=("ListRolePolicies", "GetRolePolicy"))
+    def role_inline_policies(self, name: str) -> dict[str, Any] | None:
+        """A role's inline policies by name, each its document (discover reads them)."""
+        names = self._iam.list_role_policies(RoleName=name)["PolicyNames"]
         documents = together(
             *(
                 functools.partial(self._iam.get_role_policy, RoleName=name, PolicyName=policy)
                 for policy in names
             )
         )
-        inline = {p: _document(d["PolicyDocument"]) for p, d in zip(names, documents, strict=True)}
-        return {"Role": role, "AttachedPolicies": attached, "InlinePolicies": inline}
+        return {p: _document(d["PolicyDocument"]) for p, d in zip(names, documents, strict=True)}
 
     @collected("iam", reads=("ListPolicies", "GetPolicyVersion"))
     def local_policy(self, name: str) -> dict[str, Any] | None:

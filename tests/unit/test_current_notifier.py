@@ -120,11 +120,11 @@ def test_lifecycle_rules_as_ecr_applies_them() -> None:
         }
     }
     images = [running, *newer]
-    assert "keeps the newest 2" in expiry(_policy(keep_two), running, images, now)
-    assert expiry(_policy(keep_two), newer[-1], images, now) is None
+    assert "keeps the newest 2" in expiry(_policy(keep_two), running, lambda: images, now)
+    assert expiry(_policy(keep_two), newer[-1], lambda: images, now) is None
     # the first rule that selects an image is the only one applied to it
-    assert expiry(_policy(UNTAGGED_ONLY, keep_two), running, [running], now) is None
-    since = expiry(_policy(EXPIRE_ALL_AFTER_30_DAYS), running, images, now)
+    assert expiry(_policy(UNTAGGED_ONLY, keep_two), running, lambda: [running], now) is None
+    since = expiry(_policy(EXPIRE_ALL_AFTER_30_DAYS), running, lambda: images, now)
     assert since == (
         "rule 1 (expire everything after 30 days) expired it on 2026-12-01, 30 day(s) after its "
         "push"
@@ -137,7 +137,7 @@ def test_lifecycle_rules_as_ecr_applies_them() -> None:
             "countNumber": 1,
         }
     }
-    assert expiry(_policy(other_tags), running, images, now) is None
+    assert expiry(_policy(other_tags), running, lambda: images, now) is None
 
 
 def test_a_runtime_past_its_deprecation_is_an_advisory_with_the_date() -> None:
@@ -179,7 +179,7 @@ def test_lifecycle_selection_needs_every_listed_tag_and_counts_what_higher_rules
             "countNumber": 100,
         }
     }
-    assert expiry(_policy(both, EXPIRE_ALL_AFTER_30_DAYS), old, [old], now) is not None
+    assert expiry(_policy(both, EXPIRE_ALL_AFTER_30_DAYS), old, lambda: [old], now) is not None
     # rule 2 counts the prod images rule 1 owns: the older v1 is not among the newest 2
     running = _image("sha256:v1", ["v1"], "2026-11-01T00:00:00+00:00")
     prods = [_image(f"sha256:p{i}", [f"prod-{i}"], f"2026-11-1{i}T00:00:00+00:00") for i in (1, 2)]
@@ -194,7 +194,9 @@ def test_lifecycle_selection_needs_every_listed_tag_and_counts_what_higher_rules
     anything = {
         "selection": {"tagStatus": "any", "countType": "imageCountMoreThan", "countNumber": 2}
     }
-    assert "keeps the newest 2" in expiry(_policy(prod, anything), running, [running, *prods], now)
+    assert "keeps the newest 2" in expiry(
+        _policy(prod, anything), running, lambda: [running, *prods], now
+    )
     # Lambda pulls only when deployed: a since-pulled rule ends the running image too
     pulled = {"selection": {"tagStatus": "any", "countType": "sinceImagePulled", "countNumber": 30}}
-    assert "sinceImagePulled" in expiry(_policy(pulled), running, [running], now)
+    assert "sinceImagePulled" in expiry(_policy(pulled), running, lambda: [running], now)
