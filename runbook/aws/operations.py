@@ -82,25 +82,24 @@ class OperationsCollector:
             return None
         since = datetime.fromisoformat(start)
         found: dict[str, dict[str, Any]] = {}
-        for page in client.get_paginator("list_executions").paginate(stateMachineArn=arn):
-            recent = [e for e in page["executions"] if e["startDate"] >= since]  # newest first
-            found.update((e["executionArn"], e) for e in recent)
-            if len(recent) < len(page["executions"]):
+        token: dict[str, str] = {}
+        while True:  # newest first
+            page = client.list_executions(stateMachineArn=arn, **token)
+            found.update(
+                (e["executionArn"], e)
+                for e in page["executions"]
+                if e["startDate"] >= since or e["status"] == "RUNNING"
+            )
+            if not page.get("nextToken"):
+                return _executions(found)  # every execution seen, the running ones among them
+            if any(e["startDate"] < since for e in page["executions"]):
                 break  # the rest is older than the window: never page through 90 days
+            token = {"nextToken": page["nextToken"]}
         running = client.get_paginator("list_executions").paginate(
             stateMachineArn=arn, statusFilter="RUNNING"
         )
         found.update((e["executionArn"], e) for page in running for e in page["executions"])
-        out = [
-            {
-                "name": e["name"],
-                "status": e["status"],
-                "start": e["startDate"].astimezone(UTC).isoformat(),
-                "stop": e["stopDate"].astimezone(UTC).isoformat() if e.get("stopDate") else None,
-            }
-            for e in found.values()
-        ]
-        return sorted(out, key=lambda e: e["start"])
+        return _executions(found)
 
     @collected(
         "ec2",
@@ -156,3 +155,16 @@ class OperationsCollector:
 
 def _ms(iso: str) -> int:
     return int(datetime.fromisoformat(iso).timestamp() * 1000)
+
+
+def _executions(found: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    out = [
+        {
+            "name": e["name"],
+            "status": e["status"],
+            "start": e["startDate"].astimezone(UTC).isoformat(),
+            "stop": e["stopDate"].astimezone(UTC).isoformat() if e.get("stopDate") else None,
+        }
+        for e in found.values()
+    ]
+    return sorted(out, key=lambda e: e["start"])

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
 
 import pytest
 
@@ -223,3 +224,76 @@ def test_failures_name_their_incidents_one_per_hour_and_kind() -> None:
     assert egress.details["incidents"] == [f"time-out {timed_out}"]
     healthy = evaluate(CHECKS[FINISHED], Inventory.from_snapshot(recorded()), PROFILE)
     assert healthy.details["incidents"] == []
+
+
+class _Executions:
+    """Step Functions' ListExecutions over ``pages`` (newest first), counting the calls."""
+
+    def __init__(self, pages: list[list[dict]], running: list[dict]) -> None:
+        self.pages, self.running, self.calls = pages, running, []
+
+    def list_executions(self, stateMachineArn: str, nextToken: str = "0") -> dict:
+        self.calls.append("list")
+        i = int(nextToken)
+        page = {"executions": self.pages[i]}
+        if i + 1 < len(self.pages):
+            page["nextToken"] = str(i + 1)
+        return page
+
+    def get_paginator(self, name: str) -> Any:
+        outer = self
+
+        class Pages:
+            def paginate(self, stateMachineArn: str, statusFilter: str) -> list[dict]:
+                outer.calls.append(statusFilter)
+                return [{"executions": outer.running}]
+
+        return Pages()
+
+
+def _execution(name: str, hours_ago: float, status: str = "SUCCEEDED") -> dict:
+    start = datetime(2026, 12, 4, 12, tzinfo=UTC) - timedelta(hours=hours_ago)
+    return {"executionArn": name, "name": name, "status": status, "startDate": start}
+
+
+@pytest.mark.parametrize(
+    ("pages", "asked"),
+    [
+        # one page holds the whole history: the old running one is in it, nothing more asked
+        ([[_execution("new", 1), _execution("old-running", 30, "RUNNING")]], ["list"]),
+        # older executions on a page with more after it: the running ones are asked for
+        (
+            [[_execution("new", 1), _execution("older", 30)], [_execution("oldest", 40)]],
+            ["list", "RUNNING"],
+        ),
+        # every page within the window, to the last one: all seen
+        ([[_execution("new", 1)], [_execution("newer", 2)]], ["list", "list"]),
+    ],
+)
+def test_executions_read_the_window_and_every_running_one_with_no_call_more(
+    pages: list[list[dict]], asked: list[str]
+) -> None:
+    from runbook.aws.operations import OperationsCollector
+
+    running = [e for page in pages for e in page if e["status"] == "RUNNING"]
+    if "RUNNING" in asked:
+        running = [_execution("old-running", 50, "RUNNING")]
+    client = _Executions(pages, running)
+
+    class Reader(OperationsCollector):
+        def __init__(self) -> None:
+            self._cache: dict[str, Any] = {}
+            self.session = type("S", (), {"client": lambda _, name: client})()
+
+        def state_machine_arns(self) -> dict[str, str]:
+            return {"M": "arn:aws:states:eu-west-2:123456789012:stateMachine:M"}
+
+    got = Reader().executions_since("M", "2026-12-03T12:00:00+00:00")
+    assert client.calls == asked
+    window = {
+        e["name"]
+        for page in pages
+        for e in page
+        if e["startDate"] >= datetime(2026, 12, 3, 12, tzinfo=UTC)
+    }
+    assert {e["name"] for e in got} == window | {e["name"] for e in running}
