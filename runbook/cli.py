@@ -172,7 +172,7 @@ def cmd_guide(ns: argparse.Namespace, extra: list[str]) -> int:
     profile = untimed(load_profile(chosen))
     run = Run(profile, start_database=ns.start_database)
     who = aws_identity(run.session, preflight_deadline(run.session, 60.0))
-    run.account = who.split(":")[4] if who.count(":") >= 5 else None
+    run.identify(who)
     run.learn_secret()
     reports = Path(ns.reports_dir)
     journal = Journal(reports / "guide" / f"{stamp()}.jsonl")

@@ -182,8 +182,7 @@ def _verified(
         waivers = options.waivers or profile.waivers.file
         if waivers:
             run.waivers = load_waivers(waivers, run.started.date(), ignore=options.ignore_waivers)
-        arn = aws_identity(session, preflight_deadline(session, t.run_s)).split(":")
-        run.account = arn[4] if len(arn) > 4 else None
+        run.identify(aws_identity(session, preflight_deadline(session, t.run_s)))
         run.learn_secret()
         run.prefetch(options.checks, stop)
         for check in options.checks:

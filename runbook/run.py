@@ -75,6 +75,13 @@ class Run:
                 simulation_cache=self.simulation_cache,
             )
 
+    def identify(self, arn: str) -> None:
+        """The caller's ARN, as the preflight read it: the account the run acts in, which the
+        inventory also uses to name what it reads by ARN (a state machine)."""
+        parts = arn.split(":")  # arn:aws:sts::<account>:...
+        self.account = parts[4] if len(parts) > 4 and parts[4].isdigit() else None
+        self.inventory.account = self.account
+
     def close(self) -> None:
         """Stop a database this run started, close its SSH connections, and give back the
         perform lease it holds."""

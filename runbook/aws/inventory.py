@@ -58,6 +58,7 @@ class Inventory(
         self.session = session
         self.hosts = hosts
         self.shared = shared  # a fleet's deployments of one account: their reads made once
+        self.account: str | None = None  # once the preflight knows it (Run.identify)
         self.simulation_cache = simulation_cache  # None: simulate afresh, keep nothing
         self._cache: dict[str, Any] = dict(snapshot or {})
 

@@ -16,7 +16,7 @@ from runbook.aws.collected import cache_key, collected
 class OperationsCollector:
     session: Any
     _cache: dict[str, Any]
-    state_machine_arns: Callable[[], dict[str, str]]  # the schedule's (ScheduleCollector)
+    state_machine_arn: Callable[[str], str | None]  # the schedule's (ScheduleCollector)
 
     @collected("local")
     def operations_window(self, hours: str) -> dict[str, str]:
@@ -72,12 +72,12 @@ class OperationsCollector:
             ]
         return out
 
-    @collected("stepfunctions", reads=("ListExecutions",))
+    @collected("stepfunctions", absent=("StateMachineDoesNotExist",), reads=("ListExecutions",))
     def executions_since(self, machine: str, start: str) -> list[dict[str, Any]] | None:
         """The state machine's executions started since ``start``, and every one still
         running however old; None when the machine does not exist."""
         client = self.session.client("stepfunctions")
-        arn = self.state_machine_arns().get(machine)  # the run's one listing
+        arn = self.state_machine_arn(machine)
         if arn is None:
             return None
         since = datetime.fromisoformat(start)

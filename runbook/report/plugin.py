@@ -112,12 +112,12 @@ class RunbookPlugin:
             run.waivers = load_waivers(waivers, run.started.date(), ignore=opt.ignore_waivers)
         if not opt.collectonly:
             deadline = preflight_deadline(run.session, profile.timeouts.run_s)
-            arn = aws_identity(run.session, deadline).split(":")  # arn:aws:sts::<account>:...
-            run.account = arn[4] if len(arn) > 4 else None
+            arn = aws_identity(run.session, deadline)
+            run.identify(arn)
             run.learn_secret()
             if opt.mode == "perform" and not opt.dry_run:
                 self.run = run  # closed at the end: the lease given back
-                self.lease_broken = run.take_lease(":".join(arn), break_lease=opt.break_lease)
+                self.lease_broken = run.take_lease(arn, break_lease=opt.break_lease)
         self.run = run
         # TERM (cron, a CI time-out) and HUP (the terminal closed) end the run as Ctrl-C does:
         # a database it started is stopped, a probe deleted, what was checked reported.

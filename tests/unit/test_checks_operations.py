@@ -285,8 +285,8 @@ def test_executions_read_the_window_and_every_running_one_with_no_call_more(
             self._cache: dict[str, Any] = {}
             self.session = type("S", (), {"client": lambda _, name: client})()
 
-        def state_machine_arns(self) -> dict[str, str]:
-            return {"M": "arn:aws:states:eu-west-2:123456789012:stateMachine:M"}
+        def state_machine_arn(self, name: str) -> str:
+            return f"arn:aws:states:eu-west-2:123456789012:stateMachine:{name}"
 
     got = Reader().executions_since("M", "2026-12-03T12:00:00+00:00")
     assert client.calls == asked
