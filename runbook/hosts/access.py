@@ -15,14 +15,16 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError, WaiterError
 
 from runbook import instances as L
 from runbook.aws.collected import CollectionError, classify
 from runbook.aws.session import AwsSession
-from runbook.hosts.connect import Connections
+
+if TYPE_CHECKING:
+    from runbook.hosts.connect import Connections
 from runbook.profile import Profile
 from runbook.redact import remember
 
@@ -36,12 +38,19 @@ class HostAccess:
     profile: Profile
     session: AwsSession
     start_database: bool = False
-    connections: Connections = field(init=False)
     started: str | None = None  # the instance this run started, to stop again
     start_failure: CollectionError | None = None  # why it could not be started
+    _connections: Connections | None = field(default=None, init=False, repr=False)
 
-    def __post_init__(self) -> None:
-        self.connections = Connections(self.profile.hosts)
+    @property
+    def connections(self) -> Connections:
+        """SSH connections, made when a host check first needs one: paramiko is imported
+        then, not by a run that checks no host (-m "not hosts", the nightly smoke)."""
+        if self._connections is None:
+            from runbook.hosts.connect import Connections
+
+            self._connections = Connections(self.profile.hosts)
+        return self._connections
 
     def database_address(self, inv: Any) -> str:
         """Where MySQL answers: the instance's private IP, or the Aurora cluster endpoint."""
@@ -135,7 +144,8 @@ class HostAccess:
                     self._stop(self.started)
                 self.started = None
         finally:
-            self.connections.close()
+            if self._connections is not None:
+                self._connections.close()
 
     def _stop(self, instance_id: str) -> None:
         ec2 = self.session.client("ec2")

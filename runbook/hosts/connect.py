@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import fnmatch
 import logging
 import os
 import socket
@@ -26,6 +25,7 @@ from typing import Any
 import paramiko
 
 from runbook.aws.collected import CollectionError
+from runbook.hosts.addresses import mapped
 from runbook.profile import Hosts
 from runbook.redact import scrub
 
@@ -36,15 +36,6 @@ PARAMIKO_LOG = "runbook.hosts.paramiko"
 logging.getLogger(PARAMIKO_LOG).setLevel(logging.CRITICAL)
 # What paramiko raises when the host accepted TCP but said nothing within the time-out.
 _SILENT = ("No existing session", "Error reading SSH protocol banner")
-
-
-def mapped(hosts: Hosts, host: str, port: int) -> tuple[str, int]:
-    """Where ``host:port`` is really dialled (the first matching address-map entry)."""
-    for pattern, target in hosts.address_map.items():
-        if fnmatch.fnmatchcase(f"{host}:{port}", pattern):
-            to_host, _, to_port = target.rpartition(":")
-            return to_host, int(to_port)
-    return host, port
 
 
 @dataclass(frozen=True)
