@@ -6,7 +6,9 @@ terminal, when ``TERM=dumb`` or ``NO_COLOR`` is set. Answers are one key and Ent
 
 from __future__ import annotations
 
-from typing import Any
+import select
+import sys
+from typing import Any, TextIO
 
 from rich.console import Console
 from rich.markup import escape
@@ -32,6 +34,37 @@ WORD = {
     Status.SKIP: "skip",
     Status.WAIVED: "waived",
 }
+
+
+WAKE_S = 0.2  # how often the main thread looks up from waiting for a key
+
+
+class _Prompt(Prompt):
+    """rich's prompt, waiting for the answer in short looks rather than one blocking read: a
+    signal (Ctrl-C, TERM, HUP) the kernel hands to another of the process's threads (a pool's
+    worker) is then acted on by the main thread at once, not after the next key."""
+
+    @classmethod
+    def get_input(
+        cls, console: Console, prompt: Any, password: bool, stream: TextIO | None = None
+    ) -> str:
+        if stream is not None or password or not _selectable(sys.stdin):
+            return super().get_input(console, prompt, password, stream)
+        console.print(prompt, end="")
+        while not select.select([sys.stdin], [], [], WAKE_S)[0]:
+            pass
+        line = sys.stdin.readline()
+        if not line:
+            raise EOFError
+        return line.rstrip("\n")
+
+
+def _selectable(stream: TextIO) -> bool:
+    try:
+        stream.fileno()
+    except (OSError, ValueError, AttributeError):
+        return False
+    return True
 
 
 class TerminalUI:
@@ -67,7 +100,7 @@ class TerminalUI:
     def ask(self, choices: list[Answer]) -> Answer:
         keys = {KEYS[a]: a for a in choices}
         words = ", ".join(f"{KEYS[a]} {a}" for a in choices)
-        key = Prompt.ask(f"[bold]{words}[/]", choices=list(keys), console=self.console)
+        key = _Prompt.ask(f"[bold]{words}[/]", choices=list(keys), console=self.console)
         return keys[key]
 
     def details(self, findings: list[Finding]) -> None:
