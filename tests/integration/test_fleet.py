@@ -8,10 +8,8 @@ from __future__ import annotations
 
 import json
 import signal
-import socket
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -28,13 +26,6 @@ OTHER_ACCOUNT = "111122223333"  # moto keeps each account apart: nothing is depl
 BUDGET = "monthly_cost_estimate_within_budget"
 SHARED = [f"shared-{i:02d}" for i in range(12)]  # the lab's own identity: reads made once
 OWN = [f"own-{i}" for i in range(4)]  # a named AWS profile each: reads of their own
-
-
-@pytest.fixture
-def closed_port() -> Iterator[str]:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
 
 
 @pytest.fixture

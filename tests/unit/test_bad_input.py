@@ -269,14 +269,6 @@ CASES = {
 
 
 @pytest.fixture
-def closed_port() -> Iterator[str]:
-    """A loopback port bound but not listening: connections are refused at once."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
-
-
-@pytest.fixture
 def silent_port() -> Iterator[str]:
     """A loopback port that accepts connections (the kernel's backlog) and never answers."""
     with socket.socket() as sock:
