@@ -183,8 +183,8 @@ def _verified(
         if waivers:
             run.waivers = load_waivers(waivers, run.started.date(), ignore=options.ignore_waivers)
         run.identify(aws_identity(session, preflight_deadline(session, t.run_s)))
-        run.learn_secret()
         run.prefetch(options.checks, stop)
+        run.learn_secret()
         for check in options.checks:
             if stop.is_set():
                 break

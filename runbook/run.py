@@ -12,13 +12,13 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
-from runbook.aws.collected import CollectionError, prefetching
+from runbook.aws.collected import CollectionError, Deferred, prefetching
 from runbook.aws.inventory import Inventory
 from runbook.aws.session import POOL_CONNECTIONS, AwsSession, open_session
 from runbook.engine import evaluate, finding, not_applicable
@@ -38,7 +38,7 @@ Mode = Literal["verify", "perform"]
 PREFETCH_THREADS = POOL_CONNECTIONS
 
 
-@dataclass
+@dataclass(repr=False)
 class Run:
     profile: Profile
     mode: Mode = "verify"
@@ -58,6 +58,7 @@ class Run:
     _t0: float = field(default_factory=time.monotonic)
     _performer: Any = None
     _lease: Any = None
+    _prefetch: Prefetch | None = None
 
     def __post_init__(self) -> None:
         t = self.profile.timeouts
@@ -75,6 +76,11 @@ class Run:
                 simulation_cache=self.simulation_cache,
             )
 
+    def __repr__(self) -> str:
+        """Short: allure records each step's arguments by their repr, and the default one (the
+        profile, the findings so far) made a verify's allure results 6 MB and cost ~0.2 s."""
+        return f"Run({self.profile.name!r}, {self.mode}, account={self.account})"
+
     def identify(self, arn: str) -> None:
         """The caller's ARN, as the preflight read it: the account the run acts in, which the
         inventory also uses to name what it reads by ARN (a state machine)."""
@@ -84,7 +90,8 @@ class Run:
 
     def close(self) -> None:
         """Stop a database this run started, close its SSH connections, and give back the
-        perform lease it holds."""
+        perform lease it holds; no read is prefetched after it."""
+        self.stop_prefetch()
         try:
             if self.inventory.hosts is not None:
                 self.inventory.hosts.close()
@@ -130,33 +137,42 @@ class Run:
             found["checks"] = {}
         self.blamed = scrub_data(found)
 
-    def prefetch(self, checks: Iterable[Check], stop: threading.Event | None = None) -> None:
-        """Make the AWS reads of ``checks`` first, several in flight at once, so that judging
-        them in the guide's order (``check``) reads memory. Each check is run once in a pool
-        of threads for the data it collects and its verdict thrown away: the reads are the
-        ones the checks make, each made once (threads asking for the same data wait for one
-        call), and a check's dependent reads follow one another as they do in order. What
-        must keep the checks' order (the hosts, the egress probe, the database's state now)
-        waits for it. Verify only: perform changes what it reads. Once ``stop`` is set (a
-        fleet interrupted) no new read is made."""
-        if self.mode != "verify" or self.inventory.session is None:
-            return
+    def prefetch(self, checks: Iterable[Check], stop: threading.Event | None = None) -> Prefetch:
+        """Start making the AWS reads of ``checks``, several in flight at once, and return at
+        once: judging them in the guide's order (``check``) meanwhile waits only for the reads
+        each needs, and the checks' own work overlaps the reads still under way. Each check is
+        run once in a pool of threads for the data it collects and its verdict thrown away:
+        the reads are the ones the checks make, each made once (threads asking for the same
+        data, the checks' own thread included, wait for one call), and a check's dependent
+        reads follow one another as they do in order. The secret's read goes first (see
+        ``learn_secret``). What must keep the checks' order (the hosts, the egress probe, the
+        database's state now) waits for it. Verify only: perform changes what it reads. Once
+        ``stop`` is set (a fleet interrupted), or the run is closed, no new read is made."""
+        self.stop_prefetch()
         todo = [
             c
             for c in checks
             if not not_applicable(c, self.profile) and self.waivers.skipping(c.id) is None
         ]
-        if len(todo) < 2:
-            return
+        if self.mode != "verify" or self.inventory.session is None or len(todo) < 2:
+            self._prefetch = Prefetch([], threading.Event(), None)
+            return self._prefetch
         done = threading.Event()
         stops = (done,) if stop is None else (done, stop)
         pool = ThreadPoolExecutor(PREFETCH_THREADS, thread_name_prefix="prefetch")
-        try:
-            for future in [pool.submit(self._collect_for, c, stops) for c in todo]:
-                future.result()
-        finally:  # Ctrl-C: the reads under way finish within their own bounds, no new ones
-            done.set()
-            pool.shutdown(wait=False, cancel_futures=True)
+        futures = [pool.submit(self._learn_for, stops)]
+        futures += [pool.submit(self._collect_for, c, stops) for c in todo]
+        self._prefetch = Prefetch(futures, done, pool)
+        return self._prefetch
+
+    def stop_prefetch(self) -> None:
+        """No new prefetching read from now on; those under way finish within their bounds."""
+        if self._prefetch is not None:
+            self._prefetch.stop()
+
+    def _learn_for(self, stops: tuple[threading.Event, ...]) -> None:
+        with prefetching(*stops), contextlib.suppress(Deferred):
+            self.learn_secret()
 
     def _collect_for(self, check: Check, stops: tuple[threading.Event, ...]) -> None:
         with prefetching(*stops), contextlib.suppress(Exception):  # judged for real by check()
@@ -273,3 +289,25 @@ class Run:
     @property
     def elapsed_s(self) -> float:
         return round(time.monotonic() - self._t0, 2)
+
+
+@dataclass
+class Prefetch:
+    """A run's reads being made ahead by a pool of threads (``Run.prefetch``)."""
+
+    futures: list[Future[None]]
+    done: threading.Event
+    pool: ThreadPoolExecutor | None
+
+    def wait(self) -> None:
+        """Until every prefetched check has collected (tests, and a caller that wants the
+        reads made before it judges: ``Run.check`` needs no wait)."""
+        for future in self.futures:
+            future.result()
+
+    def stop(self) -> None:
+        """Ctrl-C, the end of the run: the reads under way finish within their own bounds, no
+        new one begins."""
+        self.done.set()
+        if self.pool is not None:
+            self.pool.shutdown(wait=False, cancel_futures=True)

@@ -65,6 +65,7 @@ def verify(profile: Profile, *, start_database: bool = False) -> Run:
     run = Run(profile, start_database=start_database)
     try:
         run.prefetch(checks_in_guide_order())
+        run.learn_secret()
         for check in checks_in_guide_order():
             run.check(check)
     finally:

@@ -114,7 +114,6 @@ class RunbookPlugin:
             deadline = preflight_deadline(run.session, profile.timeouts.run_s)
             arn = aws_identity(run.session, deadline)
             run.identify(arn)
-            run.learn_secret()
             if opt.mode == "perform" and not opt.dry_run:
                 self.run = run  # closed at the end: the lease given back
                 self.lease_broken = run.take_lease(arn, break_lease=opt.break_lease)
@@ -171,11 +170,17 @@ class RunbookPlugin:
             except OSError as exc:
                 self.unwritten[opt.allure_report_dir] = exc.strerror or str(exc)
 
-    @pytest.hookimpl(tryfirst=True)
-    def pytest_runtestloop(self, session: pytest.Session) -> None:
-        """The selected checks' reads made first, several at once (``Run.prefetch``)."""
+    def pytest_collection_finish(self, session: pytest.Session) -> None:
+        """The selected checks' reads begin, several at once, while pytest goes on to run the
+        checks in order (``Run.prefetch``)."""
         if self.run is not None and not self.config.option.collectonly:
             self.run.prefetch(checks_of(session.items))
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtestloop(self, session: pytest.Session) -> None:
+        """The secret known to the redaction before the first check (``Run.learn_secret``)."""
+        if self.run is not None and not self.config.option.collectonly and session.items:
+            self.run.learn_secret()
 
     @pytest.hookimpl(tryfirst=True)  # the deployment's report before JUnit's and allure's
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:

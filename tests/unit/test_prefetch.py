@@ -3,9 +3,10 @@ checks' order left to it, and nothing but memory read when the checks are then j
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections import Counter
-from concurrent.futures import Future
+from concurrent.futures import CancelledError
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +31,7 @@ class Shelf:
         self.calls: Counter[str] = Counter()
         self.meeting = meeting
         self.lock = threading.Lock()
+        self.hosts = None  # none to close
 
     def _count(self, name: str) -> None:
         with self.lock:
@@ -48,6 +50,11 @@ class Shelf:
         if self.meeting is not None:
             self.meeting.wait()
         return "roles"
+
+    @collected("secretsmanager")
+    def secret_shape(self, name: str) -> str:
+        self._count("secret")  # Run.learn_secret: read first
+        return name
 
     @collected("ssh")
     def host(self) -> str:
@@ -80,11 +87,41 @@ def test_the_reads_are_made_at_once_then_judged_from_memory() -> None:
     shelf = Shelf(threading.Barrier(2, timeout=20))  # made one after the other, it breaks
     run = run_over(shelf)
     checks = [check("a", "vpcs"), check("b", "roles")]
-    run.prefetch(checks)
-    assert shelf._cache == {"vpcs()": "vpcs", "roles()": "roles"}
+    run.prefetch(checks).wait()
+    assert shelf._cache == {'secret_shape("WikidotNotifier/auth")': "WikidotNotifier/auth"} | {
+        "vpcs()": "vpcs",
+        "roles()": "roles",
+    }
     for c in checks:
         assert run.check(c).status == Status.PASS
-    assert shelf.calls == Counter(vpcs=1, roles=1)
+    assert shelf.calls == Counter(secret=1, vpcs=1, roles=1)
+
+
+def test_checks_judged_meanwhile_wait_only_for_the_reads_they_need() -> None:
+    shelf = Shelf()
+    slow = threading.Event()
+    original = Shelf.vpcs.__wrapped__  # type: ignore[attr-defined]
+    reading = threading.Event()
+
+    def slow_vpcs(self: Shelf) -> str:
+        reading.set()
+        slow.wait(20)
+        return original(self)
+
+    shelf.vpcs = collected("ec2")(slow_vpcs).__get__(shelf)  # type: ignore[method-assign]
+    run = run_over(shelf)
+    prefetch = run.prefetch([check("a", "vpcs"), check("b", "roles")])  # returns at once
+    assert reading.wait(20)  # the prefetch is reading the VPCs, and holds them
+    assert run.check(check("b", "roles")).status == Status.PASS  # judged meanwhile
+    waiting = threading.Thread(target=run.check, args=(check("a", "vpcs"),))
+    waiting.start()  # asks for the VPCs under way: waits for that one call
+    waiting.join(0.2)
+    assert waiting.is_alive()
+    slow.set()
+    waiting.join(20)
+    prefetch.wait()
+    assert run.findings["a"].status == Status.PASS
+    assert shelf.calls == Counter(secret=1, vpcs=1, roles=1)  # each read once
 
 
 def test_threads_asking_for_the_same_data_wait_for_one_call() -> None:
@@ -109,15 +146,15 @@ def test_what_keeps_the_checks_order_is_left_to_it() -> None:
         shelf.host()
     assert shelf.calls["host"] == 0 and "host()" not in shelf._cache  # not remembered
     run = run_over(shelf)
-    run.prefetch([check("a", "vpcs"), check("h", "host")])
-    assert shelf.calls == Counter(vpcs=1)
+    run.prefetch([check("a", "vpcs"), check("h", "host")]).wait()
+    assert shelf.calls == Counter(secret=1, vpcs=1)
     assert run.check(check("h", "host")).status == Status.PASS  # made in its turn
-    assert shelf.calls == Counter(vpcs=1, host=1)
+    assert shelf.calls == Counter(secret=1, vpcs=1, host=1)
 
 
 def test_perform_reads_in_its_own_order() -> None:
     shelf = Shelf()
-    run_over(shelf, mode="perform").prefetch([check("a", "vpcs"), check("b", "roles")])
+    run_over(shelf, mode="perform").prefetch([check("a", "vpcs"), check("b", "roles")]).wait()
     assert shelf.calls == Counter()
 
 
@@ -134,9 +171,9 @@ def test_once_stopped_no_new_read_is_made_while_prefetching() -> None:
     assert shelf.roles() == "roles"  # in the checks' own turn it is made
 
 
-def test_an_interrupted_prefetch_stops_its_threads_reading(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
+def test_a_closed_run_stops_its_prefetch_reading(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Ctrl-C, TERM or the checks' end: the run is closed, and its prefetching threads make
+    no read after the ones under way."""
     shelf = Shelf()
     started = threading.Event()
     release = threading.Event()
@@ -149,24 +186,19 @@ def test_an_interrupted_prefetch_stops_its_threads_reading(
 
     monkeypatch.setattr(Shelf, "vpcs", collected("ec2")(slow_vpcs))
     run = run_over(shelf)
-    waited = Future.result
-
-    def interrupted(self: Future, timeout: float | None = None) -> Any:
-        started.wait(20)  # the first check is reading: Ctrl-C now
-        raise KeyboardInterrupt
-
-    monkeypatch.setattr(Future, "result", interrupted)
 
     def vpcs_then_roles(inv: Any, _profile: Any) -> Outcome:
         return Outcome(Status.PASS, inv.vpcs() + inv.roles())
 
     both = check("ab", "vpcs")
     both = Check(**{**both.__dict__, "fn": vpcs_then_roles})
-    with pytest.raises(KeyboardInterrupt):
-        run.prefetch([both, check("a", "vpcs")])
-    monkeypatch.setattr(Future, "result", waited)
+    prefetch = run.prefetch([both, check("a", "vpcs")])
+    assert started.wait(20)  # the first check is reading: Ctrl-C now
+    run.close()
     release.set()  # the read under way finishes; no other starts
+    with contextlib.suppress(CancelledError):
+        prefetch.wait()
     for thread in threading.enumerate():
         if thread.name.startswith("prefetch"):
             thread.join(20)
-    assert shelf.calls == Counter(vpcs=1)  # the read under way finished; roles never began
+    assert shelf.calls == Counter(secret=1, vpcs=1)  # roles never began
