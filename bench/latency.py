@@ -11,9 +11,11 @@ requests were in flight at once.
 from __future__ import annotations
 
 import http.client
+import re
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
 from urllib.parse import urlsplit
 
 _HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "proxy-connection", "upgrade"}
@@ -27,7 +29,8 @@ class LatencyProxy:
         self.requests = 0
         self.in_flight = 0
         self.most_in_flight = 0
-        self.spans: list[tuple[float, float]] = []  # each request's (start, end), monotonic
+        # each request's (start, end) (monotonic) and what it asked (service:Operation)
+        self.spans: list[tuple[float, float, str]] = []
         self._lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
 
@@ -43,13 +46,14 @@ class LatencyProxy:
             def _forward(self) -> None:
                 body = self._body()
                 start = proxy._enter()
+                asked = _operation(self.headers, self.path, body)
                 try:
                     time.sleep(proxy.delay_s)
                     status, reason, headers, answer = proxy._send(
                         self.command, self.path, dict(self.headers), body
                     )
                 finally:
-                    proxy._leave(start)
+                    proxy._leave(start, asked)
                 self.send_response(status, reason)
                 for name, value in headers:
                     if name.lower() not in _HOP_BY_HOP and name.lower() != "content-length":
@@ -91,12 +95,24 @@ class LatencyProxy:
         """The dependency rounds the run actually made: the longest chain of requests each
         sent after the one before it was answered. At a delay of D a request, no run that
         made these rounds can take less than rounds x D: its critical path."""
+        return len(self.longest_chain())
+
+    def longest_chain(self) -> list[str]:
+        """The requests of the longest such chain, in order (service:Operation each)."""
         spans = sorted(self.spans, key=lambda span: span[1])
-        chain: list[int] = []
-        for i, (start, _) in enumerate(spans):
-            before = [chain[j] for j in range(i) if spans[j][1] <= start]
-            chain.append(1 + max(before, default=0))
-        return max(chain, default=0)
+        length: list[int] = []
+        after: list[int | None] = []
+        for i, (start, _, _) in enumerate(spans):
+            before = [j for j in range(i) if spans[j][1] <= start]
+            best = max(before, key=lambda j: length[j], default=None)
+            after.append(best)
+            length.append(1 + (length[best] if best is not None else 0))
+        last = max(range(len(spans)), key=lambda i: length[i], default=None)
+        chain = []
+        while last is not None:
+            chain.append(spans[last][2])
+            last = after[last]
+        return chain[::-1]
 
     def _enter(self) -> float:
         with self._lock:
@@ -105,10 +121,10 @@ class LatencyProxy:
             self.most_in_flight = max(self.most_in_flight, self.in_flight)
         return time.monotonic()
 
-    def _leave(self, start: float) -> None:
+    def _leave(self, start: float, asked: str) -> None:
         with self._lock:
             self.in_flight -= 1
-            self.spans.append((start, time.monotonic()))
+            self.spans.append((start, time.monotonic(), asked))
 
     def _send(
         self, method: str, path: str, headers: dict[str, str], body: bytes
@@ -122,3 +138,20 @@ class LatencyProxy:
             return response.status, response.reason, response.getheaders(), response.read()
         finally:
             connection.close()
+
+
+_SCOPE = re.compile(r"Credential=[^/]+/[^/]+/[^/]+/([^/]+)/")
+
+
+def _operation(headers: Any, path: str, body: bytes) -> str:
+    """service:Operation of a signed AWS request: the service from the signature's scope, the
+    operation from the JSON protocol's target, the query protocol's Action, or the REST path."""
+    scope = _SCOPE.search(headers.get("Authorization", ""))
+    service = scope[1] if scope else "?"
+    target = headers.get("X-Amz-Target")
+    if target:
+        return f"{service}:{target.rsplit('.', 1)[-1]}"
+    action = re.search(rb"(?:^|&)Action=(\w+)", body)
+    if action:
+        return f"{service}:{action[1].decode()}"
+    return f"{service}:{path.split('?', 1)[0]}"

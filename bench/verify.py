@@ -98,7 +98,7 @@ RUNS = {
     "smoke (-m smoke)": ["-m", "smoke"],
 }
 # The same run with the reads made one after the other (Run.prefetch off), for comparison.
-IN_ORDER = "import runbook.run as r; r.Run.prefetch = lambda self, checks: None; "
+IN_ORDER = "import runbook.run as r; r.Run.prefetch = lambda self, checks, stop=None: None; "
 
 
 MINIMAL = Path(__file__).with_name("minimal-reads.toml")
@@ -130,6 +130,7 @@ def at_latency(runs: int, profile: str, lab: dict[str, str], state: str) -> dict
     calls of the first run (a verify without the host checks)."""
     out = Path(state) / "latency-reports"
     first: dict[str, int] = {}
+    chains: dict[str, list[str]] = {}
     print(
         "| run | delay | wall (median) | requests | most in flight | rounds | critical path "
         "| wall / critical path | peak memory |"
@@ -151,10 +152,14 @@ def at_latency(runs: int, profile: str, lab: dict[str, str], state: str) -> dict
                         env,
                     )
                     print(f"| {name}{reads} | {_row(delay, wall, peak, proxy)} |")
+                    if delay and not reads:
+                        chains[name] = proxy.longest_chain()
                     if not first:
                         first = json.loads((out / "summary.json").read_text())["aws_calls"]
         finally:
             proxy.stop()
+    for name, chain in chains.items():
+        print(f"the longest chain of {name} at 100 ms ({len(chain)}): {' -> '.join(chain)}")
     return first
 
 
