@@ -287,8 +287,14 @@ def only_runner(inv: Inventory, p: Profile) -> Outcome:
     cfg = L.function_config(inv, p)
     if cfg is None:
         return _no_function(p)
+    name = p.function.function
+    inv.ahead(
+        lambda: inv.function_url(name),
+        lambda: inv.event_source_mappings(name),
+        lambda: inv.function_policy(name),
+    )
     fn_arn = cfg["FunctionArn"]
-    invoke = inv.event_invoke_config(p.function.function) or {}
+    invoke = inv.event_invoke_config(name) or {}
     destinations = {
         kind: (invoke.get("DestinationConfig") or {}).get(kind, {}).get("Destination")
         for kind in ("OnFailure", "OnSuccess")

@@ -98,6 +98,7 @@ def mysql_host(inv: Inventory, p: Profile) -> Outcome:
     risk="another account, or anyone, may read the notifier's passwords; or the function may not",
 )
 def secret_resource_policy(inv: Inventory, p: Profile) -> Outcome:
+    inv.ahead(lambda: inv.secret_resource_policy(p.secret.name))
     secret = inv.secret(p.secret.name)
     if secret is None:
         return absent("secret", p.secret.name)

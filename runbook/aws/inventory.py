@@ -17,7 +17,7 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
-from runbook.aws.collected import CollectionError, SharedReads, collected
+from runbook.aws.collected import CollectionError, SharedReads, ahead, collected
 from runbook.aws.ec2 import Ec2Collector
 from runbook.aws.functions import FunctionsCollector
 from runbook.aws.iam import IamCollector
@@ -72,6 +72,9 @@ class Inventory(
             for key, value in snapshot.items()
         }
         return cls(None, restored)
+
+    # Reads begun ahead of the check's own order when prefetched (collected.py).
+    ahead = staticmethod(ahead)
 
     def invalidate(self) -> None:
         """Forget everything read so far (after perform changed the deployment)."""

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from runbook.aws.collected import Deferred, collected, prefetching
+from runbook.aws.collected import Deferred, ahead, collected, prefetching
 from runbook.aws.session import open_session
 from runbook.findings import Outcome, Status
 from runbook.profile import load_profile
@@ -122,6 +122,24 @@ def test_checks_judged_meanwhile_wait_only_for_the_reads_they_need() -> None:
     prefetch.wait()
     assert run.findings["a"].status == Status.PASS
     assert shelf.calls == Counter(secret=1, vpcs=1, roles=1)  # each read once
+
+
+def test_reads_ahead_begin_at_once_while_prefetching() -> None:
+    shelf = Shelf(threading.Barrier(2, timeout=20))  # made one after the other, it breaks
+    with prefetching():
+        ahead(shelf.roles, shelf.host)  # the host keeps the checks' order: not made ahead
+        assert shelf.vpcs() == "vpcs"  # meets the roles' read at the barrier
+    assert shelf.roles() == "roles"  # the check's own ask: memory, or the read under way
+    for thread in threading.enumerate():
+        if thread.name == "prefetch-ahead":
+            thread.join(20)
+    assert shelf.calls == Counter(vpcs=1, roles=1)
+
+
+def test_reads_ahead_are_nothing_when_judged() -> None:
+    shelf = Shelf()
+    ahead(shelf.roles)
+    assert shelf.calls == Counter()
 
 
 def test_threads_asking_for_the_same_data_wait_for_one_call() -> None:
