@@ -47,10 +47,17 @@ SECRET_KEYS = (
 
 
 @functools.cache
+def botocore_loader() -> botocore.loaders.Loader:
+    """botocore's data (its endpoints, the service models), each file read and parsed once per
+    process: by the profile's region check and by every AWS session (they are large)."""
+    return botocore.loaders.create_loader()
+
+
+@functools.cache
 def _endpoints() -> EndpointResolver:
     """botocore's endpoint data (kept current upstream), read without the user's AWS config:
     a broken config or an unknown AWS_PROFILE is the preflight's to report, in one line."""
-    return EndpointResolver(botocore.loaders.create_loader().load_data("endpoints"))
+    return EndpointResolver(botocore_loader().load_data("endpoints"))
 
 
 @functools.cache

@@ -27,6 +27,7 @@ from botocore.exceptions import NoCredentialsError
 
 from runbook.aws.collected import iam_action
 from runbook.errors import DeletionRefused, ReadOnlyViolation
+from runbook.profile import botocore_loader
 
 READ_PREFIXES = ("Describe", "Get", "List", "BatchGet", "Filter", "Lookup", "Search")
 # Reads whose names don't say so. Kept short on purpose: anything else must be a clear read.
@@ -169,7 +170,7 @@ class AwsSession:
 
     def _new_boto(self) -> boto3.Session:
         core = botocore.session.get_session()
-        core.register_component("data_loader", _shared_loader())
+        core.register_component("data_loader", botocore_loader())
         if self.aws_profile:
             core.set_config_variable("profile", self.aws_profile)
         if self.role_arn:
@@ -248,12 +249,6 @@ def _assumed(core: botocore.session.Session, session: AwsSession) -> Any:
     return DeferredRefreshableCredentials(
         method="assume-role", refresh_using=fetcher.fetch_credentials
     )
-
-
-@functools.cache
-def _shared_loader() -> botocore.loaders.Loader:
-    """Service models are read once per process, not once per session (they are large)."""
-    return botocore.loaders.create_loader()
 
 
 def open_session(
