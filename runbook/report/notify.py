@@ -127,6 +127,21 @@ def _attempt(channel: str, to: str, deliver: Callable[[], Any], hide: str = "") 
     return {"channel": channel, "to": to, "sent": True, "error": None}
 
 
+def due(report: dict[str, Any], run: Run, environ: Mapping[str, str] = os.environ) -> bool:
+    """Whether ``send`` has anything to tell on a channel the profile sets."""
+    history = report.get("history")
+    if not history:
+        return False
+    sns = run.profile.notify.sns_topic and to_announce(history, "sns")
+    return bool(sns or (_webhook(run, environ) and to_announce(history, "webhook")))
+
+
+def _webhook(run: Run, environ: Mapping[str, str]) -> str:
+    url = environ.get(run.profile.notify.webhook_env, "").strip()
+    remember(url)  # a credential: no report, log or message may carry it
+    return url
+
+
 def send(
     report: dict[str, Any], run: Run, environ: Mapping[str, str] = os.environ
 ) -> list[dict[str, Any]]:
@@ -135,8 +150,7 @@ def send(
     docs/report.md). Nothing when nothing changed."""
     history = report.get("history")
     settings = run.profile.notify
-    url = environ.get(settings.webhook_env, "").strip()
-    remember(url)  # a credential: no report, log or message may carry it
+    url = _webhook(run, environ)
     if not history:
         return []
     out = []

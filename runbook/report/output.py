@@ -60,13 +60,14 @@ class ReportFiles:
         pending = None if quiet else history.apply(report, out, run.profile.history)
         self.timeline = [] if pending is None else history.timeline(pending)
         report["notifications"] = []
-        self._save(report)
+        announcing = pending is not None and notify.due(report, run)
+        if pending is None or announcing:
+            self._save(report)  # safe before a notification (bounded, not instant) is sent
         self.written(out / "inventory.json", scrub_data(run.inventory.snapshot()))
         if pending is None:
             return
-        # After the report is safe (a notification is bounded, not instant); the history is
-        # written last, with the channels the changes did not reach.
-        report["notifications"] = notify.send(report, run)
+        # The history is written last, with the channels the changes did not reach.
+        report["notifications"] = notify.send(report, run) if announcing else []
         history.record(pending, report)
         report.update(
             aws_calls=run.aws_calls(),

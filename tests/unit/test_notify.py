@@ -93,6 +93,17 @@ def test_nothing_changed_sends_nothing(webhook: Hook, tmp_path: Path) -> None:
     assert webhook.received == []
 
 
+def test_due_says_whether_send_has_anything_to_tell(webhook: Hook, tmp_path: Path) -> None:
+    """The report is written before a notification only when one is due (output.py)."""
+    changed = changed_report(tmp_path / "changed")
+    same = changed_report(tmp_path / "same", first="fail", then="fail")
+    assert notify.due(changed, Run(profile()), env(webhook.url))
+    assert not notify.due(changed, Run(profile()), {})  # no channel
+    assert notify.due(changed, Run(profile(notify={"sns_topic": "t"})), {})
+    assert not notify.due(same, Run(profile()), env(webhook.url))  # nothing to tell
+    assert webhook.received == []  # due sends nothing
+
+
 def test_a_first_run_is_announced_only_when_not_healthy(webhook: Hook, tmp_path: Path) -> None:
     healthy = report_of({VPC: "pass"})
     history.apply(healthy, tmp_path / "healthy", History())

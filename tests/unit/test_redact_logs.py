@@ -79,6 +79,14 @@ def test_every_written_form_of_a_value_is_scrubbed() -> None:
     }
 
 
+def test_a_value_remembered_later_is_scrubbed_whole_longest_first() -> None:
+    redact.remember("tok-9f3e")
+    assert redact.scrub("x tok-9f3e-77aa y") == f"x {redact.REDACTED}-77aa y"
+    redact.remember("tok-9f3e-77aa")  # met later, and holding the first: replaced whole
+    assert redact.scrub("x tok-9f3e-77aa y") == f"x {redact.REDACTED} y"
+    assert redact.scrub(json.dumps({"t": "tok-9f3e-77aa"})) == f'{{"t": "{redact.REDACTED}"}}'
+
+
 def test_a_malformed_library_call_is_left_to_logging() -> None:
     make = logging.getLogRecordFactory()
     record = make("lib", logging.WARNING, __file__, 1, "%d", ("not a number",), None)
