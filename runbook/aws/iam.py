@@ -9,7 +9,30 @@ from urllib.parse import unquote
 
 from botocore.exceptions import ClientError
 
-from runbook.aws.collected import CollectionError, collected, error_code, together
+from runbook.aws.collected import (
+    ACCESS_DENIED,
+    CollectionError,
+    collected,
+    error_code,
+    together,
+)
+
+# An account with at most this many users, groups, roles and policies of its own is read whole,
+# in one call (a deployment's account usually is that small); a larger one by name, each read
+# on its own. One page of IAM's answer: its size is bounded whatever the account's.
+WHOLE_ACCOUNT_ITEMS = 100
+_WHOLE = ("UserDetailList", "GroupDetailList", "RoleDetailList", "Policies")
+_ROLE_KEYS = (
+    "Path",
+    "RoleName",
+    "RoleId",
+    "Arn",
+    "CreateDate",
+    "AssumeRolePolicyDocument",
+    "PermissionsBoundary",
+    "Tags",
+    "RoleLastUsed",
+)
 
 
 def _document(doc: Any) -> dict[str, Any]:
@@ -29,10 +52,46 @@ class IamCollector:
 
     @collected(
         "iam",
+        reads=("GetAccountAuthorizationDetails",),
+    )
+    def whole_account(self) -> dict[str, Any] | None:
+        """The account's users, groups, roles and own policies in one call, when they fit in
+        one page of WHOLE_ACCOUNT_ITEMS: what the group, the user, the roles and the policies
+        are then read from (one call where ~13 reads by name were made). None when the account
+        is larger, or the checker may not read it whole: each is then read by name."""
+        try:
+            got = self._iam.get_account_authorization_details(
+                Filter=["User", "Group", "Role", "LocalManagedPolicy"],
+                MaxItems=WHOLE_ACCOUNT_ITEMS,
+            )
+        except ClientError as exc:
+            if error_code(exc) in ACCESS_DENIED:
+                return None
+            raise
+        if got.get("IsTruncated"):
+            return None
+        return {key: got.get(key, []) for key in _WHOLE}
+
+    def _whole(self, kind: str) -> list[dict[str, Any]] | None:
+        """One list of the whole account's read (``_WHOLE``), or None: read by name. A failed
+        whole read (throttled, unreachable, not in a recording) leaves it to the reads by name,
+        which meet the same failure themselves if it lasts."""
+        try:
+            whole = self.whole_account()
+        except CollectionError:
+            return None
+        return None if whole is None else whole[kind]
+
+    @collected(
+        "iam",
         absent=("NoSuchEntity",),
         reads=("GetGroup", "ListAttachedGroupPolicies", "ListGroupPolicies"),
     )
     def group(self, name: str) -> dict[str, Any] | None:
+        groups, users = self._whole("GroupDetailList"), self._whole("UserDetailList")
+        if groups is not None and users is not None:
+            found = next((g for g in groups if g["GroupName"] == name), None)
+            return None if found is None else _group_of(found, users)
         got = self._iam.get_group(GroupName=name)  # NoSuchEntity: none, and nothing more asked
         attached, inline = together(
             lambda: self._iam.list_attached_group_policies(GroupName=name)["AttachedPolicies"],
@@ -57,19 +116,16 @@ class IamCollector:
         ),
     )
     def user(self, name: str) -> dict[str, Any] | None:
+        users, groups = self._whole("UserDetailList"), self._whole("GroupDetailList")
+        if users is not None and groups is not None:
+            found = next((u for u in users if u["UserName"] == name), None)
+            if found is None:
+                return None
+            return self._user_of(found, groups)
         groups = self._iam.list_groups_for_user(UserName=name)["Groups"]  # NoSuchEntity: none
 
-        def login_profile() -> bool:
-            try:
-                self._iam.get_login_profile(UserName=name)
-            except ClientError as exc:
-                if error_code(exc) != "NoSuchEntity":
-                    raise
-                return False
-            return True
-
         login, mfa, attached, inline = together(
-            login_profile,
+            lambda: self._login_profile(name),
             lambda: self._iam.list_mfa_devices(UserName=name)["MFADevices"],
             lambda: self._iam.list_attached_user_policies(UserName=name)["AttachedPolicies"],
             lambda: self._iam.list_user_policies(UserName=name)["PolicyNames"],
@@ -81,6 +137,31 @@ class IamCollector:
             "AttachedPolicies": attached,
             "InlinePolicyNames": inline,
         }
+
+    def _user_of(self, user: dict[str, Any], groups: list[dict[str, Any]]) -> dict[str, Any]:
+        """``user``'s shape read by name, from the whole account's read: only its console
+        password and MFA devices are asked (the whole read has neither)."""
+        name = user["UserName"]
+        login, mfa = together(
+            lambda: self._login_profile(name),
+            lambda: self._iam.list_mfa_devices(UserName=name)["MFADevices"],
+        )
+        return {
+            "Groups": [_group_record(g) for g in groups if g["GroupName"] in user["GroupList"]],
+            "LoginProfile": login,
+            "MFADevices": [d["SerialNumber"] for d in mfa],
+            "AttachedPolicies": user.get("AttachedManagedPolicies", []),
+            "InlinePolicyNames": [p["PolicyName"] for p in user.get("UserPolicyList", [])],
+        }
+
+    def _login_profile(self, name: str) -> bool:
+        try:
+            self._iam.get_login_profile(UserName=name)
+        except ClientError as exc:
+            if error_code(exc) != "NoSuchEntity":
+                raise
+            return False
+        return True
 
     @collected("iam", reads=("ListEntitiesForPolicy",))
     def groups_with_policy(self, arn: str) -> list[str]:
@@ -98,6 +179,14 @@ class IamCollector:
     @collected("iam", absent=("NoSuchEntity",), reads=("GetRole",))
     def role_record(self, name: str) -> dict[str, Any] | None:
         """The role itself: its ARN, path and trust policy (who may assume it)."""
+        roles = self._whole("RoleDetailList")
+        if roles is not None:
+            found = next((r for r in roles if r["RoleName"] == name), None)
+            if found is None:
+                return None
+            role = {k: found[k] for k in _ROLE_KEYS if k in found}
+            role["AssumeRolePolicyDocument"] = _document(role.get("AssumeRolePolicyDocument", {}))
+            return role
         role = self._iam.get_role(RoleName=name)["Role"]
         role["AssumeRolePolicyDocument"] = _document(role.get("AssumeRolePolicyDocument", {}))
         return role
@@ -119,6 +208,10 @@ class IamCollector:
         role = self.role_record(name)
         if role is None:
             return None
+        roles = self._whole("RoleDetailList")
+        if roles is not None:
+            found = next(r for r in roles if r["RoleName"] == name)
+            return {"Role": role, "AttachedPolicies": found.get("AttachedManagedPolicies", [])}
         attached = self._iam.list_attached_role_policies(RoleName=name)["AttachedPolicies"]
         return {"Role": role, "AttachedPolicies": attached}
 
@@ -137,6 +230,16 @@ class IamCollector:
     @collected("iam", reads=("ListPolicies", "GetPolicyVersion"))
     def local_policy(self, name: str) -> dict[str, Any] | None:
         """A customer-managed policy by name, with its default version's document."""
+        policies = self._whole("Policies")
+        if policies is not None:
+            found = next((p for p in policies if _policy_name(p) == name), None)
+            if found is None:
+                return None
+            versions = found.get("PolicyVersionList", [])
+            default = next(v for v in versions if v["VersionId"] == found["DefaultVersionId"])
+            dropped = ("PolicyVersionList", "Description")  # ListPolicies gives neither
+            policy = {k: v for k, v in found.items() if k not in dropped} | {"PolicyName": name}
+            return {"Policy": policy, "Document": _document(default["Document"])}
         for page in self._iam.get_paginator("list_policies").paginate(Scope="Local"):
             for policy in page["Policies"]:
                 if policy["PolicyName"] == name:
@@ -187,3 +290,29 @@ class IamCollector:
                 "aws-error", f"IAM's simulation gave no decision for {', '.join(unanswered[:3])}"
             )
         return {"decisions": decisions, "missing_context": sorted(missing)}
+
+
+def _policy_name(policy: dict[str, Any]) -> str:
+    """A policy's name; the last part of its ARN where the answer leaves it out (moto does)."""
+    return policy.get("PolicyName") or policy["Arn"].rsplit("/", 1)[-1]
+
+
+def _group_record(group: dict[str, Any]) -> dict[str, Any]:
+    """A group as GetGroup and ListGroupsForUser give it, from the whole account's read."""
+    return {
+        k: group[k] for k in ("Path", "GroupName", "GroupId", "Arn", "CreateDate") if k in group
+    }
+
+
+def _group_of(group: dict[str, Any], users: list[dict[str, Any]]) -> dict[str, Any]:
+    """``group``'s shape read by name, from the whole account's read (its users are those whose
+    groups name it: the read is whole)."""
+    keys = ("Path", "UserName", "UserId", "Arn", "CreateDate")
+    return {
+        "Group": _group_record(group),
+        "Users": [
+            {k: u[k] for k in keys if k in u} for u in users if group["GroupName"] in u["GroupList"]
+        ],
+        "AttachedPolicies": group.get("AttachedManagedPolicies", []),
+        "InlinePolicyNames": [p["PolicyName"] for p in group.get("GroupPolicyList", [])],
+    }

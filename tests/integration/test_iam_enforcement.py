@@ -178,3 +178,16 @@ def test_a_database_that_may_not_be_started_is_could_not_check_for_the_host_chec
         assert run.findings[cid].status == Status.ERROR
         assert run.findings[cid].evidence["permission"] == "ec2:StartInstances", cid
     assert "ec2:StopInstances" not in run.aws_calls()  # nothing started, nothing to stop
+
+
+def test_a_checker_that_may_not_read_iam_whole_reads_it_by_name(
+    verify_as: Callable[..., Run], baseline: dict[str, Status]
+) -> None:
+    """iam:GetAccountAuthorizationDetails is one read for the group, user, roles and policies;
+    denied, each is read by name and every verdict stands."""
+    run = verify_as("checker-by-name", without={"iam:GetAccountAuthorizationDetails"})
+    assert _statuses(run) == baseline
+    calls = run.aws_calls()
+    assert calls["iam:GetAccountAuthorizationDetails"] == 1  # asked once, denied
+    assert calls["iam:GetGroup"] == calls["iam:ListGroupsForUser"] == 1
+    assert calls["iam:GetRole"] >= 3 and calls["iam:ListPolicies"] >= 1
