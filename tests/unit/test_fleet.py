@@ -16,6 +16,7 @@ from runbook.fleet import load_fleet, parse_shard, select, shard, shard_of
 from runbook.fleet_run import selected_checks
 from runbook.report import fleet_summary
 from runbook.sections import SECTIONS
+from tests.browser import browse
 
 ROOT = Path(__file__).resolve().parents[2]
 LAB = ROOT / "profiles" / "lab.toml"
@@ -308,3 +309,30 @@ def test_a_deployment_in_two_shards_or_a_folder_without_summary_is_refused(
     (tmp_path / "other" / "fleet.json").write_text('{"run": {}}')
     with pytest.raises(UsageError, match="not a fleet summary"):
         fleet_summary.merge([tmp_path / "other"], tmp_path / "out")
+
+
+def test_the_fleet_page_in_a_browser(tmp_path: Path) -> None:
+    """fleet.html as a person opens it: the verdict, a row a deployment linked to its own
+    report, each section's cell coloured by its status, the cause of one not checked across
+    its row (escaped), and nothing fetched from anywhere."""
+    rows = [
+        row("prod-eu", {"iam": "fail", "vpc": "error"}, 1),
+        row("dev", {}, 0),
+        row("gone", {}, 2, cause="could not check: <b>no credentials</b>"),
+    ]
+    fleet = fleet_summary.summary(
+        rows, started="2026-12-04T03:00:00+00:00", duration_s=9, shards=[]
+    )
+    assert fleet_summary.write(tmp_path, fleet) == {}
+    dom = browse(tmp_path / "fleet.html")
+    assert re.search(r'id="verdict">unhealthy \(exit status 1\): 1 healthy, 1 unhealthy', dom)
+    assert '<a href="prod-eu/report.html">prod-eu</a>' in dom
+    prod = re.search(r'<tr data-verdict="unhealthy">.*?</tr>', dom)[0]
+    assert 'class="cell fail" data-section="iam"' in prod
+    assert 'class="cell error" data-section="vpc"' in prod
+    span = f'<td class="cause" colspan="{len(SECTIONS)}">'
+    assert f"{span}could not check: &lt;b&gt;no credentials&lt;/b&gt;</td>" in dom
+    assert '<a href="gone/report.html"' not in dom  # nothing to link: it has no report
+    shot = tmp_path / "fleet.png"
+    browse(tmp_path / "fleet.html", screenshot=shot)
+    assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 10_000

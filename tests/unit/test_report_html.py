@@ -6,8 +6,6 @@ guide, the history drawn as strips."""
 from __future__ import annotations
 
 import re
-import shutil
-import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +13,7 @@ import pytest
 
 from runbook.report import html
 from runbook.sections import SECTIONS
+from tests.browser import browse
 
 from .run_reports import ROOT_KEYS, RULE, VPC, check_of, recorded, report_of
 
@@ -83,27 +82,6 @@ def test_a_section_strip_shows_each_runs_state_oldest_first() -> None:
 
 
 # --- In a real browser ----------------------------------------------------------------------
-
-CHROMIUM = shutil.which("chromium")
-# No network at all: every connection goes to a proxy on a closed loopback port, every name
-# resolves to nothing.
-OFFLINE = ["--proxy-server=127.0.0.1:9", "--host-resolver-rules=MAP * ~NOTFOUND"]
-
-
-def browse(page: Path, query: str = "", *, screenshot: Path | None = None) -> str:
-    """The DOM after the page's script ran, as headless chromium renders it."""
-    assert CHROMIUM, "chromium is not installed: run `make setup` (scripts/lab-packages.sh)"
-    shot = [f"--screenshot={screenshot}", "--window-size=1200,1600"] if screenshot else []
-    what = shot or ["--dump-dom"]
-    url = f"{page.as_uri()}{query}"
-    proc = subprocess.run(
-        [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", *OFFLINE, *what, url],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    return proc.stdout
 
 
 @pytest.fixture
