@@ -17,6 +17,7 @@ verify run. Figures only: nothing asserts a time.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import shutil
@@ -26,6 +27,8 @@ import sys
 import tempfile
 import time
 import tomllib
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from latency import LatencyProxy
@@ -144,12 +147,9 @@ def at_latency(runs: int, profile: str, lab: dict[str, str], state: str) -> dict
                 for reads, prefix in (("", ""), (", reads in order", IN_ORDER)):
                     if prefix and "smoke" in name:
                         continue
+                    argv = [f"--profile={profile}", f"--reports-dir={out}", *args]
                     wall, peak = _median_of(
-                        runs,
-                        proxy,
-                        prefix + PYTEST,
-                        [f"--profile={profile}", f"--reports-dir={out}", *args],
-                        env,
+                        runs, proxy, functools.partial(_timed, prefix + PYTEST, argv, env)
                     )
                     print(f"| {name}{reads} | {_row(delay, wall, peak, proxy)} |")
                     if delay and not reads:
@@ -174,14 +174,14 @@ def _row(delay: float, wall: float, peak: int, proxy: LatencyProxy) -> str:
 
 
 def _median_of(
-    runs: int, proxy: LatencyProxy, script: str, args: list[str], env: dict[str, str]
+    runs: int, proxy: LatencyProxy, run: Callable[[], tuple[float, int]]
 ) -> tuple[float, int]:
     """The median wall time and the largest peak of ``runs`` runs (the proxy's counts: the
     last run's)."""
     times, peaks = [], []
     for _ in range(runs):
         proxy.reset()
-        wall, peak = _timed(script, args, env)
+        wall, peak = run()
         times.append(wall)
         peaks.append(peak)
     return statistics.median(times), max(peaks)
@@ -193,7 +193,8 @@ FLEET_SIZE = 20
 def fleets(runs: int, profile: str, lab: dict[str, str], state: str) -> None:
     """One deployment, and a fleet of 20 on the lab in one process (notifier-runbook verify
     --fleet, -m 'not hosts'): all of one identity (their reads shared), and each with an
-    identity of its own (a named AWS profile each: nothing shared, 20 times the reads)."""
+    identity of its own (a named AWS profile each: nothing shared, 20 times the reads); then
+    that fleet as two shards run at once (two processes, one a core here) and merged."""
     folder = Path(state) / "fleets"
     folder.mkdir(exist_ok=True)
     config = folder / "aws-config"
@@ -233,11 +234,34 @@ def fleets(runs: int, profile: str, lab: dict[str, str], state: str) -> None:
                 path.write_text(text)
                 args = ["verify", "--fleet", str(path), "-m", "not hosts"]
                 args.append(f"--reports-dir={folder / 'reports'}")
-                wall, peak = _median_of(runs, proxy, CLI, args, env)
+                wall, peak = _median_of(runs, proxy, functools.partial(_timed, CLI, args, env))
                 one = one or wall
                 print(f"| {name} | {_row(delay, wall, peak, proxy)} | {wall / one:.1f} |")
+            each = folder / f"{len(files[f'{FLEET_SIZE}, an identity each'])}.toml"
+            shards = functools.partial(_sharded, each, folder / "shards", env)
+            wall, peak = _median_of(runs, proxy, shards)
+            name = f"{FLEET_SIZE}, an identity each: 2 shards at once + merge"
+            print(f"| {name} | {_row(delay, wall, peak, proxy)} | {wall / (one or wall):.1f} |")
         finally:
             proxy.stop()
+
+
+def _sharded(fleet: Path, out: Path, env: dict[str, str]) -> tuple[float, int]:
+    """The fleet as two shards verified at once (``--shard 1/2`` and ``2/2``, a process each),
+    then ``notifier-runbook merge``: the wall time of all of it and the largest peak."""
+    t0 = time.perf_counter()
+    args = ["verify", "--fleet", str(fleet), "-m", "not hosts"]
+    with ThreadPoolExecutor(2) as pool:
+        peaks = list(
+            pool.map(
+                lambda k: _timed(
+                    CLI, [*args, "--shard", f"{k}/2", f"--reports-dir={out / str(k)}"], env
+                )[1],
+                (1, 2),
+            )
+        )
+    _timed(CLI, ["merge", str(out / "1"), str(out / "2"), f"--reports-dir={out / 'all'}"], env)
+    return time.perf_counter() - t0, max(peaks)
 
 
 PYTEST = "import sys, pytest; rc = pytest.main(sys.argv[1:]); "
