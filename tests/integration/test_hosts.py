@@ -144,37 +144,42 @@ def test_interrupted_run_stops_the_database_it_started_and_reports_what_it_check
     runs pytest as its child (and once let the child be killed before it stopped the
     database, or left it running orphaned)."""
     first = PYTEST if how == "pytest" else CLI
-    proc = subprocess.Popen(
-        [
-            *first,
-            "--start-database",
-            f"--reports-dir={tmp_path}",
-            *(["--"] if how == "cli" else []),
-            "-p",
-            "tests.integration.slow_hosts",
-        ],
-        cwd=ROOT,
-        env=lab_env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        # as a terminal starts it: a test run started in the background (`make test &`)
-        # ignores SIGINT, and its children would inherit that
-        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
-    )
-    try:
-        deadline = time.monotonic() + 60
-        while db_state(lab_profile) != "running":
-            assert proc.poll() is None and time.monotonic() < deadline
-            time.sleep(0.1)
-        proc.send_signal(signum)
-        code = proc.wait(timeout=60)
-    finally:
-        if proc.poll() is None:
-            os.kill(proc.pid, signal.SIGKILL)
+    output = tmp_path / "output.txt"  # what the run said, shown when the test fails
+    with (
+        output.open("w") as said,
+        subprocess.Popen(
+            [
+                *first,
+                "--start-database",
+                f"--reports-dir={tmp_path}",
+                *(["--"] if how == "cli" else []),
+                "-p",
+                "tests.integration.slow_hosts",
+            ],
+            cwd=ROOT,
+            env=lab_env,
+            stdout=said,
+            stderr=subprocess.STDOUT,
+            # as a terminal starts it: a test run started in the background (`make test &`)
+            # ignores SIGINT, and its children would inherit that
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+        ) as proc,
+    ):
+        try:
+            deadline = time.monotonic() + 60
+            while db_state(lab_profile) != "running":
+                assert proc.poll() is None and time.monotonic() < deadline
+                time.sleep(0.1)
+            proc.send_signal(signum)
+            code = proc.wait(timeout=60)
+        finally:
+            if proc.poll() is None:
+                os.kill(proc.pid, signal.SIGKILL)
     assert db_state(lab_profile) in ("stopping", "stopped")
     summary = json.loads((tmp_path / "summary.json").read_text())
-    assert summary["run"]["interrupted"] is True
-    assert code == summary["run"]["exit_status"] == 2  # could not check: not every check made
+    tail = output.read_text()[-3000:]
+    assert summary["run"]["interrupted"] is True, (code, summary["run"], tail)
+    assert code == summary["run"]["exit_status"] == 2, tail  # not every check was made
     assert not (tmp_path / "history.jsonl").exists()  # half a run is neither news nor history
 
 
