@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import math
 import signal
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -140,7 +141,7 @@ class HostAccess:
         Ctrl-C and TERM are held off while the stop is sent; a stop that fails is raised."""
         try:
             if self.started:
-                with _signals_held():
+                with signals_held():
                     self._stop(self.started)
                 self.started = None
         finally:
@@ -208,11 +209,25 @@ class HostAccess:
 
 
 @contextmanager
-def _signals_held() -> Iterator[None]:
-    """INT and TERM wait until the block is done (delivered after it)."""
-    held = {signal.SIGINT, signal.SIGTERM}
-    old = signal.pthread_sigmask(signal.SIG_BLOCK, held)
+def signals_held() -> Iterator[None]:
+    """INT and TERM wait until the block is done, then go to the handlers that were there.
+
+    Held by the Python handlers, not by the thread's signal mask: the kernel gives a signal
+    the main thread blocks to another thread of the process (a prefetching one), and Python
+    then runs the handler in the main thread all the same, inside the block. Off the main
+    thread (a fleet's deployment) nothing is held: the fleet's own handlers raise nothing."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    got: list[int] = []
+    held = (signal.SIGINT, signal.SIGTERM)
+    before = {
+        signum: signal.signal(signum, lambda signum, _: got.append(signum)) for signum in held
+    }
     try:
         yield
     finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, old)
+        for signum, handler in before.items():
+            signal.signal(signum, signal.SIG_DFL if handler is None else handler)
+        if got:
+            signal.raise_signal(got[0])
