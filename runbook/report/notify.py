@@ -129,11 +129,14 @@ def _attempt(channel: str, to: str, deliver: Callable[[], Any], hide: str = "") 
 
 def due(report: dict[str, Any], run: Run, environ: Mapping[str, str] = os.environ) -> bool:
     """Whether ``send`` has anything to tell on a channel the profile sets."""
+    return bool(_channels(report, run, environ))
+
+
+def _channels(report: dict[str, Any], run: Run, environ: Mapping[str, str]) -> list[str]:
+    """The channels the profile sets that have something to be told (none without history)."""
     history = report.get("history")
-    if not history:
-        return False
-    sns = run.profile.notify.sns_topic and to_announce(history, "sns")
-    return bool(sns or (_webhook(run, environ) and to_announce(history, "webhook")))
+    settings = (("sns", run.profile.notify.sns_topic), ("webhook", _webhook(run, environ)))
+    return [c for c, to in settings if history and to and to_announce(history, c)]
 
 
 def _webhook(run: Run, environ: Mapping[str, str]) -> str:
@@ -148,13 +151,11 @@ def send(
     """Announce the run's changes on every channel the profile sets that has something to be
     told (a dry run has no history: nothing); what was sent (docs: ``notifications`` in
     docs/report.md). Nothing when nothing changed."""
-    history = report.get("history")
     settings = run.profile.notify
     url = _webhook(run, environ)
-    if not history:
-        return []
+    channels = _channels(report, run, environ)
     out = []
-    if settings.sns_topic and to_announce(history, "sns"):
+    if "sns" in channels:
         topic, told = settings.sns_topic, message(report, "sns")
         out.append(
             _attempt(
@@ -163,7 +164,7 @@ def send(
                 lambda: publish_sns(run, topic, subject(report), told),
             )
         )
-    if url and to_announce(history, "webhook"):
+    if "webhook" in channels:
         text = message(report, "webhook")
         out.append(
             _attempt(
