@@ -63,6 +63,9 @@ IAM_PREFIX = {"stepfunctions": "states"}
 IAM_ACTION_NAME = {"lambda:Invoke": "lambda:InvokeFunction"}
 # Every IAM action a collection declares it reads: the checker's least-privilege policy.
 DECLARED_READS: set[str] = set()
+# Collections left out of the inventory's snapshot (reports/inventory.json): what the
+# deployment is, not the rest of the account the read brought along.
+UNRECORDED: set[str] = set()
 
 
 class CollectionError(Exception):
@@ -199,6 +202,7 @@ def collected(
     reads: tuple[str, ...] = (),
     *,
     sequential: bool = False,
+    recorded: bool = True,
 ) -> Callable[[F], F]:
     """Collect once per run; a failure is cached and re-raised as CollectionError.
 
@@ -207,13 +211,17 @@ def collected(
     operations the collection calls (``Op`` of ``service``, or ``service:Op`` of another):
     the checker's IAM policy is generated from them. Threads may collect at once (each key
     is collected once); a ``sequential`` collection is left to the checks' own order, and
-    is not shared with a fleet's other deployments.
+    is not shared with a fleet's other deployments. One not ``recorded`` is kept out of the
+    snapshot (the collections made from it are in it, and a replay reads those).
     """
     DECLARED_READS.update(r if ":" in r else iam_action(service, r) for r in reads)
     in_order = sequential or service in SEQUENTIAL_SERVICES
     shareable = not (in_order or service in OWN_SERVICES)
 
     def decorate(fn: F) -> F:
+        if not recorded:
+            UNRECORDED.add(fn.__name__)
+
         @functools.wraps(fn)
         def wrapper(self: Any, *args: str) -> Any:
             key = cache_key(fn.__name__, *args)

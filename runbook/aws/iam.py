@@ -50,15 +50,13 @@ class IamCollector:
     def _iam(self) -> Any:
         return self.session.client("iam")
 
-    @collected(
-        "iam",
-        reads=("GetAccountAuthorizationDetails",),
-    )
+    @collected("iam", reads=("GetAccountAuthorizationDetails",), recorded=False)
     def whole_account(self) -> dict[str, Any] | None:
         """The account's users, groups, roles and own policies in one call, when they fit in
         one page of WHOLE_ACCOUNT_ITEMS: what the group, the user, the roles and the policies
         are then read from (one call where ~13 reads by name were made). None when the account
-        is larger, or the checker may not read it whole: each is then read by name."""
+        is larger, or the checker may not read it whole: each is then read by name. Not in
+        the report's inventory.json: the rest of the account's IAM is not the deployment."""
         try:
             got = self._iam.get_account_authorization_details(
                 Filter=["User", "Group", "Role", "LocalManagedPolicy"],

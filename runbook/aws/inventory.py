@@ -17,7 +17,7 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
-from runbook.aws.collected import CollectionError, SharedReads, ahead, collected
+from runbook.aws.collected import UNRECORDED, CollectionError, SharedReads, ahead, collected
 from runbook.aws.ec2 import Ec2Collector
 from runbook.aws.functions import FunctionsCollector
 from runbook.aws.iam import IamCollector
@@ -81,9 +81,12 @@ class Inventory(
         self._cache.clear()
 
     def snapshot(self) -> dict[str, Any]:
-        """Everything collected, JSON-ready; failed collections appear as their error."""
+        """Everything collected (but what is not ``recorded``), JSON-ready; failed
+        collections appear as their error."""
         out: dict[str, Any] = {}
         for key, value in sorted(self._cache.items()):
+            if key.partition("(")[0] in UNRECORDED:
+                continue
             if isinstance(value, CollectionError):
                 out[key] = {"collection_error": value.kind, "message": str(value)}
             else:

@@ -172,6 +172,11 @@ def test_an_account_in_one_page_is_read_whole(inventory: tuple[Inventory, Stubbe
         "Policy": POLICY,
         "Document": {"Version": "2012-10-17", "Statement": []},
     }
+    recorded = inv.snapshot()  # reports/inventory.json: the deployment, not the whole account
+    assert "whole_account()" not in recorded and 'group("admins")' in recorded
+    replayed = Inventory.from_snapshot(recorded)  # and a replay needs nothing more
+    assert replayed.group("admins") == recorded['group("admins")']  # dates as text
+    assert replayed.user("admin")["InlinePolicyNames"] == ["own"]
 
 
 def test_a_larger_account_is_read_by_name_to_the_same_shapes(
